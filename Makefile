@@ -1,0 +1,59 @@
+# liveshop: `make run` serves the demo on the embedded default; `make test` runs the
+# whole suite against PostgreSQL and Redis; `make lint` is what CI checks besides.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/liveshop_test
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: help install install-dev run test lint format bench clean
+
+help:
+	@echo "make run    install, migrate, seed the demo and serve on http://$(HOST):$(PORT)/"
+	@echo "make test   install and run the whole test suite (PostgreSQL and Redis)"
+	@echo "make lint   ruff, ruff format --check, mypy, makemigrations --check"
+	@echo "make format apply ruff's fixes and formatting"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# The suite needs the real PostgreSQL and Redis: DATABASE_URL and REDIS_URL point there
+# unless set already. Extra pytest arguments: make test ARGS="-k flash -x".
+test: install-dev
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+		$(BIN)/pytest $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from catalog.models import Product, Shop, Sku
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin[Shop]):
+    list_display = ("id", "name", "district", "owner", "created_at")
+    list_filter = ("district",)
+    search_fields = ("name", "district", "owner__username", "owner__display_name")
+    raw_id_fields = ("owner",)
+
+
+class SkuInline(admin.TabularInline[Sku, Product]):
+    model = Sku
+    extra = 0
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin[Product]):
+    list_display = ("id", "title", "shop", "category", "origin_district", "is_active", "created_at")
+    list_filter = ("is_active", "category", "origin_district", "shop__district")
+    search_fields = ("title", "description", "shop__name")
+    list_select_related = ("shop",)
+    raw_id_fields = ("shop",)
+    inlines = [SkuInline]
+    actions = ["deactivate", "activate"]
+
+    @admin.action(description="Take the selected products off sale")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        queryset.update(is_active=False)
+
+    @admin.action(description="Put the selected products on sale")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        queryset.update(is_active=True)
+
+
+@admin.register(Sku)
+class SkuAdmin(admin.ModelAdmin[Sku]):
+    list_display = ("id", "product", "name", "price", "currency", "stock")
+    search_fields = ("name", "product__title")
+    list_select_related = ("product",)
+    raw_id_fields = ("product",)

@@ -1,0 +1,54 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _check_broker() -> None:
+    from liveshop.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Database, Redis (when configured) and the Celery broker are reachable; 503 names what is not."""
+    checks = {"database": _check_database, "broker": _check_broker}
+    if settings.REDIS_URL:
+        checks["redis"] = _check_redis
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", named below
+            results[name] = f"error: {type(exc).__name__}"
+    failing = [name for name, result in results.items() if result != "ok"]
+    if failing:
+        return JsonResponse(
+            {"code": "unavailable", "detail": f"Not ready: {', '.join(failing)}.", "checks": results}, status=503
+        )
+    return JsonResponse({"status": "ok", "checks": results})

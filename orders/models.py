@@ -1,0 +1,1 @@
+"""Orders, payments, the wallet and the ledger: built with the orders issue."""

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from rooms import services
+from rooms.models import FlashSale, Follow, Host, Room, RoomItem
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin[Host]):
+    list_display = ("id", "user", "kind", "district", "verified", "followers_count", "created_at")
+    list_filter = ("verified", "kind", "district")
+    search_fields = ("user__username", "user__display_name", "district", "bio")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("verified_at", "followers_count", "created_at")
+    actions = ["verify"]
+
+    @admin.action(description="Verify the selected hosts")
+    def verify(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
+        for host in queryset:
+            services.host_verify(host=host)
+        self.message_user(request, f"Verified {queryset.count()} host(s).", messages.SUCCESS)
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin[Follow]):
+    list_display = ("id", "user", "host", "created_at")
+    raw_id_fields = ("user", "host")
+
+
+class RoomItemInline(admin.TabularInline[RoomItem, Room]):
+    model = RoomItem
+    extra = 0
+    raw_id_fields = ("sku",)
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin[Room]):
+    list_display = ("id", "title", "host", "status", "scheduled_start", "started_at", "ended_at")
+    list_filter = ("status", "host__district", "host__kind")
+    search_fields = ("title", "description", "host__user__username", "host__user__display_name")
+    list_select_related = ("host__user",)
+    raw_id_fields = ("host", "featured_item")
+    readonly_fields = ("stream_key", "started_at", "ended_at", "suspended_at", "created_at")
+    inlines = [RoomItemInline]
+    actions = ["suspend"]
+
+    @admin.action(description="Suspend the selected rooms")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        suspended = 0
+        for room in queryset.exclude(status=Room.Status.SUSPENDED):
+            services.room_suspend(room=room, reason=f"Suspended by {request.user} from the admin.")
+            suspended += 1
+        self.message_user(request, f"Suspended {suspended} room(s).", messages.SUCCESS)
+
+
+@admin.register(FlashSale)
+class FlashSaleAdmin(admin.ModelAdmin[FlashSale]):
+    list_display = ("id", "item", "price", "quantity", "remaining", "status", "starts_at", "ends_at")
+    list_filter = ("status",)
+    raw_id_fields = ("item",)
+
+
+@admin.register(RoomItem)
+class RoomItemAdmin(admin.ModelAdmin[RoomItem]):
+    list_display = ("id", "room", "sku", "live_price", "position")
+    list_select_related = ("room", "sku__product")
+    raw_id_fields = ("room", "sku")

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from rooms import api
+
+urlpatterns = [
+    path("hosts/", api.HostCreateView.as_view(), name="host-create"),
+    path("hosts/<int:pk>/", api.HostDetailView.as_view(), name="host-detail"),
+    path("hosts/<int:pk>/verify/", api.HostVerifyView.as_view(), name="host-verify"),
+    path("hosts/<int:pk>/follow/", api.HostFollowView.as_view(), name="host-follow"),
+    path("rooms/", api.RoomListCreateView.as_view(), name="room-list"),
+    path("rooms/<int:pk>/", api.RoomDetailView.as_view(), name="room-detail"),
+    path("rooms/<int:pk>/start/", api.RoomStartView.as_view(), name="room-start"),
+    path("rooms/<int:pk>/end/", api.RoomEndView.as_view(), name="room-end"),
+    path("rooms/<int:pk>/suspend/", api.RoomSuspendView.as_view(), name="room-suspend"),
+    path("rooms/<int:pk>/items/", api.RoomItemsView.as_view(), name="room-items"),
+    path("rooms/<int:pk>/items/<int:item_id>/", api.RoomItemDetailView.as_view(), name="room-item-detail"),
+    path("rooms/<int:pk>/items/<int:item_id>/feature/", api.RoomItemFeatureView.as_view(), name="room-item-feature"),
+]

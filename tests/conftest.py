@@ -1,0 +1,118 @@
+"""Personas and API clients shared by every test.
+
+The personas of STYLE.md: `viewer`, `host` (verified, owns `shop` and `room`),
+`unverified_host`, `other_host` (verified, owns nothing here), `staff`, `anonymous`.
+`client_for(user)` gives an API client that authenticates with the user's real token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from catalog.models import Shop, Sku
+from liveshop.models import User
+from rooms.models import Host, Room, RoomItem
+from tests import factories
+
+ClientFor = Callable[[User | None], APIClient]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # PBKDF2's 1M iterations cost ~0.3 s a user; the tests are not about hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client_for() -> ClientFor:
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anonymous() -> None:
+    return None
+
+
+@pytest.fixture
+def viewer(db: Any) -> User:
+    return factories.UserFactory.create(username="viewer", display_name="Viewer Li", district="Yuzhong")
+
+
+@pytest.fixture
+def staff(db: Any) -> User:
+    return factories.UserFactory.create(username="staff", display_name="Admin Wang", is_staff=True)
+
+
+@pytest.fixture
+def host_profile(db: Any) -> Host:
+    user = factories.UserFactory.create(username="farmer", display_name="Farmer Chen", district="Wulong")
+    return factories.HostFactory.create(user=user, kind=Host.Kind.FARMER, district="Wulong", verified=True)
+
+
+@pytest.fixture
+def host(host_profile: Host) -> User:
+    return host_profile.user
+
+
+@pytest.fixture
+def other_host(db: Any) -> User:
+    user = factories.UserFactory.create(username="cadre", display_name="Cadre Zhou", district="Jiangbei")
+    factories.HostFactory.create(user=user, kind=Host.Kind.CADRE, district="Jiangbei", verified=True)
+    return user
+
+
+@pytest.fixture
+def unverified_host(db: Any) -> User:
+    user = factories.UserFactory.create(username="newcomer", display_name="New Farmer")
+    factories.HostFactory.create(user=user, district="Rongchang", verified=False)
+    return user
+
+
+@pytest.fixture
+def shop(host: User) -> Shop:
+    return factories.ShopFactory.create(owner=host, name="Wulong Hills Farm", district="Wulong")
+
+
+@pytest.fixture
+def sku(shop: Shop) -> Sku:
+    product = factories.ProductFactory.create(shop=shop, title="Xiannv Black Tea", category="tea")
+    return factories.SkuFactory.create(product=product, name="250 g tin", price=6800, stock=50)
+
+
+@pytest.fixture
+def room(host_profile: Host) -> Room:
+    return factories.RoomFactory.create(host=host_profile, title="Spring tea from Wulong")
+
+
+@pytest.fixture
+def live_room(room: Room) -> Room:
+    room.status = Room.Status.LIVE
+    room.save(update_fields=["status"])
+    return room
+
+
+@pytest.fixture
+def item(room: Room, sku: Sku) -> RoomItem:
+    return factories.RoomItemFactory.create(room=room, sku=sku)
+
+
+@pytest.fixture
+def persona(request: pytest.FixtureRequest) -> Callable[[str], User | None]:
+    """Look a persona up by name, for authorization matrices."""
+
+    def get(name: str) -> User | None:
+        return request.getfixturevalue(name)
+
+    return get

@@ -1,0 +1,82 @@
+"""factory_boy factories for the models the tests build."""
+
+from __future__ import annotations
+
+import factory
+from rest_framework.authtoken.models import Token
+
+from catalog.models import Product, Shop, Sku
+from liveshop.models import User
+from rooms.models import Host, Room, RoomItem
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    display_name = factory.LazyAttribute(lambda u: u.username.title())
+    district = "Yuzhong"
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def token(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            obj.save()
+            Token.objects.get_or_create(user=obj)
+
+
+class HostFactory(factory.django.DjangoModelFactory[Host]):
+    class Meta:
+        model = Host
+
+    user = factory.SubFactory(UserFactory)
+    kind = Host.Kind.FARMER
+    district = "Wulong"
+    verified = True
+
+
+class ShopFactory(factory.django.DjangoModelFactory[Shop]):
+    class Meta:
+        model = Shop
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Shop {n}")
+    district = "Wulong"
+
+
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
+    class Meta:
+        model = Product
+
+    shop = factory.SubFactory(ShopFactory)
+    title = factory.Sequence(lambda n: f"Product {n}")
+    category = "tea"
+
+
+class SkuFactory(factory.django.DjangoModelFactory[Sku]):
+    class Meta:
+        model = Sku
+
+    product = factory.SubFactory(ProductFactory)
+    name = "500 g"
+    price = 3800
+    stock = 100
+
+
+class RoomFactory(factory.django.DjangoModelFactory[Room]):
+    class Meta:
+        model = Room
+
+    host = factory.SubFactory(HostFactory)
+    title = factory.Sequence(lambda n: f"Show {n}")
+
+
+class RoomItemFactory(factory.django.DjangoModelFactory[RoomItem]):
+    class Meta:
+        model = RoomItem
+
+    room = factory.SubFactory(RoomFactory)
+    sku = factory.SubFactory(SkuFactory)
+    position = factory.Sequence(lambda n: n)

@@ -1,0 +1,38 @@
+"""The settings refuse an unsafe production configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import liveshop.settings"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_refuses_default_secret_key():
+    result = _import_settings(DEBUG="0")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+
+
+def test_production_starts_with_a_secret_key():
+    assert _import_settings(DEBUG="0", SECRET_KEY="s3cret-from-the-vault").returncode == 0
+
+
+def test_development_default_starts():
+    assert _import_settings(DEBUG="1").returncode == 0
+
+
+def test_bad_boolean_is_refused():
+    result = _import_settings(DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
