@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -28,6 +29,8 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     list_select_related = ("shop",)
     raw_id_fields = ("shop",)
     inlines = [SkuInline]
+    # Django 6 assumes https for scheme-less URLs typed into forms; do so already.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["deactivate", "activate"]
 
     @admin.action(description="Take the selected products off sale")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -46,13 +47,14 @@ class RoomAdmin(admin.ModelAdmin[Room]):
     raw_id_fields = ("host", "featured_item")
     readonly_fields = ("stream_key", "started_at", "ended_at", "suspended_at", "created_at")
     inlines = [RoomItemInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["suspend"]
 
     @admin.action(description="Suspend the selected rooms")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         suspended = 0
         for room in queryset.exclude(status=Room.Status.SUSPENDED):
-            services.room_suspend(room=room, reason=f"Suspended by {request.user} from the admin.")
+            services.room_suspend(room=room, reason=f"Suspended by {request.user.get_username()} from the admin.")
             suspended += 1
         self.message_user(request, f"Suspended {suspended} room(s).", messages.SUCCESS)
 

@@ -259,3 +259,29 @@ def test_sku_patch_bad_input(client_for, host, sku, body):
 
 def test_sku_patch_unknown_is_404(client_for, host):
     assert_error(client_for(host).patch("/api/v1/skus/999999/", {"price": 1}, format="json"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": "Tea"},
+        {"district": "Wulong"},
+        {"name": "", "district": "Wulong"},
+        {"name": "n" * 10_000, "district": "Wulong"},
+        {"name": "Tea", "district": {"x": 1}},
+        {"name": "Tea", "district": "Wulong", "owner": 999999},
+    ],
+)
+def test_shop_create_bad_input_writes_nothing(client_for, staff, body):
+    assert_error(client_for(staff).post("/api/v1/shops/", body, format="json"), 400, "invalid")
+    assert not Shop.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{"title": ""}, {"title": "t" * 10_000}, {"is_active": "perhaps"}, {"image_url": "x"}])
+def test_product_patch_bad_input(client_for, host, sku, body):
+    response = client_for(host).patch(f"/api/v1/products/{sku.product_id}/", body, format="json")
+    assert_error(response, 400, "invalid")
+    sku.product.refresh_from_db()
+    assert sku.product.title == "Xiannv Black Tea"
+    assert sku.product.is_active is True

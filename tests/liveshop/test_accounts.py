@@ -116,3 +116,34 @@ def test_bad_token_is_401(client_for):
 def test_session_auth_works_for_the_web_page(client, viewer):
     client.force_login(viewer)
     assert client.get("/api/v1/me/").json()["username"] == "viewer"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"username": "ok"},
+        {"password": "tea-fields-2026"},
+        {"username": "", "password": "tea-fields-2026"},
+        {"username": "u" * 10_000, "password": "tea-fields-2026"},
+        {"username": "has space", "password": "tea-fields-2026"},
+        {"username": "ok", "password": "p" * 10_000},
+        {"username": "ok", "password": "tea-fields-2026", "display_name": "d" * 10_000},
+        {"username": ["x"], "password": "tea-fields-2026"},
+    ],
+)
+def test_register_bad_input_writes_nothing(client_for, body):
+    assert_error(client_for(None).post("/api/v1/auth/register/", body, format="json"), 400, "invalid")
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{}, {"username": "viewer"}, {"password": "x"}, {"username": 1, "password": []}])
+def test_token_bad_input(client_for, viewer, body):
+    assert_error(client_for(None).post("/api/v1/auth/token/", body, format="json"), 400, "invalid")
+
+
+@pytest.mark.parametrize("body", [{"display_name": "d" * 10_000}, {"district": ["Wulong"]}])
+def test_me_patch_bad_input(client_for, viewer, body):
+    assert_error(client_for(viewer).patch("/api/v1/me/", body, format="json"), 400, "invalid")
+    viewer.refresh_from_db()
+    assert viewer.display_name == "Viewer Li"
