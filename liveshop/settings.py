@@ -193,7 +193,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+# Sweepers that act on deadlines run at least every 2 seconds (the operators' contract);
+# each is idempotent, so an overlap or a redelivery changes nothing.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # A sweep not started within a few seconds is dropped: the next one does its work.
+    "orders-expire-due": {"task": "orders.tasks.orders_expire_due_task", "schedule": 1.0, "options": {"expires": 5}},
+    "flash-sales-sweep": {"task": "rooms.tasks.flash_sales_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
+    "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
+    "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Business settings -----------------------------------------------------------------
@@ -202,10 +210,25 @@ CURRENCY = "cny"
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# Payment method types offered besides `card`, where the Stripe account has them enabled
+# ("alipay,wechat_pay"); a type the account lacks makes Stripe refuse the PaymentIntent,
+# so the default is card alone.
+STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
+# How old a webhook's signed timestamp may be (replay protection), as Stripe's SDK does.
+STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300)
+# The port `make run` starts localstripe on when STRIPE_SECRET_KEY is unset.
+LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
 ORDER_PAYMENT_TIMEOUT_S = env_int("ORDER_PAYMENT_TIMEOUT_S", 900)
 FLASH_ORDER_PAYMENT_TIMEOUT_S = env_int("FLASH_ORDER_PAYMENT_TIMEOUT_S", 300)
 GIVEAWAY_CLAIM_WINDOW_S = env_int("GIVEAWAY_CLAIM_WINDOW_S", 48 * 3600)
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
+# The room host's commission, in basis points of an order, when the host sells another
+# seller's goods (a cadre promoting local farmers); nothing when the host is the seller.
+HOST_COMMISSION_BPS = env_int("HOST_COMMISSION_BPS", 1000)
+if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COMMISSION_BPS > 10_000:
+    raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
+# Idempotency-Key records are kept at least this long (the contract says 24 hours).
+IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
 
 # --- Auth, passwords, sessions --------------------------------------------------------
 
@@ -270,5 +293,6 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # The Stripe SDK logs every request at INFO.
+    "loggers": {"django.request": {"level": "ERROR"}, "stripe": {"level": "WARNING"}},
 }

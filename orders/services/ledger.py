@@ -1,0 +1,106 @@
+"""The double-entry ledger: balanced transactions, each recorded exactly once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from catalog.models import Shop
+from liveshop.models import User
+from orders.models import LedgerAccount, LedgerEntry, LedgerTransaction, Order, Refund
+
+Posting = tuple[LedgerAccount, int]
+
+
+class LedgerUnbalanced(Exception):
+    """A bug: a transaction's entries do not sum to zero in some currency."""
+
+
+def ledger_account(
+    *, kind: LedgerAccount.Kind, currency: str, shop: Shop | None = None, user: User | None = None
+) -> LedgerAccount:
+    """The account of this kind (for this shop or user) in this currency, created on first use."""
+    if shop is not None:
+        code = f"{kind}:shop:{shop.pk}:{currency}"
+    elif user is not None:
+        code = f"{kind}:user:{user.pk}:{currency}"
+    else:
+        code = f"{kind}:{currency}"
+    account = LedgerAccount.objects.filter(code=code).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return LedgerAccount.objects.create(code=code, kind=kind, currency=currency, shop=shop, user=user)
+    except IntegrityError:  # created by a concurrent first use
+        return LedgerAccount.objects.get(code=code)
+
+
+def ledger_post(
+    *,
+    key: str,
+    kind: LedgerTransaction.Kind,
+    postings: Sequence[Posting],
+    order: Order | None = None,
+    refund: Refund | None = None,
+    memo: str = "",
+) -> LedgerTransaction | None:
+    """Record a balanced transaction, once per `key`; None if `key` was recorded before.
+
+    Call inside the transaction that makes the business change, so the two commit or
+    roll back together. Zero postings are dropped.
+    """
+    postings = [(account, amount) for account, amount in postings if amount != 0]
+    totals: dict[str, int] = defaultdict(int)
+    for account, amount in postings:
+        totals[account.currency] += amount
+    if any(totals.values()):
+        raise LedgerUnbalanced(f"{key}: entries sum to {dict(totals)}")
+    try:
+        with transaction.atomic():
+            txn = LedgerTransaction.objects.create(key=key, kind=kind, order=order, refund=refund, memo=memo)
+    except IntegrityError:
+        return None
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(transaction=txn, account=account, amount=amount, currency=account.currency)
+            for account, amount in postings
+        ]
+    )
+    # Balances last and in primary-key order: the rows stay locked only until the
+    # commit, and two transactions never wait for each other's rows in a cycle.
+    per_account: dict[int, int] = defaultdict(int)
+    for account, amount in postings:
+        if account.keeps_balance:
+            per_account[account.pk] += amount
+    for account_id in sorted(per_account):
+        LedgerAccount.objects.filter(pk=account_id).update(balance=F("balance") + per_account[account_id])
+    return txn
+
+
+def ledger_balance(*, account: LedgerAccount) -> int:
+    total = LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def ledger_check() -> dict[str, Any]:
+    """The ledger's invariants: every transaction and currency sums to zero, and every
+    kept balance equals the sum of its account's entries. Returns what is wrong."""
+    unbalanced = list(
+        LedgerEntry.objects.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .values_list("transaction_id", flat=True)
+    )
+    drifted = []
+    sums = dict(
+        LedgerEntry.objects.values("account_id").annotate(total=Sum("amount")).values_list("account_id", "total")
+    )
+    for account in LedgerAccount.objects.all().iterator():
+        if account.keeps_balance and account.balance != int(sums.get(account.pk) or 0):
+            drifted.append(account.code)
+    return {"unbalanced_transactions": unbalanced, "drifted_balances": drifted}
