@@ -273,6 +273,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "ENUM_NAME_OVERRIDES": {
         "RoomStatusEnum": "rooms.models.Room.Status",
         "FlashSaleStatusEnum": "rooms.models.FlashSale.Status",
+        "HostKindEnum": "rooms.models.Host.Kind",
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "RefundStatusEnum": "orders.models.Refund.Status",
+        "RefundKindEnum": "orders.models.Refund.Kind",
     },
 }
 

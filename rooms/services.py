@@ -212,7 +212,8 @@ def flash_sale_start(
         with transaction.atomic():
             # The room's row lock orders this against room_end/room_suspend: either the
             # room is still live here, or the ending transaction sees this sale and ends it.
-            if not Room.objects.select_for_update().filter(pk=item.room_id, status=Room.Status.LIVE).exists():
+            live = Room.objects.select_for_update().filter(pk=item.room_id, status=Room.Status.LIVE)
+            if live.values_list("pk", flat=True).first() is None:
                 raise RoomNotLive("Flash sales run only while the room is live.")
             # A sale of this item past its end but not swept yet must not block a new one.
             for due_id in FlashSale.objects.filter(
@@ -248,7 +249,7 @@ def flash_sale_end(*, flash_sale_id: int) -> bool:
     `flash.ended` goes out when the transaction commits.
     """
     with transaction.atomic():
-        sale = FlashSale.objects.select_for_update().select_related("item").filter(pk=flash_sale_id).first()
+        sale = FlashSale.objects.select_for_update(of=("self",)).select_related("item").filter(pk=flash_sale_id).first()
         if sale is None or sale.status != FlashSale.Status.ACTIVE:
             return False
         unsold = sale.remaining
