@@ -36,8 +36,10 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -144,14 +146,23 @@ def _claim(*, user_id: int, key: str, scope: str, fingerprint: str) -> tuple[Ide
         if existing.response_status is not None:
             return existing, True
         # Unfinished: take it over only if its lease ran out (the request died).
-        taken = IdempotencyRecord.objects.filter(
-            pk=existing.pk, response_status__isnull=True, locked_until__lt=now
-        ).update(locked_until=lease)
+        taken = (
+            IdempotencyRecord.objects.filter(pk=existing.pk, response_status__isnull=True)
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .update(locked_until=lease)
+        )
         if taken != 1:
             raise IdempotencyInProgress()
         existing.locked_until = lease
         return existing, False
     raise IdempotencyInProgress()
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """A 4xx: the request was refused and changed nothing."""
+    if isinstance(exc, ServiceError):
+        return exc.status < 500
+    return isinstance(exc, APIException) and exc.status_code < 500
 
 
 def idempotent(request: Request, handler: Callable[[IdempotentCall], Response]) -> HttpResponse:
@@ -174,15 +185,12 @@ def idempotent(request: Request, handler: Callable[[IdempotentCall], Response]) 
     call = IdempotentCall(record=record, key=key)
     try:
         response = handler(call)
-    except ServiceError as exc:
-        if exc.status < 500:
+    except Exception as exc:
+        if _is_refusal(exc):
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
         else:
-            # Keep what was created; a retry may resume at once.
+            # An outage (503) or a bug: keep what was created; a retry may resume at once.
             IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=None)
-        raise
-    except BaseException:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=None)
         raise
 
     rendered = _render(response)

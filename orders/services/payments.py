@@ -254,7 +254,11 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         # Not an order's (a top-up of issue 5, or another application on the account).
         return "ignored: no payment for this intent"
     # The order's row lock orders this against expiry, cancel, and a second event.
-    order = Order.objects.select_for_update(of=("self",)).select_related("shop", "room__host", "buyer").get(pk=payment.order_id)
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("shop", "room__host", "buyer")
+        .get(pk=payment.order_id)
+    )
     amount = int(intent.get("amount_received") or intent["amount"])
     now = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(

@@ -147,7 +147,9 @@ def refund_apply_result(*, refund_id: int, stripe_refund_id: str | None, status:
     with transaction.atomic():
         order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
         # The order's lock first, as everywhere that changes an order's money.
-        order = Order.objects.select_for_update(of=("self",)).select_related("shop", "room__host__user").get(pk=order_id)
+        order = (
+            Order.objects.select_for_update(of=("self",)).select_related("shop", "room__host__user").get(pk=order_id)
+        )
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if stripe_refund_id and not refund.stripe_refund_id:
             Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=stripe_refund_id)

@@ -179,4 +179,3 @@ def settle(client: APIClient, order: Order, committed: Callable[..., Any]) -> No
     event = succeeded_event(order)
     with committed():
         assert deliver(client, event).status_code == 200
-

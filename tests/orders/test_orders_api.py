@@ -34,7 +34,13 @@ def test_order_of_a_shelf_item_holds_units_at_the_live_price(client_for, buyer, 
         "room": live_room.pk,
         "shop": sku.product.shop_id,
         "items": [
-            {"sku": sku.pk, "title": "Xiannv Black Tea / 250 g tin", "quantity": 3, "unit_price": 5800, "flash_sale": None}
+            {
+                "sku": sku.pk,
+                "title": "Xiannv Black Tea / 250 g tin",
+                "quantity": 3,
+                "unit_price": 5800,
+                "flash_sale": None,
+            }
         ],
         "subtotal": 17400,
         "total": 17400,
@@ -102,7 +108,9 @@ def test_room_not_live(client_for, buyer, shelf_item, live_room):
 
 def test_one_shop_per_order(client_for, buyer, sku):
     elsewhere = factories.SkuFactory.create()
-    response = place(client_for(buyer), order_body({"sku": sku.pk, "quantity": 1}, {"sku": elsewhere.pk, "quantity": 1}))
+    response = place(
+        client_for(buyer), order_body({"sku": sku.pk, "quantity": 1}, {"sku": elsewhere.pk, "quantity": 1})
+    )
     body = assert_error(response, 400, "invalid")
     assert "items" in body["fields"]
     assert not Order.objects.exists()
