@@ -129,7 +129,7 @@ def order_body(*lines: dict[str, int], room: int | None = None) -> dict[str, Any
 
 
 def place(client: APIClient, body: dict[str, Any], key: str | None = None) -> Any:
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    headers: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post("/api/v1/orders/", body, format="json", **headers)
 
 
