@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
@@ -66,6 +67,13 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+def gate_redis() -> redis.Redis:
+    """The test Redis (the suite needs one: REDIS_URL)."""
+    client = redis_sync()
+    assert client is not None, "set REDIS_URL"
+    return client
 
 
 def _redis_clear() -> None:

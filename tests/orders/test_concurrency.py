@@ -16,7 +16,6 @@ from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from liveshop.redis_client import redis_sync
 from orders.models import LedgerTransaction, Order, OrderItem, Refund, StripeEvent
 from orders.services.ledger import ledger_check
 from orders.services.payments import stripe_event_process, stripe_event_record
@@ -25,7 +24,7 @@ from rooms.models import Room
 from rooms.services import flash_sale_start
 from tests import factories
 from tests.helpers import on_postgresql
-from tests.orders.conftest import order_body, pay_at_stripe, place, stripe_event
+from tests.orders.conftest import gate_redis, order_body, pay_at_stripe, place, stripe_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,7 +124,7 @@ def test_per_buyer_limit_holds_under_concurrent_clicks(gate, published):
     _, _, item = _live_item(stock=100)
     sale = flash_sale_start(item=item, price=990, quantity=50, duration_s=60, per_buyer_limit=2)
     if gate != "redis":
-        redis_sync().delete(flash_gate.sale_key(sale.pk))  # as if Redis lost it: PostgreSQL alone decides
+        gate_redis().delete(flash_gate.sale_key(sale.pk))  # as if Redis lost it: PostgreSQL alone decides
     (client,) = _clients(1)
 
     responses = run_buyers(lambda i: place(client, order_body({"item": item.pk, "quantity": 1})), 12)

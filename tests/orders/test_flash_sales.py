@@ -8,14 +8,13 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Sku
-from liveshop.redis_client import redis_sync
 from orders.models import Order
 from orders.services.orders import order_expire
 from rooms import flash_gate
 from rooms.models import FlashSale, Room
 from rooms.services import flash_sales_sweep, room_end
 from tests.helpers import assert_error
-from tests.orders.conftest import order_body, place
+from tests.orders.conftest import gate_redis, order_body, place
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +148,7 @@ def test_per_buyer_limit(client_for, buyer, other_buyer, sale, shelf_item):
     assert_error(flash_order(client_for(buyer), shelf_item), 409, "limit_exceeded")
     assert flash_order(client_for(other_buyer), shelf_item).status_code == 201
     # Refused by PostgreSQL too when the gate is gone (Redis lost it).
-    redis_sync().delete(flash_gate.sale_key(sale.pk))
+    gate_redis().delete(flash_gate.sale_key(sale.pk))
     assert_error(flash_order(client_for(buyer), shelf_item), 409, "limit_exceeded")
     sale.refresh_from_db()
     assert sale.remaining == 7
@@ -157,10 +156,10 @@ def test_per_buyer_limit(client_for, buyer, other_buyer, sale, shelf_item):
 
 def test_sold_out_at_the_gate_and_in_postgresql(client_for, buyer, other_buyer, sale, shelf_item, staff):
     FlashSale.objects.filter(pk=sale.pk).update(remaining=1)
-    redis_sync().hset(flash_gate.sale_key(sale.pk), "remaining", 1)
+    gate_redis().hset(flash_gate.sale_key(sale.pk), "remaining", 1)
     assert flash_order(client_for(buyer), shelf_item).status_code == 201
     assert_error(flash_order(client_for(other_buyer), shelf_item), 409, "flash_sold_out")
-    redis_sync().delete(flash_gate.sale_key(sale.pk))
+    gate_redis().delete(flash_gate.sale_key(sale.pk))
     assert_error(flash_order(client_for(staff), shelf_item), 409, "flash_sold_out")
     assert Order.objects.count() == 1
 
@@ -197,8 +196,8 @@ def test_sweeper_ends_a_due_sale_and_returns_unsold_units(
     assert (sale.status, sale.returned) == (FlashSale.Status.ENDED, 8)
     assert Sku.objects.get(pk=sku.pk).stock == 48
     assert (shelf_item.room_id, "flash.ended", {"flash_sale": sale.pk, "sold": 2}) in published
-    assert redis_sync().hget(flash_gate.sale_key(sale.pk), "active") == b"0"
-    assert not redis_sync().exists(flash_gate.item_key(shelf_item.pk))
+    assert gate_redis().hget(flash_gate.sale_key(sale.pk), "active") == b"0"
+    assert not gate_redis().exists(flash_gate.item_key(shelf_item.pk))
     # The item sells at its live price again, from the regular stock.
     again = flash_order(client_for(buyer), shelf_item)
     assert again.json()["items"][0]["unit_price"] == 5800
@@ -255,7 +254,7 @@ def test_expired_flash_order_gives_units_back_to_the_sale_then_to_the_sku(
 
 
 def test_sweeper_reloads_a_gate_redis_lost(sale, committed):
-    redis_sync().delete(flash_gate.sale_key(sale.pk))
+    gate_redis().delete(flash_gate.sale_key(sale.pk))
     with committed():
         flash_sales_sweep()
     assert flash_gate.gate_remaining(sale_id=sale.pk) == 10
