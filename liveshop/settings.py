@@ -297,6 +297,14 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # The Stripe SDK logs every request at INFO.
-    "loggers": {"django.request": {"level": "ERROR"}, "stripe": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # The Stripe SDK logs every request at INFO.
+        "stripe": {"level": "WARNING"},
+        # Beat sends the deadline sweepers every second: their "sent", "received" and
+        # "succeeded" lines at INFO would drown everything else. Failures still show.
+        "celery.beat": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+    },
 }

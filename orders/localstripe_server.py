@@ -15,10 +15,49 @@ With `--port 0` it picks a free port. Either way its first line on stdout is
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import pickle
 import socket
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+# What `make run` and `manage.py pay_order` use when no STRIPE_SECRET_KEY is set.
+# localstripe takes any key that starts with sk_; the webhook secret is ours to pick.
+LOCAL_SECRET_KEY = "sk_test_localstripe"
+LOCAL_WEBHOOK_SECRET = "whsec_localstripe_liveshop"
+
+
+def local_stripe_environment(*, port: int) -> dict[str, str]:
+    """The environment that points liveshop's Stripe SDK at a local localstripe."""
+    return {
+        "STRIPE_SECRET_KEY": LOCAL_SECRET_KEY,
+        "STRIPE_API_BASE": f"http://127.0.0.1:{port}",
+        "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+    }
+
+
+def webhook_register(*, api_base: str, url: str, secret: str, wait_s: float = 15) -> None:
+    """Make localstripe sign and send every event to `url` (its /_config/webhooks API).
+
+    Waits up to `wait_s` for localstripe to answer, as it may still be starting.
+    """
+    body = json.dumps({"url": url, "secret": secret}).encode()
+    request = urllib.request.Request(
+        f"{api_base}/_config/webhooks/liveshop", data=body, headers={"Content-Type": "application/json"}
+    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                response.read()
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _use_state_file(path: Path | None) -> None:
@@ -32,6 +71,7 @@ def _use_state_file(path: Path | None) -> None:
 
     def dump(self: dict[str, object]) -> None:
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             with tmp.open("wb") as f:
                 pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
