@@ -118,17 +118,36 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'liveshop.sqlite3'}")
-# Persistent connections: opening a PostgreSQL connection per request costs more than
-# the request itself (PERFORMANCE.md: ~200 req/s with CONN_MAX_AGE=0 against ~1,300).
+# Reusing connections matters: opening a PostgreSQL connection per request costs more
+# than the request itself (PERFORMANCE.md: ~200 req/s with CONN_MAX_AGE=0 against
+# ~1,300). Under ASGI, Django runs each request's sync code in a thread of its own
+# (asgiref's ThreadSensitiveContext per request), and connections belong to threads:
+# persistent connections (CONN_MAX_AGE) are then opened once per request and never
+# reused, and pile up until PostgreSQL refuses more ("too many clients" at 64 concurrent
+# requests, measured: docs/PERFORMANCE.md, benchmark 2). So with PostgreSQL the default
+# is Django's connection pool (psycopg_pool), shared by the threads of a process:
+# a request borrows a connection and gives it back when it ends.
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+_db_url = dj_database_url.parse(DATABASE_URL)
+_pooled = DATABASE_POOL and _db_url["ENGINE"] == "django.db.backends.postgresql"
 DATABASES: dict[str, dict[str, Any]] = {
     "default": dict(
         dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=env_int("CONN_MAX_AGE", 600),
-            conn_health_checks=True,
+            # The pool keeps the connections; Django must close (return) them per request.
+            conn_max_age=0 if _pooled else env_int("CONN_MAX_AGE", 600),
+            conn_health_checks=not _pooled,
         )
     )
 }
+if _pooled:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # A request waits this long for a free connection before failing.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT_S", 10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The embedded default runs the web process, a worker and beat on one file: WAL lets
@@ -139,6 +158,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# Requests one web process works on at once (threads running Django's sync code; see
+# liveshop/wsgi_threads.py). Each holds a database connection while it runs.
+HTTP_THREADS = env_int("HTTP_THREADS", 16)
 
 # --- Redis, cache, channel layer --------------------------------------------------------
 
@@ -247,7 +270,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 REST_FRAMEWORK: dict[str, Any] = {
     # Token first: an anonymous request is then answered 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "liveshop.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

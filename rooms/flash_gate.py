@@ -9,7 +9,8 @@ database step gives the gate's units back, and the gate is loaded when a sale st
 reloaded from the database if Redis lost it, and closed when the sale ends.
 
 Keys of sale S (all of one sale on the same Redis; rooms shard whole):
-  flash:S          hash {remaining, limit (0 = none), active ("1" while on sale)}
+  flash:S          hash {remaining, limit (0 = none), active ("1" while on sale),
+                   ends_at (unix ms: past it the pre-filter passes, the sweeper ends the sale)}
   flash:S:buyers   hash user id -> units admitted
   flash:S:keys     hash "<user id>:<Idempotency-Key>" -> units, the admitted requests, so
                    that a retry of one is never refused by the pre-filter
@@ -23,6 +24,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -66,7 +68,7 @@ class Verdict(enum.StrEnum):
     PASS = "pass"
 
 
-_ADMIT = """
+ADMIT_SCRIPT = """
 local remaining = redis.call('HGET', KEYS[1], 'remaining')
 if not remaining then return 'unknown' end
 if redis.call('HGET', KEYS[1], 'active') ~= '1' then return 'ended' end
@@ -99,12 +101,15 @@ return 1
 PREFILTER = """
 local user = redis.call('GET', KEYS[1])
 if not user then return {'pass', ''} end
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for i = 2, #KEYS do
   local sale = redis.call('GET', KEYS[i])
   if sale then
     local base = 'flash:' .. sale
     local remaining = redis.call('HGET', base, 'remaining')
-    if remaining and redis.call('HGET', base, 'active') == '1' then
+    local ends_at = tonumber(redis.call('HGET', base, 'ends_at') or '0')
+    if remaining and redis.call('HGET', base, 'active') == '1' and now_ms < ends_at then
       if ARGV[1] ~= '' and redis.call('HEXISTS', base .. ':keys', user .. ':' .. ARGV[1]) == 1 then
         return {'pass', user}
       end
@@ -127,6 +132,7 @@ class SaleState:
     item_id: int
     remaining: int
     per_buyer_limit: int | None
+    ends_at: datetime
     # Units each buyer holds in the sale already (for a reload); empty at the start.
     buyers: dict[int, int]
 
@@ -158,11 +164,24 @@ def gate_load(*, state: SaleState) -> None:
     client = _client()
     if client is None:
         return
+    try:
+        _gate_load(client, state)
+    except redis.RedisError:
+        # Without its gate a sale still sells: PostgreSQL decides; the sweeper reloads it.
+        logger.exception("could not open the flash gate of sale %s", state.sale_id)
+
+
+def _gate_load(client: redis.Redis, state: SaleState) -> None:
     pipe = client.pipeline(transaction=True)
     pipe.delete(buyers_key(state.sale_id))
     pipe.hset(
         sale_key(state.sale_id),
-        mapping={"remaining": state.remaining, "limit": state.per_buyer_limit or 0, "active": "1"},
+        mapping={
+            "remaining": state.remaining,
+            "limit": state.per_buyer_limit or 0,
+            "active": "1",
+            "ends_at": int(state.ends_at.timestamp() * 1000),
+        },
     )
     if state.buyers:
         pipe.hset(buyers_key(state.sale_id), mapping={str(k): v for k, v in state.buyers.items()})
@@ -175,7 +194,10 @@ def gate_load(*, state: SaleState) -> None:
 
 def gate_is_loaded(*, sale_id: int) -> bool:
     client = _client()
-    return client is None or bool(client.hexists(sale_key(sale_id), "remaining"))
+    try:
+        return client is None or bool(client.hexists(sale_key(sale_id), "remaining"))
+    except redis.RedisError:
+        return True  # nothing to reload into while Redis is away
 
 
 def gate_remaining(*, sale_id: int) -> int | None:
@@ -208,7 +230,7 @@ def gate_admit(*, sale_id: int, buyer_id: int, quantity: int, idempotency_key: s
     if client is None:
         return Verdict.UNKNOWN
     try:
-        result = _script(client, _ADMIT)(
+        result = _script(client, ADMIT_SCRIPT)(
             keys=[sale_key(sale_id), buyers_key(sale_id), requests_key(sale_id)],
             args=[buyer_id, quantity, request_member(buyer_id, idempotency_key)],
         )

@@ -70,5 +70,5 @@ def flash_sale_public(sale: FlashSale) -> dict[str, Any]:
         "per_buyer_limit": sale.per_buyer_limit,
         "starts_at": _datetime.to_representation(sale.starts_at),
         "ends_at": _datetime.to_representation(sale.ends_at),
-        "status": sale.status,
+        "status": str(sale.status),
     }

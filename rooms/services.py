@@ -234,7 +234,12 @@ def flash_sale_start(
         raise Conflict("This item already has an active flash sale.") from None
 
     state = flash_gate.SaleState(
-        sale_id=sale.pk, item_id=item.pk, remaining=quantity, per_buyer_limit=per_buyer_limit, buyers={}
+        sale_id=sale.pk,
+        item_id=item.pk,
+        remaining=quantity,
+        per_buyer_limit=per_buyer_limit,
+        ends_at=sale.ends_at,
+        buyers={},
     )
     transaction.on_commit(lambda: flash_gate.gate_load(state=state))
     broadcast.room_event_on_commit(item.room_id, "flash.started", {"flash_sale": selectors.flash_sale_public(sale)})
@@ -352,6 +357,7 @@ def flash_sales_sweep() -> int:
                     item_id=sale.item_id,
                     remaining=sale.remaining,
                     per_buyer_limit=sale.per_buyer_limit,
+                    ends_at=sale.ends_at,
                     buyers={},
                 )
             )
