@@ -74,49 +74,56 @@ class PaymentInfoSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
 
 
-class OrderItemSerializer(serializers.ModelSerializer[OrderItem]):
-    class Meta:
-        model = OrderItem
-        fields = ["sku", "title", "quantity", "unit_price", "flash_sale"]
-        read_only_fields = fields
+# Orders are read on the hot path (every order placed answers with one): plain
+# serializers with declared fields, not ModelSerializers, which introspect the model
+# on every instantiation.
 
 
-class RefundSerializer(serializers.ModelSerializer[Refund]):
-    class Meta:
-        model = Refund
-        fields = ["id", "amount", "status", "reason", "kind", "created_at", "completed_at"]
-        read_only_fields = fields
+class OrderItemSerializer(serializers.Serializer[OrderItem]):
+    sku = serializers.IntegerField(source="sku_id")
+    title = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.IntegerField()
+    flash_sale = serializers.IntegerField(source="flash_sale_id", allow_null=True)
 
 
-class OrderSerializer(serializers.ModelSerializer[Order]):
-    items = OrderItemSerializer(many=True, read_only=True)
-    refunds = RefundSerializer(many=True, read_only=True)
+class RefundSerializer(serializers.Serializer[Refund]):
+    id = serializers.IntegerField()
+    amount = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Refund.Status.choices)
+    reason = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Refund.Kind.choices)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ShippingOutSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    address = serializers.CharField()
+    district = serializers.CharField()
+
+
+class OrderSerializer(serializers.Serializer[Order]):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
+    buyer = serializers.IntegerField(source="buyer_id")
+    room = serializers.IntegerField(source="room_id", allow_null=True)
+    shop = serializers.IntegerField(source="shop_id")
+    items = OrderItemSerializer(many=True, source="items.all")
+    subtotal = serializers.IntegerField()
+    total = serializers.IntegerField()
+    currency = serializers.CharField()
+    shipping = ShippingOutSerializer()
+    tracking = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    shipped_at = serializers.DateTimeField(allow_null=True)
     payment = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Order
-        fields = [
-            "id",
-            "number",
-            "status",
-            "buyer",
-            "room",
-            "shop",
-            "items",
-            "subtotal",
-            "total",
-            "currency",
-            "shipping",
-            "tracking",
-            "created_at",
-            "expires_at",
-            "paid_at",
-            "shipped_at",
-            "payment",
-            "refunded_amount",
-            "refunds",
-        ]
-        read_only_fields = fields
+    refunded_amount = serializers.IntegerField()
+    refunds = RefundSerializer(many=True, source="refunds.all")
 
     @extend_schema_field(PaymentInfoSerializer(allow_null=True))
     def get_payment(self, order: Order) -> dict[str, Any] | None:
@@ -145,11 +152,10 @@ class RefundCreateSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500)
 
 
-class RefundResultSerializer(serializers.ModelSerializer[Refund]):
-    class Meta:
-        model = Refund
-        fields = ["id", "amount", "status"]
-        read_only_fields = fields
+class RefundResultSerializer(serializers.Serializer[Refund]):
+    id = serializers.IntegerField()
+    amount = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Refund.Status.choices)
 
 
 def _order_response(request: Request, order_id: int, code: int = status.HTTP_200_OK) -> Response:
@@ -198,6 +204,7 @@ class OrderListCreateView(generics.ListAPIView[Order]):
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = call.resumed(Order)
+        created_now = order is None
         if order is None:
             values = data.validated_data
             order = order_services.order_create(
@@ -211,7 +218,7 @@ class OrderListCreateView(generics.ListAPIView[Order]):
                 idempotency_key=call.key,
                 on_created=call.attach,
             )
-        payments.order_payment_start(order=order)
+        payments.order_payment_start(order=order, created_now=created_now)
         return _order_response(request, order.pk, status.HTTP_201_CREATED)
 
 

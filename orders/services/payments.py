@@ -35,7 +35,7 @@ OUTBOX_RETRY_AFTER_S = 60
 # --- PaymentIntents -------------------------------------------------------------------------
 
 
-def order_payment_start(*, order: Order) -> Payment | None:
+def order_payment_start(*, order: Order, created_now: bool = False) -> Payment | None:
     """The order's PaymentIntent, created once (after the order's transaction committed).
 
     Idempotent: an existing Payment is returned, and Stripe dedupes the creation by the
@@ -44,7 +44,8 @@ def order_payment_start(*, order: Order) -> Payment | None:
     with the same Idempotency-Key resumes here), and Invalid when Stripe refuses the
     payment outright (the order is then cancelled).
     """
-    existing = Payment.objects.filter(order=order).first()
+    # An order created by this very request has no payment yet: skip the look-up.
+    existing = None if created_now else Payment.objects.filter(order=order).first()
     if existing is not None:
         return existing
     if order.status != Order.Status.PENDING_PAYMENT:
@@ -64,14 +65,14 @@ def order_payment_start(*, order: Order) -> Payment | None:
         logger.warning("Stripe unreachable creating the PaymentIntent of order %s: %s", order.number, exc)
         raise ServiceUnavailable("The payment provider is unreachable; retry with the same Idempotency-Key.") from None
     try:
-        with transaction.atomic():
-            return Payment.objects.create(
-                order=order,
-                payment_intent_id=intent.id,
-                client_secret=intent.client_secret,
-                amount=intent.amount,
-                currency=intent.currency,
-            )
+        # Autocommit: one statement, and a unique violation leaves no transaction to repair.
+        return Payment.objects.create(
+            order=order,
+            payment_intent_id=intent.id,
+            client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+        )
     except IntegrityError:  # a concurrent retry stored it first (Stripe gave both the same intent)
         return Payment.objects.get(order=order)
 
