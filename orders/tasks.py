@@ -17,9 +17,9 @@ from orders.services import orders, payments, refunds
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
-def stripe_event_process_task(event_id: str) -> str:
-    """Settle one stored Stripe event (the webhook's outbox row)."""
-    return payments.stripe_event_process(event_id=event_id)
+def stripe_event_process_task(event_id: str) -> int:
+    """Settle a stored Stripe event (the webhook's outbox row), and others pending with it."""
+    return len(payments.stripe_events_process(event_id=event_id))
 
 
 @shared_task(

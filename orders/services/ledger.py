@@ -15,6 +15,16 @@ from orders.models import LedgerAccount, LedgerEntry, LedgerTransaction, Order, 
 
 Posting = tuple[LedgerAccount, int]
 
+# Accounts never change once created (their balance is only ever updated in SQL) and are
+# never deleted, so each process remembers them by code once committed: settlement
+# skips a look-up per posting.
+_accounts: dict[str, LedgerAccount] = {}
+
+
+def ledger_forget() -> None:
+    """Forget the remembered accounts (for tests that empty the database)."""
+    _accounts.clear()
+
 
 class LedgerUnbalanced(Exception):
     """A bug: a transaction's entries do not sum to zero in some currency."""
@@ -30,14 +40,20 @@ def ledger_account(
         code = f"{kind}:user:{user.pk}:{currency}"
     else:
         code = f"{kind}:{currency}"
+    cached = _accounts.get(code)
+    if cached is not None:
+        return cached
     account = LedgerAccount.objects.filter(code=code).first()
-    if account is not None:
-        return account
-    try:
-        with transaction.atomic():
-            return LedgerAccount.objects.create(code=code, kind=kind, currency=currency, shop=shop, user=user)
-    except IntegrityError:  # created by a concurrent first use
-        return LedgerAccount.objects.get(code=code)
+    if account is None:
+        try:
+            with transaction.atomic():
+                account = LedgerAccount.objects.create(code=code, kind=kind, currency=currency, shop=shop, user=user)
+        except IntegrityError:  # created by a concurrent first use
+            account = LedgerAccount.objects.get(code=code)
+    if len(_accounts) < 10_000:
+        # Remembered only once its creation (ours or another's) is surely committed.
+        transaction.on_commit(lambda: _accounts.setdefault(code, account))
+    return account
 
 
 def ledger_post(

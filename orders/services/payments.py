@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from liveshop.errors import Invalid, ServiceUnavailable
@@ -159,26 +160,72 @@ class Deferred(Exception):
     """The event cannot be applied yet (it arrived before the one it depends on)."""
 
 
-def stripe_event_process(*, event_id: str) -> str:
-    """Apply one stored event, once. Returns the outcome recorded on the row."""
+# Events applied per transaction. A burst of webhooks becomes a few transactions (one
+# commit each) instead of one per event, so settlement keeps up with the intake.
+BATCH_SIZE = 50
+
+
+def _intent_id_of(event: StripeEvent) -> str:
+    """The PaymentIntent an event is about: events are applied in this order in a batch,
+    so that workers lock orders in one global order (no deadlock between batches)."""
+    obj = event.payload["data"]["object"]
+    return str(obj.get("payment_intent") or obj.get("id") or "")
+
+
+def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZE) -> dict[str, str]:
+    """Apply pending events, once each: `event_id` and up to `batch - 1` others, in one transaction.
+
+    Events another worker holds are skipped (it applies them). Each event runs in a
+    savepoint: one that fails is left for the outbox sweeper, the others commit. An
+    event that depends on one not applied yet is retried after the rest of the batch,
+    then left to the sweeper. Returns {event id: outcome}.
+    """
+    outcomes: dict[str, str] = {}
     with transaction.atomic():
-        # Two workers with the same event: the second waits here, then finds it done.
-        event = StripeEvent.objects.select_for_update().filter(event_id=event_id).first()
-        if event is None:
-            return "unknown event"
-        if event.processed_at is not None:
-            return event.outcome
-        StripeEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
-        handler = _HANDLERS[event.type]
-        try:
-            with transaction.atomic():
-                outcome = handler(event.payload["data"]["object"])
-        except Deferred as exc:
-            outcome = f"deferred: {exc}"
-            StripeEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200])
-            return outcome
-        StripeEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), outcome=outcome[:200])
-    return outcome
+        pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
+        events = list(pending.filter(event_id=event_id)) if event_id else []
+        if batch > len(events):
+            others = pending.exclude(outcome__startswith="deferred").exclude(event_id=event_id or "")
+            events += list(others.order_by("received_at")[: batch - len(events)])
+        events.sort(key=_intent_id_of)
+        deferred: list[StripeEvent] = []
+        for event in events:
+            if not _apply(event, outcomes):
+                deferred.append(event)
+        for event in deferred:  # a refund seen before its payment, both in this batch
+            _apply(event, outcomes)
+    return outcomes
+
+
+def _apply(event: StripeEvent, outcomes: dict[str, str]) -> bool:
+    """Apply one locked event in a savepoint; record the outcome. False if deferred."""
+    handler = _HANDLERS[event.type]
+    try:
+        with transaction.atomic():
+            outcome = handler(event.payload["data"]["object"])
+    except Deferred as exc:
+        outcomes[event.event_id] = f"deferred: {exc}"
+        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=f"deferred: {exc}"[:200])
+        return False
+    except Exception as exc:
+        # A bug or a database error in this event only: keep it for the sweeper.
+        logger.exception("Stripe event %s failed; it will be retried", event.event_id)
+        outcomes[event.event_id] = f"error: {type(exc).__name__}"
+        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=outcomes[event.event_id])
+        return True
+    outcomes[event.event_id] = outcome
+    StripeEvent.objects.filter(pk=event.pk).update(
+        attempts=F("attempts") + 1, processed_at=timezone.now(), outcome=outcome[:200]
+    )
+    return True
+
+
+def stripe_event_process(*, event_id: str) -> str:
+    """Apply one stored event, once. Returns its outcome ("" if another worker holds it)."""
+    outcome = stripe_events_process(event_id=event_id, batch=1).get(event_id)
+    if outcome is not None:
+        return outcome
+    return StripeEvent.objects.filter(event_id=event_id).values_list("outcome", flat=True).first() or ""
 
 
 # --- Settlement -------------------------------------------------------------------------------
@@ -242,7 +289,6 @@ def _ledger_order_payment(order: Order, amount: int) -> None:
         order=order,
         memo=f"payment of order {order.number}",
     )
-    Order.objects.filter(pk=order.pk).update(platform_fee=fee, host_commission=commission)
 
 
 def _payment_for_intent(intent: dict[str, Any]) -> Payment | None:
@@ -266,8 +312,9 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         status=Payment.Status.SUCCEEDED, amount_received=amount, succeeded_at=payment.succeeded_at or now, last_error=""
     )
     if order.status == Order.Status.PENDING_PAYMENT:
+        fee, commission = _payment_split(order, amount)
         Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).update(
-            status=Order.Status.PAID, paid_at=now
+            status=Order.Status.PAID, paid_at=now, platform_fee=fee, host_commission=commission
         )
         _ledger_order_payment(order, amount)
         _order_placed_on_commit(order)
@@ -304,8 +351,9 @@ def _late_payment(order: Order, payment: Payment, amount: int) -> str:
         )
         refund_execute_on_commit(refund_id=refund.pk)
         return f"late payment refunded ({type(exc).__name__})"
+    fee, commission = _payment_split(order, amount)
     Order.objects.filter(pk=order.pk, status=order.status).update(
-        status=Order.Status.PAID, paid_at=timezone.now(), closed_at=None
+        status=Order.Status.PAID, paid_at=timezone.now(), closed_at=None, platform_fee=fee, host_commission=commission
     )
     _ledger_order_payment(order, amount)
     _order_placed_on_commit(order)

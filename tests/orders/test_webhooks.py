@@ -139,6 +139,32 @@ def test_a_cadre_host_earns_commission_on_a_farmers_goods(client_for, buyer, oth
     assert_ledger_balanced()
 
 
+def test_events_of_one_batch_in_reverse_order_settle_in_it(client_for, order, committed, published):
+    # Delivered while no worker runs: one task then applies them all in one transaction,
+    # retrying the refund after the payment it depends on.
+    client = client_for(None)
+    paid = succeeded_event(order)
+    refund = stripe_api.refund_create(
+        payment_intent_id=order.payment.payment_intent_id, amount=100, refund_id=0, reason="x"
+    )
+    refunded = stripe_event(
+        "refund.updated",
+        {"id": refund.id, "object": "refund", "amount": 100, "status": "succeeded",
+         "payment_intent": order.payment.payment_intent_id},
+    )  # fmt: skip
+    for event in (refunded, paid):
+        deliver(client, event)  # stored; their tasks are not run (no commit hooks here)
+    from orders.services.payments import stripe_events_process
+
+    with committed():
+        outcomes = stripe_events_process(event_id=refunded["id"])
+    assert outcomes[paid["id"]] == "settled"
+    assert outcomes[refunded["id"]].endswith("succeeded")
+    assert Order.objects.get(pk=order.pk).refunded_amount == 100
+    assert_ledger_balanced()
+    assert [t for _, t, _ in published] == ["order.placed"]
+
+
 def test_every_event_twice_and_in_reverse_order_settles_once(client_for, order, committed, published):
     client = client_for(None)
     paid = succeeded_event(order)
@@ -171,11 +197,16 @@ def test_every_event_twice_and_in_reverse_order_settles_once(client_for, order, 
     # A second, distinct event for the same payment (Stripe may send several).
     paid_again = {**paid, "id": paid["id"] + "_2"}
 
+    with committed():  # the refund arrives first, twice: it waits for its payment
+        assert deliver(client, refunded).status_code == 200
+        assert deliver(client, refunded).status_code == 200
+    assert StripeEvent.objects.get(event_id=refunded["id"]).outcome.startswith("deferred")
     with committed():
-        for event in (refunded, paid, refunded, paid, paid_again, paid_again):
+        for event in (paid, paid, paid_again, paid_again):
             assert deliver(client, event).status_code == 200
-    # The refund came before its payment: deferred, then picked up by the outbox sweeper.
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert StripeEvent.objects.get(event_id=refunded["id"]).processed_at is None
+    # The outbox sweeper picks the deferred refund up.
     with committed():
         assert stripe_events_requeue(older_than_s=0) == 1
 
