@@ -230,10 +230,11 @@ class LedgerAccount(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
     )
     shop = models.ForeignKey(Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts")
-    # Kept for accounts of a user or a shop (read often; a wallet is debited
-    # conditionally). The platform's own accounts take part in every payment: keeping
-    # a balance there would make one hot row that serialises all settlement, so theirs
-    # is the sum of their entries, computed when asked.
+    # Kept only for kinds in BALANCE_KINDS: those debited conditionally, where the check
+    # must not sum the history (the coin wallet of issue 5). Elsewhere it stays 0 and the
+    # balance is the sum of the account's entries, computed when asked: a kept balance
+    # is a row every posting updates, and a shop's or the platform's account takes part
+    # in every payment of a flash sale, so that row would serialise all settlement.
     balance = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -243,9 +244,12 @@ class LedgerAccount(models.Model):
     def __str__(self) -> str:
         return self.code
 
+    # Kinds whose `balance` column is kept equal to the sum of their entries.
+    BALANCE_KINDS: frozenset[str] = frozenset()
+
     @property
     def keeps_balance(self) -> bool:
-        return self.user_id is not None or self.shop_id is not None
+        return self.kind in self.BALANCE_KINDS
 
 
 class LedgerTransaction(models.Model):

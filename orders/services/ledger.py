@@ -9,8 +9,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
-from catalog.models import Shop
-from liveshop.models import User
 from orders.models import LedgerAccount, LedgerEntry, LedgerTransaction, Order, Refund
 
 Posting = tuple[LedgerAccount, int]
@@ -31,13 +29,13 @@ class LedgerUnbalanced(Exception):
 
 
 def ledger_account(
-    *, kind: LedgerAccount.Kind, currency: str, shop: Shop | None = None, user: User | None = None
+    *, kind: LedgerAccount.Kind, currency: str, shop_id: int | None = None, user_id: int | None = None
 ) -> LedgerAccount:
     """The account of this kind (for this shop or user) in this currency, created on first use."""
-    if shop is not None:
-        code = f"{kind}:shop:{shop.pk}:{currency}"
-    elif user is not None:
-        code = f"{kind}:user:{user.pk}:{currency}"
+    if shop_id is not None:
+        code = f"{kind}:shop:{shop_id}:{currency}"
+    elif user_id is not None:
+        code = f"{kind}:user:{user_id}:{currency}"
     else:
         code = f"{kind}:{currency}"
     cached = _accounts.get(code)
@@ -47,7 +45,9 @@ def ledger_account(
     if account is None:
         try:
             with transaction.atomic():
-                account = LedgerAccount.objects.create(code=code, kind=kind, currency=currency, shop=shop, user=user)
+                account = LedgerAccount.objects.create(
+                    code=code, kind=kind, currency=currency, shop_id=shop_id, user_id=user_id
+                )
         except IntegrityError:  # created by a concurrent first use
             account = LedgerAccount.objects.get(code=code)
     if len(_accounts) < 10_000:

@@ -276,11 +276,16 @@ def _ledger_order_payment(order: Order, amount: int) -> None:
     postings: list[ledger.Posting] = [
         (ledger.ledger_account(kind=Kind.PROCESSOR, currency=currency), amount),
         (ledger.ledger_account(kind=Kind.PLATFORM_FEES, currency=currency), -fee),
-        (ledger.ledger_account(kind=Kind.SELLER, currency=currency, shop=order.shop), -(amount - fee - commission)),
+        (
+            ledger.ledger_account(kind=Kind.SELLER, currency=currency, shop_id=order.shop_id),
+            -(amount - fee - commission),
+        ),
     ]
     if commission:
         assert order.room is not None
-        host_account = ledger.ledger_account(kind=Kind.HOST_COMMISSION, currency=currency, user=order.room.host.user)
+        host_account = ledger.ledger_account(
+            kind=Kind.HOST_COMMISSION, currency=currency, user_id=order.room.host.user_id
+        )
         postings.append((host_account, -commission))
     ledger.ledger_post(
         key=f"order:{order.pk}:payment",
@@ -296,16 +301,17 @@ def _payment_for_intent(intent: dict[str, Any]) -> Payment | None:
 
 
 def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
-    payment = _payment_for_intent(intent)
+    # The order's row lock orders this against expiry, cancel, and a second event.
+    payment = (
+        Payment.objects.select_for_update(of=("order",))
+        .select_related("order__shop", "order__room__host", "order__buyer")
+        .filter(payment_intent_id=intent["id"])
+        .first()
+    )
     if payment is None:
         # Not an order's (a top-up of issue 5, or another application on the account).
         return "ignored: no payment for this intent"
-    # The order's row lock orders this against expiry, cancel, and a second event.
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("shop", "room__host", "buyer")
-        .get(pk=payment.order_id)
-    )
+    order = payment.order
     amount = int(intent.get("amount_received") or intent["amount"])
     now = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(

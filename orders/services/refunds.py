@@ -118,7 +118,7 @@ def _ledger_refund(order: Order, refund: Refund, refunded_before: int) -> None:
         (processor, -refund.amount),
         (ledger.ledger_account(kind=LedgerAccount.Kind.PLATFORM_FEES, currency=currency), fee),
         (
-            ledger.ledger_account(kind=LedgerAccount.Kind.SELLER, currency=currency, shop=order.shop),
+            ledger.ledger_account(kind=LedgerAccount.Kind.SELLER, currency=currency, shop_id=order.shop_id),
             refund.amount - fee - commission,
         ),
     ]
@@ -127,7 +127,7 @@ def _ledger_refund(order: Order, refund: Refund, refunded_before: int) -> None:
         postings.append(
             (
                 ledger.ledger_account(
-                    kind=LedgerAccount.Kind.HOST_COMMISSION, currency=currency, user=order.room.host.user
+                    kind=LedgerAccount.Kind.HOST_COMMISSION, currency=currency, user_id=order.room.host.user_id
                 ),
                 commission,
             )
