@@ -64,11 +64,14 @@ def ledger_post(
     order: Order | None = None,
     refund: Refund | None = None,
     memo: str = "",
-) -> LedgerTransaction | None:
-    """Record a balanced transaction, once per `key`; None if `key` was recorded before.
+) -> LedgerTransaction:
+    """Record a balanced transaction, once per `key`.
 
     Call inside the transaction that makes the business change, so the two commit or
-    roll back together. Zero postings are dropped.
+    roll back together. Zero postings are dropped. The callers' compare-and-set makes
+    each fact happen once; should two ever race past it, the second hits the unique key
+    (IntegrityError) and its whole transaction rolls back, to be retried and find the
+    fact recorded.
     """
     postings = [(account, amount) for account, amount in postings if amount != 0]
     totals: dict[str, int] = defaultdict(int)
@@ -76,11 +79,7 @@ def ledger_post(
         totals[account.currency] += amount
     if any(totals.values()):
         raise LedgerUnbalanced(f"{key}: entries sum to {dict(totals)}")
-    try:
-        with transaction.atomic():
-            txn = LedgerTransaction.objects.create(key=key, kind=kind, order=order, refund=refund, memo=memo)
-    except IntegrityError:
-        return None
+    txn = LedgerTransaction.objects.create(key=key, kind=kind, order=order, refund=refund, memo=memo)
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(transaction=txn, account=account, amount=amount, currency=account.currency)
