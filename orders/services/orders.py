@@ -166,16 +166,18 @@ def flash_units_held(*, flash_sale_id: int, buyer_id: int) -> int:
 
 
 def _hold(*, buyer: User, lines: list[_Line]) -> None:
-    """Hold every line's units, in the global lock order. Call inside a transaction."""
+    """Hold every line's units, in the global lock order. Call inside the transaction
+    that created the order's lines."""
     for line in sorted((line for line in lines if line.flash_sale is not None), key=lambda x: x.flash_sale.pk):  # type: ignore[union-attr]
         sale = line.flash_sale
         assert sale is not None
         room_services.flash_sale_take(sale=sale, quantity=line.quantity)
         # flash_sale_take holds the sale's row lock: this count sees every earlier
         # order of the buyer in the sale, so concurrent clicks cannot pass the limit.
+        # It counts this order's own lines too (inserted just before, in this transaction).
         if sale.per_buyer_limit is not None:
             held = flash_units_held(flash_sale_id=sale.pk, buyer_id=buyer.pk)
-            if held + line.quantity > sale.per_buyer_limit:
+            if held > sale.per_buyer_limit:
                 raise LimitExceeded()
     for line in sorted((line for line in lines if line.flash_sale is None), key=lambda x: x.sku.pk):
         sku_hold(sku_id=line.sku.pk, quantity=line.quantity)
@@ -203,7 +205,8 @@ def order_create(
     subtotal = sum(line.unit_price * line.quantity for line in resolved)
     try:
         with transaction.atomic():
-            _hold(buyer=buyer, lines=resolved)
+            # The holds come last: their row locks (a flash sale's row is every buyer's)
+            # are then held only from the holds to the commit, not across the inserts.
             order = Order.objects.create(
                 number=order_number_new(),
                 buyer=buyer,
@@ -232,6 +235,7 @@ def order_create(
             )
             if on_created is not None:
                 on_created(order)
+            _hold(buyer=buyer, lines=resolved)
     except Exception:
         _gate_give_back(buyer=buyer, lines=admitted, idempotency_key=idempotency_key)
         raise
