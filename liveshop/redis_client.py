@@ -28,21 +28,24 @@ def redis_sync() -> redis.Redis | None:
     )
 
 
-# redis.asyncio connections belong to the event loop that opened them: one client per loop.
-_async_clients: dict[int, Any] = {}
+# redis.asyncio connections belong to the event loop that opened them: one client per
+# loop (a server process has one; tests make many, hence the identity check).
+_async_clients: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
 
 
 def redis_async() -> redis.asyncio.Redis | None:
     if not settings.REDIS_URL:
         return None
-    loop_id = id(asyncio.get_running_loop())
-    client = _async_clients.get(loop_id)
-    if client is None:
-        client = redis.asyncio.Redis.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-        )
-        _async_clients[loop_id] = client
+    loop = asyncio.get_running_loop()
+    known = _async_clients.get(id(loop))
+    if known is not None and known[0] is loop:
+        client: redis.asyncio.Redis = known[1]
+        return client
+    client = redis.asyncio.Redis.from_url(
+        settings.REDIS_URL,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+    )
+    _async_clients[id(loop)] = (loop, client)
     return client

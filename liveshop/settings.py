@@ -160,8 +160,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # Requests one web process works on at once (threads running Django's sync code; see
-# liveshop/wsgi_threads.py). Each holds a database connection while it runs.
-HTTP_THREADS = env_int("HTTP_THREADS", 16)
+# liveshop/wsgi_threads.py). Each holds a database connection while it runs. More
+# threads overlap more waiting (database, Stripe) but contend for the GIL: in the
+# flash-sale benchmark 8 did better than 16 (docs/PERFORMANCE.md).
+HTTP_THREADS = env_int("HTTP_THREADS", 8)
 
 # --- Redis, cache, channel layer --------------------------------------------------------
 
