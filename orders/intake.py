@@ -10,10 +10,14 @@ here, in the contract's error shape, without a thread, a query or a middleware; 
 other request goes on to Django unchanged (its body replayed), where the real gate and
 PostgreSQL decide.
 
-It only ever refuses, and only what Django would refuse at that moment: a sale it does
-not know, a token it has not seen, a body it does not understand, a retry of a request
-the gate admitted (same Idempotency-Key), or Redis trouble all pass through. Removing it
-changes the speed of a flash sale, never an answer.
+It only ever refuses, and only clicks Django would refuse at that moment (with the
+same bytes; a body wrong in several ways may get another of its errors first): a sale
+it does not know or that is past its end, a token it has not seen, a body it does not
+understand, a retry of a request the gate admitted (same Idempotency-Key), or Redis
+trouble all pass through. Removing it changes the speed of a flash sale, not who gets
+the units. Its knowledge can lag in two ways, both only towards refusing: a token
+deleted behind the services' back (liveshop.auth) and gate units lost to a process that
+died between the gate and its database commit (until the sale ends).
 """
 
 from __future__ import annotations

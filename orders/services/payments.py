@@ -98,7 +98,7 @@ def order_payment_cancel_on_commit(*, order: Order) -> None:
     from orders.tasks import order_payment_cancel_task
 
     order_id = order.pk
-    transaction.on_commit(lambda: order_payment_cancel_task.delay(order_id))
+    transaction.on_commit(lambda: order_payment_cancel_task.delay(order_id), robust=True)
 
 
 # --- The webhook outbox ---------------------------------------------------------------------
@@ -134,7 +134,9 @@ def stripe_event_record(*, event: dict[str, Any]) -> bool:
             defaults={"type": event["type"], "payload": event, "enqueued_at": timezone.now()},
         )
         if created:
-            transaction.on_commit(lambda: stripe_event_process_task.delay(event_id))
+            # robust: a broker outage must not turn Stripe's delivery into a 500 (the
+            # event is stored; the outbox sweeper enqueues it within a minute).
+            transaction.on_commit(lambda: stripe_event_process_task.delay(event_id), robust=True)
     return created
 
 
@@ -185,7 +187,13 @@ def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZ
         pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
         events = list(pending.filter(event_id=event_id)) if event_id else []
         if batch > len(events):
-            others = pending.exclude(outcome__startswith="deferred").exclude(event_id=event_id or "")
+            # Deferred and failed events wait for their own retry (the sweeper's), so a
+            # poison event does not slow every batch down.
+            others = (
+                pending.exclude(outcome__startswith="deferred")
+                .exclude(outcome__startswith="error")
+                .exclude(event_id=event_id or "")
+            )
             events += list(others.order_by("received_at")[: batch - len(events)])
         events.sort(key=_intent_id_of)
         deferred: list[StripeEvent] = []
@@ -452,4 +460,4 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
 def refund_execute_on_commit(*, refund_id: int) -> None:
     from orders.tasks import refund_execute_task
 
-    transaction.on_commit(lambda: refund_execute_task.delay(refund_id))
+    transaction.on_commit(lambda: refund_execute_task.delay(refund_id), robust=True)
