@@ -437,3 +437,30 @@ def test_refund_webhook_for_our_pending_refund_applies_it_once(client_for, host,
 def test_paying_at_stripe_alone_does_not_mark_the_order_paid(client_for, order):
     pay_at_stripe(order)  # the client's word, with no verified webhook
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_refund_failed_webhook_frees_the_reserved_amount(client_for, host, paid_order, committed):
+    from orders.services.refunds import refund_apply_result, refund_request
+
+    refund = refund_request(order=paid_order, amount=17400, reason="lost parcel", requested_by=host)
+    refund_apply_result(refund_id=refund.pk, stripe_refund_id="re_will_fail", status="pending")
+    # Nothing left while it is pending...
+    response = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "again"}, format="json")
+    assert_error(response, 400, "invalid")
+    failed = stripe_event(
+        "refund.failed",
+        {"id": "re_will_fail", "object": "refund", "amount": 17400, "status": "failed", "payment_intent": "pi_x"},
+    )
+    with committed():
+        deliver(client_for(None), failed)
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    order = Order.objects.get(pk=paid_order.pk)
+    assert (order.status, order.refunded_amount) == (Order.Status.PAID, 0)
+    assert not LedgerTransaction.objects.filter(kind="order_refund").exists()
+    # ...and all of it again once it failed.
+    with committed():
+        again = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "again"}, format="json")
+    assert again.json()["status"] == "succeeded"
+    assert Order.objects.get(pk=paid_order.pk).status == Order.Status.REFUNDED
+    assert_ledger_balanced()
