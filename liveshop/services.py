@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
+from liveshop.auth import token_cache_forget, token_cache_set
 from liveshop.errors import Invalid
 from liveshop.models import User
 
@@ -30,8 +31,11 @@ def user_register(*, username: str, password: str, display_name: str = "", distr
 
 def user_token(*, user: User) -> str:
     token, _ = Token.objects.get_or_create(user=user)
+    token_cache_set(key=token.key, user_id=user.pk)
     return token.key
 
 
 def user_token_revoke(*, user: User) -> None:
+    for key in Token.objects.filter(user=user).values_list("key", flat=True):
+        token_cache_forget(key=key)
     Token.objects.filter(user=user).delete()

@@ -118,17 +118,36 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'liveshop.sqlite3'}")
-# Persistent connections: opening a PostgreSQL connection per request costs more than
-# the request itself (PERFORMANCE.md: ~200 req/s with CONN_MAX_AGE=0 against ~1,300).
+# Reusing connections matters: opening a PostgreSQL connection per request costs more
+# than the request itself (PERFORMANCE.md: ~200 req/s with CONN_MAX_AGE=0 against
+# ~1,300). Under ASGI, Django runs each request's sync code in a thread of its own
+# (asgiref's ThreadSensitiveContext per request), and connections belong to threads:
+# persistent connections (CONN_MAX_AGE) are then opened once per request and never
+# reused, and pile up until PostgreSQL refuses more ("too many clients" at 64 concurrent
+# requests, measured: docs/PERFORMANCE.md, benchmark 2). So with PostgreSQL the default
+# is Django's connection pool (psycopg_pool), shared by the threads of a process:
+# a request borrows a connection and gives it back when it ends.
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+_db_url = dj_database_url.parse(DATABASE_URL)
+_pooled = DATABASE_POOL and _db_url["ENGINE"] == "django.db.backends.postgresql"
 DATABASES: dict[str, dict[str, Any]] = {
     "default": dict(
         dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=env_int("CONN_MAX_AGE", 600),
-            conn_health_checks=True,
+            # The pool keeps the connections; Django must close (return) them per request.
+            conn_max_age=0 if _pooled else env_int("CONN_MAX_AGE", 600),
+            conn_health_checks=not _pooled,
         )
     )
 }
+if _pooled:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # A request waits this long for a free connection before failing.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT_S", 10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The embedded default runs the web process, a worker and beat on one file: WAL lets
@@ -139,6 +158,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# Requests one web process works on at once (threads running Django's sync code; see
+# liveshop/wsgi_threads.py). Each holds a database connection while it runs. More
+# threads overlap more waiting (database, Stripe) but contend for the GIL: in the
+# flash-sale benchmark 8 did better than 16 (docs/PERFORMANCE.md).
+HTTP_THREADS = env_int("HTTP_THREADS", 8)
 
 # --- Redis, cache, channel layer --------------------------------------------------------
 
@@ -193,7 +218,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+# Sweepers that act on deadlines run at least every 2 seconds (the operators' contract);
+# each is idempotent, so an overlap or a redelivery changes nothing.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # A sweep not started within a few seconds is dropped: the next one does its work.
+    "orders-expire-due": {"task": "orders.tasks.orders_expire_due_task", "schedule": 1.0, "options": {"expires": 5}},
+    "flash-sales-sweep": {"task": "rooms.tasks.flash_sales_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
+    "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
+    "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Business settings -----------------------------------------------------------------
@@ -202,10 +235,25 @@ CURRENCY = "cny"
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# Payment method types offered besides `card`, where the Stripe account has them enabled
+# ("alipay,wechat_pay"); a type the account lacks makes Stripe refuse the PaymentIntent,
+# so the default is card alone.
+STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
+# How old a webhook's signed timestamp may be (replay protection), as Stripe's SDK does.
+STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300)
+# The port `make run` starts localstripe on when STRIPE_SECRET_KEY is unset.
+LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
 ORDER_PAYMENT_TIMEOUT_S = env_int("ORDER_PAYMENT_TIMEOUT_S", 900)
 FLASH_ORDER_PAYMENT_TIMEOUT_S = env_int("FLASH_ORDER_PAYMENT_TIMEOUT_S", 300)
 GIVEAWAY_CLAIM_WINDOW_S = env_int("GIVEAWAY_CLAIM_WINDOW_S", 48 * 3600)
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
+# The room host's commission, in basis points of an order, when the host sells another
+# seller's goods (a cadre promoting local farmers); nothing when the host is the seller.
+HOST_COMMISSION_BPS = env_int("HOST_COMMISSION_BPS", 1000)
+if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COMMISSION_BPS > 10_000:
+    raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
+# Idempotency-Key records are kept at least this long (the contract says 24 hours).
+IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
 
 # --- Auth, passwords, sessions --------------------------------------------------------
 
@@ -224,7 +272,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 REST_FRAMEWORK: dict[str, Any] = {
     # Token first: an anonymous request is then answered 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "liveshop.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -250,6 +298,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "ENUM_NAME_OVERRIDES": {
         "RoomStatusEnum": "rooms.models.Room.Status",
         "FlashSaleStatusEnum": "rooms.models.FlashSale.Status",
+        "HostKindEnum": "rooms.models.Host.Kind",
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "RefundStatusEnum": "orders.models.Refund.Status",
+        "RefundKindEnum": "orders.models.Refund.Kind",
     },
 }
 
@@ -270,5 +322,14 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # The Stripe SDK logs every request at INFO.
+        "stripe": {"level": "WARNING"},
+        # Beat sends the deadline sweepers every second: their "sent", "received" and
+        # "succeeded" lines at INFO would drown everything else. Failures still show.
+        "celery.beat": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+    },
 }

@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("me/", api.MeView.as_view(), name="me"),
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
+    path("", include("orders.urls")),
 ]
 
 urlpatterns = [

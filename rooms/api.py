@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.models import MAX_PRICE, Sku
+from catalog.models import MAX_PRICE, MAX_STOCK, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
 from liveshop.permissions import authenticated_user, host_of, is_staff
@@ -167,6 +167,13 @@ class RoomUpdateSerializer(serializers.Serializer[Any]):
 
 class RoomSuspendSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500)
+
+
+class FlashSaleStartSerializer(serializers.Serializer[Any]):
+    price = serializers.IntegerField(min_value=1, max_value=MAX_PRICE, help_text="The flash price, in fen.")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_STOCK, help_text="Units for the sale.")
+    duration_s = serializers.IntegerField(min_value=5, max_value=services.FLASH_MAX_DURATION_S)
+    per_buyer_limit = serializers.IntegerField(min_value=1, max_value=MAX_STOCK, required=False, allow_null=True)
 
 
 class RoomItemCreateSerializer(serializers.Serializer[Any]):
@@ -376,3 +383,21 @@ class RoomItemFeatureView(APIView):
         item = services.room_item_feature(item=services.room_item_get(room=room, item_id=item_id))
         item = selectors.room_items_queryset().get(pk=item.pk)
         return Response(RoomItemSerializer(item).data)
+
+
+class RoomItemFlashSaleView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=FlashSaleStartSerializer,
+        responses={201: FlashSaleSerializer, **errors(400, 401, 403, 404, 409)},
+        description="Start a flash sale: `quantity` units leave the sku's stock until it ends. "
+        "409 `out_of_stock` without enough units, `room_not_live`, or `conflict` while one is active.",
+    )
+    def post(self, request: Request, pk: int, item_id: int) -> Response:
+        room = _hosted_room(request, pk)
+        item = services.room_item_get(room=room, item_id=item_id)
+        data = FlashSaleStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sale = services.flash_sale_start(item=item, **data.validated_data)
+        return Response(FlashSaleSerializer(sale).data, status=status.HTTP_201_CREATED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from rest_framework import serializers
 
 from liveshop.permissions import is_staff
 from rooms.models import FlashSale, Host, Room, RoomItem
@@ -53,3 +54,21 @@ def item_active_flash_sale(item: RoomItem) -> FlashSale | None:
 
 def host_get(*, host_id: int) -> Host | None:
     return Host.objects.select_related("user").filter(pk=host_id).first()
+
+
+_datetime = serializers.DateTimeField()
+
+
+def flash_sale_public(sale: FlashSale) -> dict[str, Any]:
+    """A flash sale as the API and the `flash.started` event show it."""
+    return {
+        "id": sale.pk,
+        "item": sale.item_id,
+        "price": sale.price,
+        "quantity": sale.quantity,
+        "remaining": sale.remaining,
+        "per_buyer_limit": sale.per_buyer_limit,
+        "starts_at": _datetime.to_representation(sale.starts_at),
+        "ends_at": _datetime.to_representation(sale.ends_at),
+        "status": str(sale.status),
+    }

@@ -17,4 +17,9 @@ urlpatterns = [
     path("rooms/<int:pk>/items/", api.RoomItemsView.as_view(), name="room-items"),
     path("rooms/<int:pk>/items/<int:item_id>/", api.RoomItemDetailView.as_view(), name="room-item-detail"),
     path("rooms/<int:pk>/items/<int:item_id>/feature/", api.RoomItemFeatureView.as_view(), name="room-item-feature"),
+    path(
+        "rooms/<int:pk>/items/<int:item_id>/flash-sale/",
+        api.RoomItemFlashSaleView.as_view(),
+        name="room-item-flash-sale",
+    ),
 ]

@@ -3,6 +3,10 @@
 Starts the ASGI server (uvicorn), a Celery worker and Celery beat, prefixes their output
 with their names, and stops them all when any one exits or on Ctrl-C. Production runs
 the same commands under a real supervisor (docker-compose, systemd, Kubernetes).
+
+Without STRIPE_SECRET_KEY it also starts localstripe (the Stripe stand-in) on the
+loopback interface, points every process's Stripe SDK at it, and registers the webhook
+to this server, so orders can be paid locally (`manage.py pay_order`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from orders import localstripe_server
+
 
 @dataclass(frozen=True)
 class Process:
@@ -26,10 +32,38 @@ class Process:
     argv: list[str]
 
 
+def uses_localstripe() -> bool:
+    return not settings.STRIPE_SECRET_KEY
+
+
+def liveshop_environment() -> dict[str, str]:
+    """Variables every child process gets on top of ours (localstripe's, when it runs)."""
+    if uses_localstripe():
+        return localstripe_server.local_stripe_environment(port=settings.LOCALSTRIPE_PORT)
+    return {}
+
+
 def liveshop_processes(*, host: str, port: int) -> list[Process]:
     """The processes of a liveshop node. Later features append theirs here."""
     bin_dir = os.path.dirname(sys.executable)
+    stripe: list[Process] = []
+    if uses_localstripe():
+        stripe.append(
+            Process(
+                "stripe",
+                [
+                    sys.executable,
+                    "-m",
+                    "orders.localstripe_server",
+                    "--port",
+                    str(settings.LOCALSTRIPE_PORT),
+                    "--state",
+                    str(settings.VAR_DIR / "localstripe.pickle"),
+                ],
+            )
+        )
     return [
+        *stripe,
         Process(
             "web",
             [
@@ -84,13 +118,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
+        child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **liveshop_environment()}
         for process in processes:
             child = subprocess.Popen(
                 process.argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our Ctrl-C handling, not the terminal's, stops it
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=child_env,
             )
             running.append((process, child))
             assert child.stdout is not None
@@ -99,6 +134,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"liveshop is serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
         )
+        if uses_localstripe():
+            threading.Thread(target=self._register_local_webhook, args=(options["port"],), daemon=True).start()
 
         try:
             while not stopping.is_set():
@@ -111,6 +148,21 @@ class Command(BaseCommand):
         finally:
             _stop_all(running)
         self.stdout.write("all processes stopped")
+
+    def _register_local_webhook(self, port: int) -> None:
+        env = liveshop_environment()
+        webhook = f"http://127.0.0.1:{port}/api/v1/payments/stripe/webhook/"
+        try:
+            localstripe_server.webhook_register(
+                api_base=env["STRIPE_API_BASE"], url=webhook, secret=env["STRIPE_WEBHOOK_SECRET"]
+            )
+        except OSError as exc:
+            self.stderr.write(f"could not register the webhook with localstripe: {exc}")
+            return
+        self.stdout.write(
+            f"payments: localstripe at {env['STRIPE_API_BASE']} sends signed webhooks to {webhook}; "
+            "pay an order with `python manage.py pay_order <order number>`"
+        )
 
 
 def _relay(name: str, stream: IO[bytes], lock: threading.Lock) -> None:

@@ -1,0 +1,335 @@
+"""Benchmark 2: a flash sale of 500 units, 10,000 buyers clicking "buy" at once.
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
+        .venv/bin/python -m bench.flash_sale [--buyers 10000] [--units 500] [--workers 2]
+
+Three servers, one after the other, same machine, same uvicorn setup (--workers N,
+uvloop, httptools), same burst (every buyer POSTs once, concurrency 64):
+  liveshop  POST /api/v1/orders/ of the product, as in production (with localstripe as
+            Stripe: the 500 winners get real PaymentIntents);
+  naive     a DRF endpoint doing select_for_update and a decrement (bench/naive_view.py);
+  bare      a minimal ASGI app that only runs the Redis gate (bench/bare_gate.py).
+Checks: sold = 500 exactly, oversold = 0. Reports requests/s of the whole burst,
+p50/p99, codes, and the ratios; writes bench/results/flash_sale-<time>.json.
+The database and Redis index given are used for bench data (users bench-buyer-N, a
+bench shop): point them at a scratch database, never production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SHIPPING = {"name": "Bench Buyer", "phone": "13800000000", "address": "1 Jiefangbei Rd", "district": "Yuzhong"}
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveshop.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if not settings.DATABASE_URL.startswith("postgres") or not settings.REDIS_URL:
+        sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
+
+
+def prepare_buyers(count: int) -> list[str]:
+    """`count` buyers with API tokens (created once, reused by later runs)."""
+    from django.contrib.auth.hashers import make_password
+    from rest_framework.authtoken.models import Token
+
+    from liveshop.models import User
+
+    existing = User.objects.filter(username__startswith="bench-buyer-").count()
+    if existing < count:
+        log(f"creating {count - existing} bench buyers")
+        password = make_password(None)
+        User.objects.bulk_create(
+            [
+                User(username=f"bench-buyer-{n}", display_name=f"Buyer {n}", district="Yuzhong", password=password)
+                for n in range(existing, count)
+            ],
+            batch_size=2000,
+        )
+    users = list(User.objects.filter(username__startswith="bench-buyer-").order_by("pk").values_list("pk", flat=True))
+    have = set(Token.objects.filter(user_id__in=users).values_list("user_id", flat=True))
+    Token.objects.bulk_create([Token(user_id=pk, key=Token.generate_key()) for pk in users if pk not in have])
+    tokens = dict(Token.objects.filter(user_id__in=users).values_list("user_id", "key"))
+    return [tokens[pk] for pk in users[:count]]
+
+
+def prepare_sale(*, units: int, label: str) -> tuple[int, int, int]:
+    """A live room with one item on sale: returns (item id, flash sale id, sku id)."""
+    from catalog.models import Product, Shop, Sku
+    from liveshop.models import User
+    from rooms.models import Host, Room, RoomItem
+    from rooms.services import flash_sale_start
+
+    owner, _ = User.objects.get_or_create(username="bench-farmer", defaults={"display_name": "Bench Farmer"})
+    host, _ = Host.objects.get_or_create(
+        user=owner, defaults={"kind": "farmer", "district": "Wulong", "verified": True}
+    )
+    shop, _ = Shop.objects.get_or_create(owner=owner, name="Bench Farm", defaults={"district": "Wulong"})
+    product = Product.objects.create(shop=shop, title=f"Bench tea ({label})")
+    sku = Sku.objects.create(product=product, name="250 g", price=6800, stock=units * 4)
+    room = Room.objects.create(host=host, title=f"Bench show ({label})", status=Room.Status.LIVE)
+    item = RoomItem.objects.create(room=room, sku=sku, live_price=5800)
+    sale = flash_sale_start(item=item, price=990, quantity=units, duration_s=3600, per_buyer_limit=2)
+    return item.pk, sale.pk, sku.pk
+
+
+def sale_outcome(sale_id: int, units: int) -> dict[str, Any]:
+    from django.db.models import Sum
+
+    from orders.models import Order, OrderItem
+    from rooms.models import FlashSale
+
+    sale = FlashSale.objects.get(pk=sale_id)
+    held = OrderItem.objects.filter(flash_sale_id=sale_id).aggregate(n=Sum("quantity"))["n"] or 0
+    return {
+        "orders": Order.objects.filter(items__flash_sale_id=sale_id).distinct().count(),
+        "sold": units - sale.remaining,
+        "units_in_orders": held,
+        "oversold": max(0, held - units, (units - sale.remaining) - units),
+        "stock_consistent": held == units - sale.remaining,
+    }
+
+
+def start_server(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path) -> subprocess.Popen[Any]:
+    out = (log_dir / f"{name}.log").open("w")
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    return process
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def uvicorn_argv(app: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def run_burst(port: int, requests: list[Any], concurrency: int, label: str) -> Any:
+    from bench import loadgen
+
+    return asyncio.run(loadgen.burst("127.0.0.1", port, requests, concurrency=concurrency, label=label))
+
+
+def json_request(path: str, body: dict[str, Any], authorization: str, **headers: str) -> Any:
+    from bench import loadgen
+
+    return loadgen.Request(
+        path,
+        json.dumps(body).encode(),
+        {"Authorization": authorization, "Content-Type": "application/json", **headers},
+    )
+
+
+def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str], log_dir: Path) -> dict[str, Any]:
+    """Start one server, warm it up, send the burst, stop it, check the units."""
+    from bench import loadgen
+    from rooms import flash_gate
+
+    item_id, sale_id, _ = prepare_sale(units=args.units, label=variant)
+    port = free_port()
+    if variant == "liveshop":
+        argv = uvicorn_argv("liveshop.asgi:application", port, args.workers)
+        server_env = env
+        clicks = [
+            json_request(
+                "/api/v1/orders/",
+                {"items": [{"item": item_id, "quantity": 1}], "shipping": SHIPPING},
+                f"Token {token}",
+                **{"Idempotency-Key": f"bench-{sale_id}-{n}"},
+            )
+            for n, token in enumerate(tokens)
+        ]
+    elif variant == "naive":
+        argv = uvicorn_argv("liveshop.asgi:application", port, args.workers)
+        server_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.naive_settings"}
+        clicks = [
+            json_request("/bench/naive-flash-buy/", {"flash_sale": sale_id, "quantity": 1}, f"Token {token}")
+            for token in tokens
+        ]
+    else:
+        argv = uvicorn_argv("bench.bare_gate:app", port, args.workers)
+        server_env = {**env, "BARE_GATE_SALE": str(sale_id)}
+        clicks = [json_request("/buy", {"flash_sale": sale_id, "quantity": 1}, token) for token in tokens]
+
+    log(f"{variant}: starting {args.workers} uvicorn worker(s) on port {port}")
+    server = start_server(variant, argv, server_env, port, log_dir)
+    try:
+        if variant != "bare":
+            # Warm the server up: its connections, pools and code paths.
+            profile = [
+                loadgen.Request("/api/v1/me/", b"", {"Authorization": f"Token {t}"}, "GET") for t in tokens[:500]
+            ]
+            log(f"{variant}: warm-up, 500 buyers GET /api/v1/me/")
+            warm = run_burst(port, profile, args.concurrency, f"{variant} warm-up")
+            assert warm.codes() == {"200": len(profile)}, warm.codes()
+        log(f"{variant}: burst of {len(clicks)} clicks at concurrency {args.concurrency}")
+        run = run_burst(port, clicks, args.concurrency, variant)
+    finally:
+        stop(server)
+    result = loadgen.summary(run)
+    if variant == "bare":
+        remaining = flash_gate.gate_remaining(sale_id=sale_id) or 0
+        created = run.codes().get("201", 0)
+        result.update(orders=created, sold=args.units - remaining, oversold=max(0, created - args.units))
+    else:
+        result.update(sale_outcome(sale_id, args.units))
+    log(f"{variant}: {result['rps']} req/s, p99 {result['p99_ms']} ms, sold {result['sold']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--buyers", type=int, default=10_000)
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes per server")
+    parser.add_argument("--only", choices=["liveshop", "naive", "bare"], action="append")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    setup_django()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from orders import localstripe_server
+
+    log("migrating the bench database")
+    call_command("migrate", verbosity=0)
+    tokens = prepare_buyers(args.buyers)
+    # The buyers are in the room before the sale opens: their apps joined it and loaded
+    # their profile, and each authenticated request mirrored its token into Redis
+    # (liveshop.auth). Record that here rather than with 10,000 warm-up requests.
+    from rest_framework.authtoken.models import Token
+
+    from liveshop.auth import token_cache_set
+
+    for key, user_id in Token.objects.filter(key__in=tokens).values_list("key", "user_id"):
+        token_cache_set(key=key, user_id=user_id)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_dir = RESULTS / "logs"
+    log_dir.mkdir(exist_ok=True)
+
+    stripe_port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        **localstripe_server.local_stripe_environment(port=stripe_port),
+    }
+    os.environ.update({k: env[k] for k in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")})
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE = env["STRIPE_SECRET_KEY"], env["STRIPE_API_BASE"]
+    stripe = start_server(
+        "localstripe", [sys.executable, "-m", "orders.localstripe_server", "--port", str(stripe_port)],
+        env, stripe_port, log_dir,
+    )  # fmt: skip
+
+    variants = args.only or ["naive", "bare", "liveshop"]
+    report: dict[str, Any] = {
+        "benchmark": "flash_sale",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "buyers": args.buyers,
+        "units": args.units,
+        "per_buyer_limit": 2,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "results": {},
+    }
+    try:
+        for variant in variants:
+            report["results"][variant] = run_variant(variant, args, env, tokens, log_dir)
+    finally:
+        stop(stripe)
+
+    results = report["results"]
+    if {"liveshop", "naive", "bare"} <= results.keys():
+        ours = results["liveshop"]
+        report["ratios"] = {
+            "liveshop_vs_naive": round(ours["rps"] / results["naive"]["rps"], 2),
+            "liveshop_vs_bare": round(ours["rps"] / results["bare"]["rps"], 2),
+        }
+        report["goals"] = {
+            "sold_exactly_units": ours["sold"] == args.units and ours["oversold"] == 0,
+            "rps_3x_naive": report["ratios"]["liveshop_vs_naive"] >= 3,
+            "rps_40pct_bare": report["ratios"]["liveshop_vs_bare"] >= 0.4,
+            "p99_under_100ms": ours["p99_ms"] < 100,
+        }
+    print_table(report)
+    out = RESULTS / f"flash_sale-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(report, indent=2))
+    log(f"wrote {out.relative_to(ROOT)}")
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print()
+    print(
+        f"flash sale: {report['buyers']} buyers, {report['units']} units, limit 2, concurrency "
+        f"{report['concurrency']}, {report['workers']} uvicorn workers per server, {report['cpus']} cpus"
+    )
+    header = f"{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'orders':>8}{'sold':>6}{'oversold':>10}  codes"
+    print(header)
+    print("-" * len(header))
+    for name, r in report["results"].items():
+        print(
+            f"{name:<10}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['orders']:>8}{r['sold']:>6}"
+            f"{r['oversold']:>10}  {r['codes']}"
+        )
+    if "ratios" in report:
+        print(f"\nliveshop / naive: {report['ratios']['liveshop_vs_naive']}x   "
+              f"liveshop / bare: {report['ratios']['liveshop_vs_bare']:.0%}")  # fmt: skip
+        print("goals: " + ", ".join(f"{k} {'OK' if v else 'MISSED'}" for k, v in report["goals"].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Benchmark 3: settlement keeps up with Stripe's webhooks, exactly once.
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
+        .venv/bin/python -m bench.settlement [--orders 10000] [--workers 2] [--concurrency 2]
+
+10,000 pending orders (sold in a cadre's room: fee, seller share and host commission),
+each paid: its `payment_intent.succeeded` webhook, signed with the webhook secret, plus
+10 % delivered twice, all shuffled, are POSTed to the webhook endpoint of the product
+served as in production (uvicorn, --workers N); Celery workers (prefork, --concurrency
+C) on the Redis broker settle them. The reference is the intake itself: settlement
+keeps up when the settled count follows the accepted count (the backlog stays flat and
+drains at once when the webhooks stop). Checks: every order paid and settled exactly
+once, one ledger transaction per order, the ledger sums to zero.
+Writes bench/results/settlement-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.flash_sale import ROOT, free_port, log, setup_django, start_server, stop, uvicorn_argv
+
+RESULTS = ROOT / "bench" / "results"
+SECRET = "whsec_bench_settlement"
+
+
+def prepare_orders(count: int) -> list[dict[str, Any]]:
+    """`count` pending orders with PaymentIntents; returns the intents Stripe would report paid."""
+    from django.utils import timezone
+
+    from catalog.models import Product, Shop, Sku
+    from liveshop.models import User
+    from orders.models import Order, OrderItem, Payment
+    from orders.services.orders import order_number_new
+    from rooms.models import Host, Room, RoomItem
+
+    farmer, _ = User.objects.get_or_create(username="bench-farmer", defaults={"display_name": "Bench Farmer"})
+    cadre, _ = User.objects.get_or_create(username="bench-cadre", defaults={"display_name": "Bench Cadre"})
+    host, _ = Host.objects.get_or_create(
+        user=cadre, defaults={"kind": "cadre", "district": "Jiangbei", "verified": True}
+    )
+    shop, _ = Shop.objects.get_or_create(owner=farmer, name="Bench Farm", defaults={"district": "Wulong"})
+    sku = Sku.objects.create(product=Product.objects.create(shop=shop, title="Bench rice"), name="5 kg", price=6900)
+    room = Room.objects.create(host=host, title="Bench settlement show", status=Room.Status.LIVE)
+    item = RoomItem.objects.create(room=room, sku=sku)
+    buyers = list(User.objects.filter(username__startswith="bench-buyer-").values_list("pk", flat=True)[:count])
+    if not buyers:
+        buyers = [farmer.pk]
+    run = random.getrandbits(32)
+    expires = timezone.now() + timedelta(hours=1)
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                number=order_number_new(),
+                buyer_id=buyers[n % len(buyers)],
+                shop=shop,
+                room=room,
+                subtotal=6900 * (1 + n % 3),
+                total=6900 * (1 + n % 3),
+                shipping={"name": "Bench", "phone": "13800000000", "address": "1 Rd", "district": "Yuzhong"},
+                expires_at=expires,
+            )
+            for n in range(count)
+        ],
+        batch_size=2000,
+    )
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order=order,
+                sku=sku,
+                room_item=item,
+                title="Bench rice / 5 kg",
+                quantity=order.total // 6900,
+                unit_price=6900,
+                line_total=order.total,
+            )
+            for order in orders
+        ],
+        batch_size=2000,
+    )
+    Payment.objects.bulk_create(
+        [
+            Payment(
+                order=order,
+                payment_intent_id=f"pi_bench_{run:x}_{order.pk}",
+                client_secret=f"pi_bench_{run:x}_{order.pk}_secret",
+                amount=order.total,
+                currency="cny",
+            )
+            for order in orders
+        ],
+        batch_size=2000,
+    )
+    return [
+        {
+            "id": f"pi_bench_{run:x}_{order.pk}",
+            "object": "payment_intent",
+            "amount": order.total,
+            "amount_received": order.total,
+            "currency": "cny",
+            "status": "succeeded",
+            "metadata": {"liveshop_order": order.number},
+            "_order": order.pk,
+        }
+        for order in orders
+    ]
+
+
+def signed_requests(intents: list[dict[str, Any]], duplicates: float) -> tuple[list[Any], list[int]]:
+    from bench import loadgen
+
+    events = []
+    for intent in intents:
+        order_id = intent.pop("_order")
+        event = {
+            "id": f"evt_{intent['id'][3:]}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": intent},
+        }
+        events.append((order_id, json.dumps(event).encode()))
+    deliveries = events + random.sample(events, int(len(events) * duplicates))
+    random.shuffle(deliveries)
+    requests = []
+    for _, payload in deliveries:
+        timestamp = int(time.time())
+        digest = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+        requests.append(
+            loadgen.Request(
+                "/api/v1/payments/stripe/webhook/",
+                payload,
+                {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={digest}"},
+            )
+        )
+    return requests, [order_id for order_id, _ in events]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--duplicates", type=float, default=0.10)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes (prefork)")
+    parser.add_argument("--http-concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    setup_django()
+    from django.core.management import call_command
+
+    from bench import loadgen
+    from liveshop.celery import app as celery_app
+    from orders.models import LedgerTransaction, Order, StripeEvent
+    from orders.services.ledger import ledger_check
+
+    log("migrating the bench database")
+    call_command("migrate", verbosity=0)
+    log(f"creating {args.orders} pending orders with PaymentIntents")
+    intents = prepare_orders(args.orders)
+    requests, order_ids = signed_requests(intents, args.duplicates)
+    first, last = min(order_ids), max(order_ids)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_dir = RESULTS / "logs"
+    log_dir.mkdir(exist_ok=True)
+    celery_app.control.purge()
+
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+    }
+    port = free_port()
+    log(f"starting {args.workers} uvicorn worker(s) and {args.concurrency} Celery worker process(es)")
+    web = start_server(
+        "settlement-web", uvicorn_argv("liveshop.asgi:application", port, args.workers), env, port, log_dir
+    )
+    worker_log = (log_dir / "settlement-worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-c", str(args.concurrency), "-l", "warning",
+         "--without-mingle", "--without-gossip", "--prefetch-multiplier", "4"],
+        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    samples: list[dict[str, float]] = []
+    stop_sampling = threading.Event()
+    started = time.perf_counter()
+    accepted_at: dict[str, float] = {}
+
+    def settled_count() -> int:
+        return Order.objects.filter(pk__gte=first, pk__lte=last, status=Order.Status.PAID).count()
+
+    def sample() -> None:
+        from django.db import connection
+
+        while not stop_sampling.is_set():
+            samples.append({"t": round(time.perf_counter() - started, 2), "settled": settled_count()})
+            stop_sampling.wait(0.5)
+        connection.close()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        time.sleep(2)  # the worker connects to the broker
+        sampler.start()
+        log(f"delivering {len(requests)} webhooks ({args.duplicates:.0%} duplicates, shuffled)")
+        run = asyncio.run(
+            loadgen.burst("127.0.0.1", port, requests, concurrency=args.http_concurrency, label="webhooks")
+        )
+        accepted_at["done"] = time.perf_counter() - started
+        log(f"webhooks accepted in {run.elapsed_s:.1f} s ({run.rps:.0f}/s): {run.codes()}")
+        deadline = time.monotonic() + 120
+        while settled_count() < len(order_ids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        settled_done = time.perf_counter() - started
+    finally:
+        stop_sampling.set()
+        sampler.join(timeout=5)
+        stop(worker)
+        stop(web)
+        worker_log.close()
+
+    settled = settled_count()
+    webhook_s = run.elapsed_s
+    transactions = LedgerTransaction.objects.filter(order_id__gte=first, order_id__lte=last, kind="order_payment")
+    events = StripeEvent.objects.filter(event_id__in=[f"evt_{i['id'][3:]}" for i in intents])
+    lag_s = max(0.0, settled_done - accepted_at["done"])
+    report = {
+        "benchmark": "settlement",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "orders": args.orders,
+        "webhooks": len(requests),
+        "duplicates": len(requests) - args.orders,
+        "uvicorn_workers": args.workers,
+        "celery_processes": args.concurrency,
+        "cpus": os.cpu_count(),
+        "webhooks_per_s": round(len(run.results) / webhook_s, 1),
+        "webhook_p99_ms": round(run.percentile_ms(99), 1),
+        "webhook_codes": run.codes(),
+        "settled": settled,
+        "settlements_per_s": round(settled / settled_done, 1),
+        "settlements_per_s_while_webhooks_came": round(
+            max((s["settled"] for s in samples if s["t"] <= webhook_s + 2), default=0) / max(webhook_s, 0.001), 1
+        ),
+        "drain_after_last_webhook_s": round(lag_s, 2),
+        "backlog_samples": samples,
+        "checks": {
+            "every_order_paid": settled == args.orders,
+            "one_ledger_transaction_per_order": transactions.count() == args.orders,
+            "events_stored_once": events.count() == args.orders,
+            "events_all_processed": not events.filter(processed_at__isnull=True).exists(),
+            "ledger_balanced": ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []},
+        },
+    }
+    print()
+    print(
+        f"settlement: {args.orders} orders, {len(requests)} webhooks ({report['duplicates']} duplicates, shuffled), "
+        f"{args.workers} uvicorn + {args.concurrency} celery processes, {os.cpu_count()} cpus"
+    )
+    print(f"{'webhooks accepted/s':<36}{report['webhooks_per_s']:>10}   (p99 {report['webhook_p99_ms']} ms)")
+    print(f"{'settlements/s, overall':<36}{report['settlements_per_s']:>10}")
+    print(f"{'backlog drained after last webhook':<36}{report['drain_after_last_webhook_s']:>9}s")
+    for name, ok in report["checks"].items():
+        print(f"  {name:<34}{'OK' if ok else 'FAILED'}")
+    out = RESULTS / f"settlement-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(report, indent=2))
+    log(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

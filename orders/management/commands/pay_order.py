@@ -1,0 +1,67 @@
+"""`manage.py pay_order <order>`: pay a test order with a test card, as a buyer's app would.
+
+For local development and demos: it attaches a Stripe test card to the order's
+PaymentIntent and confirms it, against localstripe (as `make run` starts it when no
+STRIPE_SECRET_KEY is set) or a Stripe *test* account. The order turns `paid` only when
+Stripe's signed webhook reaches the server and a worker settles it, as in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from orders import localstripe_server, stripe_api
+from orders.models import Order
+
+CARDS = {
+    "visa": "pm_card_visa",  # succeeds
+    "declined": "pm_card_chargeCustomerFail",  # the charge is declined
+}
+
+
+class Command(BaseCommand):
+    help = "Pay an order's PaymentIntent with a test card (localstripe or a Stripe test account)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("order", help="the order's number (LS...) or id")
+        parser.add_argument("--card", choices=sorted(CARDS), default="visa")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.STRIPE_SECRET_KEY:
+            # `make run` started localstripe with these settings for its processes.
+            env = localstripe_server.local_stripe_environment(port=settings.LOCALSTRIPE_PORT)
+            settings.STRIPE_SECRET_KEY = env["STRIPE_SECRET_KEY"]
+            settings.STRIPE_API_BASE = env["STRIPE_API_BASE"]
+        elif not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
+            raise CommandError("Refusing to pay with a live Stripe key: use a test key or localstripe.")
+
+        reference = options["order"]
+        query = Q(number=reference) | (Q(pk=int(reference)) if reference.isdigit() else Q())
+        order = Order.objects.select_related("payment").filter(query).first()
+        if order is None:
+            raise CommandError(f"No order {reference}.")
+        if not hasattr(order, "payment"):
+            raise CommandError(f"Order {order.number} has no PaymentIntent yet.")
+        intent_id = order.payment.payment_intent_id
+        card = CARDS[options["card"]]
+        intents = stripe_api.client().v1.payment_intents
+        try:
+            # localstripe's confirm takes no payment method: attach it first (Stripe accepts both).
+            intents.update(intent_id, params={"payment_method": card})
+            intent = intents.confirm(intent_id)
+        except stripe.CardError as exc:
+            self.stdout.write(self.style.WARNING(f"{order.number}: the card was declined ({exc.user_message})."))
+            return
+        except stripe.StripeError as exc:
+            raise CommandError(f"Stripe refused: {exc}") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{order.number}: PaymentIntent {intent_id} is {intent['status']}; the webhook will mark it paid "
+                "within a few seconds (GET /api/v1/orders/{id}/)."
+            )
+        )

@@ -1,0 +1,463 @@
+"""Payments: PaymentIntents, the webhook outbox, and settlement exactly once.
+
+The order turns `paid` only from a verified `payment_intent.succeeded` event, never
+from the client's word. The webhook stores the event (unique on Stripe's id) in its
+own transaction and enqueues processing on commit; processing runs in a Celery worker,
+as one transaction per event: a compare-and-set on the order's status, ledger entries
+under a unique key, the event marked processed. Running it twice changes nothing;
+delivering events twice, or in any order, settles an order once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from liveshop.errors import Invalid, ServiceUnavailable
+from orders import stripe_api
+from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
+from orders.services import ledger
+from orders.services.orders import order_close, order_units_hold_again
+from rooms import broadcast
+
+logger = logging.getLogger(__name__)
+
+# Events not processed this long after their last enqueueing are enqueued again.
+OUTBOX_RETRY_AFTER_S = 60
+
+
+# --- PaymentIntents -------------------------------------------------------------------------
+
+
+def order_payment_start(*, order: Order, created_now: bool = False) -> Payment | None:
+    """The order's PaymentIntent, created once (after the order's transaction committed).
+
+    Idempotent: an existing Payment is returned, and Stripe dedupes the creation by the
+    order number. None for an order that is no longer waiting for payment. Raises
+    ServiceUnavailable when Stripe cannot be reached (the order keeps its hold; a retry
+    with the same Idempotency-Key resumes here), and Invalid when Stripe refuses the
+    payment outright (the order is then cancelled).
+    """
+    # An order created by this very request has no payment yet: skip the look-up.
+    existing = None if created_now else Payment.objects.filter(order=order).first()
+    if existing is not None:
+        return existing
+    if order.status != Order.Status.PENDING_PAYMENT:
+        return None
+    try:
+        intent = stripe_api.payment_intent_create(
+            order_number=order.number,
+            amount=order.total,
+            currency=order.currency,
+            metadata={"liveshop_order": order.number, "liveshop_order_id": str(order.pk)},
+        )
+    except stripe_api.StripeRequestRefused as exc:
+        logger.warning("Stripe refused the PaymentIntent of order %s: %s", order.number, exc)
+        order_close(order_id=order.pk, status=Order.Status.CANCELLED, only_if_due=False)
+        raise Invalid(f"The payment provider refused this order: {exc.user_message or exc}") from None
+    except stripe_api.StripeError as exc:
+        logger.warning("Stripe unreachable creating the PaymentIntent of order %s: %s", order.number, exc)
+        raise ServiceUnavailable("The payment provider is unreachable; retry with the same Idempotency-Key.") from None
+    try:
+        # Autocommit: one statement, and a unique violation leaves no transaction to repair.
+        return Payment.objects.create(
+            order=order,
+            payment_intent_id=intent.id,
+            client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+        )
+    except IntegrityError:  # a concurrent retry stored it first (Stripe gave both the same intent)
+        return Payment.objects.get(order=order)
+
+
+def order_payment_cancel(*, order_id: int) -> None:
+    """Cancel the PaymentIntent of an order that closed unpaid (a network call: no locks held).
+
+    If the buyer paid at the last moment, Stripe refuses the cancel; the succeeded
+    webhook then settles the payment as a late one.
+    """
+    payment = Payment.objects.filter(order_id=order_id).first()
+    if payment is None or payment.status in (Payment.Status.SUCCEEDED, Payment.Status.CANCELED):
+        return
+    status = stripe_api.payment_intent_cancel(payment_intent_id=payment.payment_intent_id)
+    if status == "canceled":
+        Payment.objects.filter(pk=payment.pk).exclude(status=Payment.Status.SUCCEEDED).update(
+            status=Payment.Status.CANCELED
+        )
+
+
+def order_payment_cancel_on_commit(*, order: Order) -> None:
+    from orders.tasks import order_payment_cancel_task
+
+    order_id = order.pk
+    transaction.on_commit(lambda: order_payment_cancel_task.delay(order_id), robust=True)
+
+
+# --- The webhook outbox ---------------------------------------------------------------------
+
+# Events that change something here; the others are answered 200 and dropped.
+HANDLED_EVENT_TYPES = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "charge.refunded",
+        "charge.refund.updated",
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+    }
+)
+
+
+def stripe_event_record(*, event: dict[str, Any]) -> bool:
+    """Store a verified event as an outbox row and enqueue its processing on commit.
+
+    Returns False for a duplicate delivery or an ignored type (nothing stored).
+    """
+    from orders.tasks import stripe_event_process_task
+
+    if event["type"] not in HANDLED_EVENT_TYPES:
+        return False
+    event_id = event["id"]
+    with transaction.atomic():
+        _, created = StripeEvent.objects.get_or_create(
+            event_id=event_id,
+            defaults={"type": event["type"], "payload": event, "enqueued_at": timezone.now()},
+        )
+        if created:
+            # robust: a broker outage must not turn Stripe's delivery into a 500 (the
+            # event is stored; the outbox sweeper enqueues it within a minute).
+            transaction.on_commit(lambda: stripe_event_process_task.delay(event_id), robust=True)
+    return created
+
+
+def stripe_events_requeue(*, older_than_s: int = OUTBOX_RETRY_AFTER_S, batch: int = 1000) -> int:
+    """The beat sweeper: enqueue again events not processed within a minute of their
+    last enqueueing (a lost broker message, a crashed worker, a deferred event)."""
+    from orders.tasks import stripe_event_process_task
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stale = list(
+        StripeEvent.objects.filter(processed_at__isnull=True, enqueued_at__lt=cutoff)
+        .order_by("enqueued_at")
+        .values_list("pk", "event_id")[:batch]
+    )
+    for pk, event_id in stale:
+        # Claim the re-enqueueing so that two sweepers do not both send it.
+        if StripeEvent.objects.filter(pk=pk, enqueued_at__lt=cutoff).update(enqueued_at=timezone.now()):
+            stripe_event_process_task.delay(event_id)
+    return len(stale)
+
+
+class Deferred(Exception):
+    """The event cannot be applied yet (it arrived before the one it depends on)."""
+
+
+# Events applied per transaction. A burst of webhooks becomes a few transactions (one
+# commit each) instead of one per event, so settlement keeps up with the intake.
+BATCH_SIZE = 50
+
+
+def _intent_id_of(event: StripeEvent) -> str:
+    """The PaymentIntent an event is about: events are applied in this order in a batch,
+    so that workers lock orders in one global order (no deadlock between batches)."""
+    obj = event.payload["data"]["object"]
+    return str(obj.get("payment_intent") or obj.get("id") or "")
+
+
+def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZE) -> dict[str, str]:
+    """Apply pending events, once each: `event_id` and up to `batch - 1` others, in one transaction.
+
+    Events another worker holds are skipped (it applies them). Each event runs in a
+    savepoint: one that fails is left for the outbox sweeper, the others commit. An
+    event that depends on one not applied yet is retried after the rest of the batch,
+    then left to the sweeper. Returns {event id: outcome}.
+    """
+    outcomes: dict[str, str] = {}
+    with transaction.atomic():
+        pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
+        events = list(pending.filter(event_id=event_id)) if event_id else []
+        if batch > len(events):
+            # Deferred and failed events wait for their own retry (the sweeper's), so a
+            # poison event does not slow every batch down.
+            others = (
+                pending.exclude(outcome__startswith="deferred")
+                .exclude(outcome__startswith="error")
+                .exclude(event_id=event_id or "")
+            )
+            events += list(others.order_by("received_at")[: batch - len(events)])
+        events.sort(key=_intent_id_of)
+        deferred: list[StripeEvent] = []
+        for event in events:
+            if not _apply(event, outcomes):
+                deferred.append(event)
+        for event in deferred:  # a refund seen before its payment, both in this batch
+            _apply(event, outcomes)
+    return outcomes
+
+
+def _apply(event: StripeEvent, outcomes: dict[str, str]) -> bool:
+    """Apply one locked event in a savepoint; record the outcome. False if deferred."""
+    handler = _HANDLERS[event.type]
+    try:
+        with transaction.atomic():
+            outcome = handler(event.payload["data"]["object"])
+    except Deferred as exc:
+        outcomes[event.event_id] = f"deferred: {exc}"
+        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=f"deferred: {exc}"[:200])
+        return False
+    except Exception as exc:
+        # A bug or a database error in this event only: keep it for the sweeper.
+        logger.exception("Stripe event %s failed; it will be retried", event.event_id)
+        outcomes[event.event_id] = f"error: {type(exc).__name__}"
+        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=outcomes[event.event_id])
+        return True
+    outcomes[event.event_id] = outcome
+    StripeEvent.objects.filter(pk=event.pk).update(
+        attempts=F("attempts") + 1, processed_at=timezone.now(), outcome=outcome[:200]
+    )
+    return True
+
+
+def stripe_event_process(*, event_id: str) -> str:
+    """Apply one stored event, once. Returns its outcome ("" if another worker holds it)."""
+    outcome = stripe_events_process(event_id=event_id, batch=1).get(event_id)
+    if outcome is not None:
+        return outcome
+    return StripeEvent.objects.filter(event_id=event_id).values_list("outcome", flat=True).first() or ""
+
+
+# --- Settlement -------------------------------------------------------------------------------
+
+
+def _masked(name: str) -> str:
+    """A name for the public ticker: "Viewer Li" -> "V***i", "李明" -> "李*"."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "***" + name[-1]
+
+
+def _order_placed_on_commit(order: Order) -> None:
+    """The room's ticker: once per order, when paid; no personal data."""
+    if order.room_id is None:
+        return
+    items = list(order.items.select_related("sku__product"))
+    buyer = order.buyer
+    broadcast.room_event_on_commit(
+        order.room_id,
+        "order.placed",
+        {
+            "buyer": _masked(buyer.public_name),
+            "district": buyer.district,
+            "title": items[0].sku.product.title if items else "",
+            "quantity": sum(item.quantity for item in items),
+        },
+    )
+
+
+def _payment_split(order: Order, amount: int) -> tuple[int, int]:
+    """(platform fee, host commission) of a payment, rounded down (in the seller's favour)."""
+    fee = amount * settings.PLATFORM_FEE_BPS // 10_000
+    commission = 0
+    room = order.room
+    if room is not None and room.host.user_id != order.shop.owner_id:
+        commission = amount * settings.HOST_COMMISSION_BPS // 10_000
+    return fee, commission
+
+
+def _ledger_order_payment(order: Order, amount: int) -> None:
+    fee, commission = _payment_split(order, amount)
+    currency = order.currency
+    Kind = LedgerAccount.Kind
+    postings: list[ledger.Posting] = [
+        (ledger.ledger_account(kind=Kind.PROCESSOR, currency=currency), amount),
+        (ledger.ledger_account(kind=Kind.PLATFORM_FEES, currency=currency), -fee),
+        (
+            ledger.ledger_account(kind=Kind.SELLER, currency=currency, shop_id=order.shop_id),
+            -(amount - fee - commission),
+        ),
+    ]
+    if commission:
+        assert order.room is not None
+        host_account = ledger.ledger_account(
+            kind=Kind.HOST_COMMISSION, currency=currency, user_id=order.room.host.user_id
+        )
+        postings.append((host_account, -commission))
+    ledger.ledger_post(
+        key=f"order:{order.pk}:payment",
+        kind=LedgerTransaction.Kind.ORDER_PAYMENT,
+        postings=postings,
+        order=order,
+        memo=f"payment of order {order.number}",
+    )
+
+
+def _payment_for_intent(intent: dict[str, Any]) -> Payment | None:
+    return Payment.objects.filter(payment_intent_id=intent["id"]).first()
+
+
+def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
+    # The order's row lock orders this against expiry, cancel, and a second event.
+    payment = (
+        Payment.objects.select_for_update(of=("order",))
+        .select_related("order__shop", "order__room__host", "order__buyer")
+        .filter(payment_intent_id=intent["id"])
+        .first()
+    )
+    if payment is None:
+        # Not an order's (a top-up of issue 5, or another application on the account).
+        return "ignored: no payment for this intent"
+    order = payment.order
+    amount = int(intent.get("amount_received") or intent["amount"])
+    now = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.SUCCEEDED, amount_received=amount, succeeded_at=payment.succeeded_at or now, last_error=""
+    )
+    if order.status == Order.Status.PENDING_PAYMENT:
+        fee, commission = _payment_split(order, amount)
+        Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).update(
+            status=Order.Status.PAID, paid_at=now, platform_fee=fee, host_commission=commission
+        )
+        _ledger_order_payment(order, amount)
+        _order_placed_on_commit(order)
+        return "settled"
+    if order.status in (Order.Status.EXPIRED, Order.Status.CANCELLED):
+        return _late_payment(order, payment, amount)
+    return "duplicate: already settled"
+
+
+def _late_payment(order: Order, payment: Payment, amount: int) -> str:
+    """Money for an order that closed unpaid: take it if its units can be held again,
+    else refund it in full. Never lost, never kept for nothing."""
+    if order.refunds.filter(kind=Refund.Kind.LATE_PAYMENT).exists():
+        return "duplicate: late payment already refunded"
+    try:
+        order_units_hold_again(order=order)
+    except Exception as exc:  # noqa: BLE001 - OutOfStock or FlashSoldOut: the units are gone
+        currency = order.currency
+        refund = Refund.objects.create(
+            order=order,
+            amount=amount,
+            reason="Paid after the order closed; its units were no longer available.",
+            kind=Refund.Kind.LATE_PAYMENT,
+        )
+        ledger.ledger_post(
+            key=f"order:{order.pk}:unallocated",
+            kind=LedgerTransaction.Kind.PAYMENT_UNALLOCATED,
+            postings=[
+                (ledger.ledger_account(kind=LedgerAccount.Kind.PROCESSOR, currency=currency), amount),
+                (ledger.ledger_account(kind=LedgerAccount.Kind.UNALLOCATED, currency=currency), -amount),
+            ],
+            order=order,
+            memo=f"late payment of {order.number}, to refund",
+        )
+        refund_execute_on_commit(refund_id=refund.pk)
+        return f"late payment refunded ({type(exc).__name__})"
+    fee, commission = _payment_split(order, amount)
+    Order.objects.filter(pk=order.pk, status=order.status).update(
+        status=Order.Status.PAID, paid_at=timezone.now(), closed_at=None, platform_fee=fee, host_commission=commission
+    )
+    _ledger_order_payment(order, amount)
+    _order_placed_on_commit(order)
+    return "settled late: units held again"
+
+
+def _on_payment_intent_failed(intent: dict[str, Any]) -> str:
+    error = intent.get("last_payment_error") or {}
+    message = str(error.get("message") or error.get("code") or "payment failed")[:500]
+    # Never over a success that came first (events arrive in any order).
+    updated = (
+        Payment.objects.filter(payment_intent_id=intent["id"])
+        .exclude(status__in=[Payment.Status.SUCCEEDED, Payment.Status.CANCELED])
+        .update(status=Payment.Status.FAILED, last_error=message)
+    )
+    return "payment failed" if updated else "ignored: payment already final"
+
+
+def _on_payment_intent_canceled(intent: dict[str, Any]) -> str:
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        return "ignored: no payment for this intent"
+    Payment.objects.filter(pk=payment.pk).exclude(status=Payment.Status.SUCCEEDED).update(
+        status=Payment.Status.CANCELED
+    )
+    # Canceled elsewhere (the dashboard) while we waited: it can never be paid now.
+    closed = order_close(order_id=payment.order_id, status=Order.Status.CANCELLED, only_if_due=False)
+    return "order cancelled" if closed else "payment canceled"
+
+
+def _on_charge_refunded(charge: dict[str, Any]) -> str:
+    refunds = charge.get("refunds")
+    if isinstance(refunds, dict) and isinstance(refunds.get("data"), list) and not refunds.get("has_more"):
+        listed = refunds["data"]
+    else:
+        # Newer API versions leave the refunds out of the charge: ask Stripe for them.
+        listed = stripe_api.refunds_of_payment_intent(payment_intent_id=charge["payment_intent"])
+    outcomes = [_refund_sync(refund) for refund in listed]
+    return "; ".join(outcomes) or "no refunds"
+
+
+def _on_refund_event(refund: dict[str, Any]) -> str:
+    return _refund_sync(refund)
+
+
+def _refund_sync(stripe_refund: dict[str, Any]) -> str:
+    from orders.services.refunds import refund_apply_result
+
+    intent_id = stripe_refund.get("payment_intent")
+    local = Refund.objects.filter(stripe_refund_id=stripe_refund["id"]).first()
+    if local is None:
+        metadata = stripe_refund.get("metadata") or {}
+        ours = metadata.get("liveshop_refund")
+        if ours:
+            # Ours, but its creation call's answer was lost before we stored its id.
+            local = Refund.objects.filter(pk=int(ours)).first()
+    if local is None:
+        payment = Payment.objects.filter(payment_intent_id=intent_id).first() if intent_id else None
+        if payment is None:
+            return f"ignored refund {stripe_refund['id']}: no payment"
+        if payment.status != Payment.Status.SUCCEEDED:
+            raise Deferred("refund seen before its payment settled")
+        if stripe_refund.get("status") != "succeeded":
+            return f"refund {stripe_refund['id']} {stripe_refund.get('status')}"
+        # Made outside liveshop (the Stripe dashboard): record it.
+        local = Refund.objects.create(
+            order_id=payment.order_id,
+            amount=int(stripe_refund["amount"]),
+            reason="Refunded in the Stripe dashboard.",
+            kind=Refund.Kind.EXTERNAL,
+            stripe_refund_id=stripe_refund["id"],
+        )
+    return refund_apply_result(
+        refund_id=local.pk, stripe_refund_id=stripe_refund["id"], status=str(stripe_refund.get("status"))
+    )
+
+
+_HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "payment_intent.succeeded": _on_payment_intent_succeeded,
+    "payment_intent.payment_failed": _on_payment_intent_failed,
+    "payment_intent.canceled": _on_payment_intent_canceled,
+    "charge.refunded": _on_charge_refunded,
+    "charge.refund.updated": _on_refund_event,
+    "refund.created": _on_refund_event,
+    "refund.updated": _on_refund_event,
+    "refund.failed": _on_refund_event,
+}
+
+
+def refund_execute_on_commit(*, refund_id: int) -> None:
+    from orders.tasks import refund_execute_task
+
+    transaction.on_commit(lambda: refund_execute_task.delay(refund_id), robust=True)

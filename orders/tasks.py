@@ -1,0 +1,51 @@
+"""Celery tasks of orders: load by id, call a service, nothing else.
+
+Every task is safe to run twice (acks_late: a task whose worker died runs again).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from liveshop.idempotency import idempotency_records_purge
+from orders import stripe_api
+from orders.services import orders, payments, refunds
+
+# Database hiccups (and Stripe outages, where Stripe is called) are retried with
+# backoff; the sweepers catch whatever still slips through.
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def stripe_event_process_task(event_id: str) -> int:
+    """Settle a stored Stripe event (the webhook's outbox row), and others pending with it."""
+    return len(payments.stripe_events_process(event_id=event_id))
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(OperationalError, stripe_api.StripeError), retry_backoff=True, max_retries=8
+)
+def order_payment_cancel_task(order_id: int) -> None:
+    payments.order_payment_cancel(order_id=order_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def refund_execute_task(refund_id: int) -> None:
+    refunds.refund_execute(refund_id=refund_id)
+
+
+@shared_task(ignore_result=True)
+def orders_expire_due_task() -> int:
+    """Beat, every second: expire unpaid orders past their deadline."""
+    return orders.orders_expire_due()
+
+
+@shared_task(ignore_result=True)
+def stripe_events_requeue_task() -> int:
+    """Beat, every 30 s: the outbox sweeper (events and refunds not done within a minute)."""
+    return payments.stripe_events_requeue() + refunds.refunds_retry_pending()
+
+
+@shared_task(ignore_result=True)
+def idempotency_records_purge_task() -> int:
+    return idempotency_records_purge()

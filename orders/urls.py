@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from orders import api
+
+urlpatterns = [
+    path("orders/", api.OrderListCreateView.as_view(), name="order-list"),
+    path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
+    path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
+    path("orders/<int:pk>/ship/", api.OrderShipView.as_view(), name="order-ship"),
+    path("orders/<int:pk>/refund/", api.OrderRefundView.as_view(), name="order-refund"),
+    path("shops/<int:pk>/orders/", api.ShopOrdersView.as_view(), name="shop-orders"),
+    path("payments/stripe/webhook/", api.StripeWebhookView.as_view(), name="stripe-webhook"),
+]

@@ -1,0 +1,466 @@
+"""Stripe's webhook, settlement and refunds: signatures, each event, duplicates, any order."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import stripe
+from django.db.models import Sum
+from django.utils import timezone
+
+from catalog.models import Sku
+from orders import stripe_api
+from orders.models import LedgerAccount, LedgerEntry, LedgerTransaction, Order, Payment, Refund, StripeEvent
+from orders.services.ledger import ledger_balance, ledger_check
+from orders.services.payments import stripe_events_requeue
+from rooms.models import Room
+from tests import factories
+from tests.helpers import assert_error
+from tests.orders.conftest import (
+    deliver,
+    order_body,
+    pay_at_stripe,
+    place,
+    settle,
+    signed,
+    stripe_event,
+    succeeded_event,
+)
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK = "/api/v1/payments/stripe/webhook/"
+
+
+@pytest.fixture
+def order(client_for, buyer, shelf_item):
+    """3 units of the tea on the farmer's own live show, at 5800: 17,400 fen."""
+    response = place(client_for(buyer), order_body({"item": shelf_item.pk, "quantity": 3}))
+    assert response.status_code == 201, response.content
+    return Order.objects.get(pk=response.json()["id"])
+
+
+def assert_ledger_balanced():
+    assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
+    for currency_total in LedgerEntry.objects.values("currency").annotate(total=Sum("amount")):
+        assert currency_total["total"] == 0
+
+
+def account(kind, **kwargs):
+    return LedgerAccount.objects.get(kind=kind, **kwargs)
+
+
+# --- Signatures ---------------------------------------------------------------------------------
+
+
+def test_bad_signatures_are_400_and_store_nothing(client_for, order):
+    client = client_for(None)
+    event = succeeded_event(order)
+    payload = json.dumps(event).encode()
+    cases = [
+        {},  # no header
+        {"HTTP_STRIPE_SIGNATURE": signed(payload, secret="whsec_someone_else")},
+        {"HTTP_STRIPE_SIGNATURE": signed(payload, timestamp=int(time.time()) - 3600)},  # a replay
+        {"HTTP_STRIPE_SIGNATURE": "t=1,v1=deadbeef"},
+        {"HTTP_STRIPE_SIGNATURE": "garbage"},
+    ]
+    for headers in cases:
+        response = client.post(WEBHOOK, payload, content_type="application/json", **headers)
+        assert_error(response, 400, "invalid")
+    tampered = payload.replace(b'"amount": 17400', b'"amount": 1')
+    response = client.post(WEBHOOK, tampered, content_type="application/json", HTTP_STRIPE_SIGNATURE=signed(payload))
+    assert_error(response, 400, "invalid")
+    not_json = b"not json"
+    response = client.post(WEBHOOK, not_json, content_type="application/json", HTTP_STRIPE_SIGNATURE=signed(not_json))
+    assert_error(response, 400, "invalid")
+    assert not StripeEvent.objects.exists()
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_ignored_types_are_200_and_not_stored(client_for):
+    response = deliver(client_for(None), stripe_event("customer.created", {"id": "cus_1"}))
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "stored": False}
+    assert not StripeEvent.objects.exists()
+
+
+def test_without_a_webhook_secret_events_are_refused_503(client_for, settings):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert_error(deliver(client_for(None), stripe_event("customer.created", {})), 503, "unavailable")
+
+
+# --- payment_intent.succeeded: settlement --------------------------------------------------------
+
+
+def test_succeeded_settles_once_with_a_balanced_ledger_and_the_ticker(
+    client_for, order, committed, published, live_room, shop
+):
+    event = succeeded_event(order)
+    with committed():
+        response = deliver(client_for(None), event)
+    assert response.json() == {"received": True, "stored": True}
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.paid_at is not None
+    assert Payment.objects.get(order=order).status == Payment.Status.SUCCEEDED
+    assert StripeEvent.objects.get().outcome == "settled"
+    # 17,400 paid: 5% platform fee (870); the host sells its own goods, so no commission.
+    assert (order.platform_fee, order.host_commission) == (870, 0)
+    assert ledger_balance(account=account("processor")) == 17400
+    assert ledger_balance(account=account("platform_fees")) == -870
+    assert ledger_balance(account=account("seller", shop=shop)) == -16530
+    assert not LedgerAccount.objects.filter(kind="host_commission").exists()
+    assert_ledger_balanced()
+    assert published == [
+        (
+            live_room.pk,
+            "order.placed",
+            {"buyer": "Z***i", "district": "Jiangbei", "title": "Xiannv Black Tea", "quantity": 3},
+        )
+    ]
+
+
+def test_a_cadre_host_earns_commission_on_a_farmers_goods(client_for, buyer, other_host, sku, committed):
+    cadre_room = factories.RoomFactory.create(host=other_host.host, status=Room.Status.LIVE)
+    item = factories.RoomItemFactory.create(room=cadre_room, sku=sku)
+    order = Order.objects.get(pk=place(client_for(buyer), order_body({"item": item.pk, "quantity": 1})).json()["id"])
+
+    settle(client_for(None), order, committed)
+
+    order.refresh_from_db()
+    # 6,800: fee 5% = 340, commission 10% = 680, the farmer's shop gets 5,780.
+    assert (order.platform_fee, order.host_commission) == (340, 680)
+    assert ledger_balance(account=account("host_commission", user=other_host)) == -680
+    assert ledger_balance(account=account("seller", shop=sku.product.shop)) == -5780
+    assert_ledger_balanced()
+
+
+def test_events_of_one_batch_in_reverse_order_settle_in_it(client_for, order, committed, published):
+    # Delivered while no worker runs: one task then applies them all in one transaction,
+    # retrying the refund after the payment it depends on.
+    client = client_for(None)
+    paid = succeeded_event(order)
+    refund = stripe_api.refund_create(
+        payment_intent_id=order.payment.payment_intent_id, amount=100, refund_id=0, reason="x"
+    )
+    refunded = stripe_event(
+        "refund.updated",
+        {"id": refund.id, "object": "refund", "amount": 100, "status": "succeeded",
+         "payment_intent": order.payment.payment_intent_id},
+    )  # fmt: skip
+    for event in (refunded, paid):
+        deliver(client, event)  # stored; their tasks are not run (no commit hooks here)
+    from orders.services.payments import stripe_events_process
+
+    with committed():
+        outcomes = stripe_events_process(event_id=refunded["id"])
+    assert outcomes[paid["id"]] == "settled"
+    assert outcomes[refunded["id"]].endswith("succeeded")
+    assert Order.objects.get(pk=order.pk).refunded_amount == 100
+    assert_ledger_balanced()
+    assert [t for _, t, _ in published] == ["order.placed"]
+
+
+def test_every_event_twice_and_in_reverse_order_settles_once(client_for, order, committed, published):
+    client = client_for(None)
+    paid = succeeded_event(order)
+    refund = stripe_api.refund_create(
+        payment_intent_id=order.payment.payment_intent_id, amount=4000, refund_id=0, reason="dented tin"
+    )
+    refunded = stripe_event(
+        "charge.refunded",
+        {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": order.payment.payment_intent_id,
+            "amount": 17400,
+            "amount_refunded": 4000,
+            "refunds": {
+                "object": "list",
+                "has_more": False,
+                "data": [
+                    {
+                        "id": refund.id,
+                        "object": "refund",
+                        "amount": 4000,
+                        "status": "succeeded",
+                        "payment_intent": order.payment.payment_intent_id,
+                    }
+                ],
+            },
+        },
+    )
+    # A second, distinct event for the same payment (Stripe may send several).
+    paid_again = {**paid, "id": paid["id"] + "_2"}
+
+    with committed():  # the refund arrives first, twice: it waits for its payment
+        assert deliver(client, refunded).status_code == 200
+        assert deliver(client, refunded).status_code == 200
+    assert StripeEvent.objects.get(event_id=refunded["id"]).outcome.startswith("deferred")
+    with committed():
+        for event in (paid, paid, paid_again, paid_again):
+            assert deliver(client, event).status_code == 200
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert StripeEvent.objects.get(event_id=refunded["id"]).processed_at is None
+    # The outbox sweeper picks the deferred refund up.
+    with committed():
+        assert stripe_events_requeue(older_than_s=0) == 1
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.refunded_amount == 4000
+    assert StripeEvent.objects.count() == 3
+    assert StripeEvent.objects.filter(processed_at__isnull=True).count() == 0
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+    assert LedgerTransaction.objects.filter(kind="order_refund").count() == 1
+    assert Refund.objects.get().kind == Refund.Kind.EXTERNAL
+    assert ledger_balance(account=account("processor")) == 17400 - 4000
+    assert_ledger_balanced()
+    assert [event_type for _, event_type, _ in published] == ["order.placed"]
+
+
+def test_lost_broker_message_is_recovered_by_the_outbox_sweeper(client_for, order, committed):
+    event = succeeded_event(order)
+    deliver(client_for(None), event)  # no commit hook runs: as if the broker lost the task
+    assert StripeEvent.objects.get().processed_at is None
+    with committed():
+        assert stripe_events_requeue() == 0  # not yet a minute old
+    StripeEvent.objects.update(enqueued_at=timezone.now() - timedelta(minutes=2))
+    with committed():
+        assert stripe_events_requeue() == 1
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+def test_payment_failed_marks_the_payment_and_keeps_the_order_open(client_for, order, committed):
+    intents = stripe_api.client().v1.payment_intents
+    intent_id = order.payment.payment_intent_id
+    intents.update(intent_id, params={"payment_method": "pm_card_chargeCustomerFail"})
+    with pytest.raises(stripe.CardError):
+        intents.confirm(intent_id)
+    failed = intents.retrieve(intent_id).to_dict()
+
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.payment_failed", failed))
+
+    payment = Payment.objects.get(order=order)
+    assert payment.status == Payment.Status.FAILED
+    assert "declined" in payment.last_error
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+    # The buyer tries another card (localstripe cannot retry a failed intent, so the
+    # success is a signed event of our own); a late failure event never undoes it.
+    succeeded = {**failed, "status": "succeeded", "amount_received": 17400, "last_payment_error": None}
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.succeeded", succeeded))
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.payment_failed", failed))
+    assert Payment.objects.get(order=order).status == Payment.Status.SUCCEEDED
+
+
+def test_canceled_elsewhere_closes_the_order_and_returns_units(client_for, order, committed, sku):
+    intent = stripe_api.client().v1.payment_intents.cancel(order.payment.payment_intent_id).to_dict()
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.canceled", intent))
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert Payment.objects.get(order=order).status == Payment.Status.CANCELED
+    assert Sku.objects.get(pk=sku.pk).stock == 50
+
+
+def test_unknown_payment_intent_is_ignored(client_for, committed):
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.succeeded", {"id": "pi_unknown", "amount": 100}))
+    assert StripeEvent.objects.get().outcome.startswith("ignored")
+
+
+# --- Late payments -------------------------------------------------------------------------------
+
+
+def test_late_payment_is_taken_when_the_units_can_be_held_again(client_for, order, committed, sku, published):
+    Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    # Expired, but its PaymentIntent was paid before the cancel reached Stripe.
+    event = succeeded_event(order)
+    from orders.services.orders import order_expire
+
+    with committed():
+        assert order_expire(order_id=order.pk)
+    assert Sku.objects.get(pk=sku.pk).stock == 50
+
+    with committed():
+        deliver(client_for(None), event)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert Sku.objects.get(pk=sku.pk).stock == 47
+    assert StripeEvent.objects.get().outcome == "settled late: units held again"
+    assert not Refund.objects.exists()
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+    assert [t for _, t, _ in published] == ["order.placed"]
+    assert_ledger_balanced()
+
+
+def test_late_payment_is_refunded_in_full_when_the_units_are_gone(client_for, order, committed, sku, other_buyer):
+    event = succeeded_event(order)
+    with committed():
+        assert client_for(order.buyer).post(f"/api/v1/orders/{order.pk}/cancel/").status_code == 200
+    Sku.objects.filter(pk=sku.pk).update(stock=1)  # sold to others meanwhile
+
+    with committed():
+        deliver(client_for(None), event)
+        deliver(client_for(None), {**event, "id": event["id"] + "_again"})
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    refund = Refund.objects.get()
+    assert (refund.kind, refund.amount, refund.status) == (Refund.Kind.LATE_PAYMENT, 17400, Refund.Status.SUCCEEDED)
+    assert order.refunded_amount == 17400
+    assert Sku.objects.get(pk=sku.pk).stock == 1
+    stripe_refunds = stripe_api.refunds_of_payment_intent(payment_intent_id=order.payment.payment_intent_id)
+    assert [(r["amount"], r["status"]) for r in stripe_refunds] == [(17400, "succeeded")]
+    assert ledger_balance(account=account("processor")) == 0
+    assert ledger_balance(account=account("unallocated")) == 0
+    assert not LedgerTransaction.objects.filter(kind="order_payment").exists()
+    assert_ledger_balanced()
+
+
+# --- Refunds through the API ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def paid_order(client_for, order, committed):
+    settle(client_for(None), order, committed)
+    order.refresh_from_db()
+    return order
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("anonymous", 401), ("buyer", 403), ("other_buyer", 404), ("host", 200), ("other_host", 404), ("staff", 200)],
+)
+def test_refund_matrix(client_for, persona, paid_order, committed, who, status):
+    with committed():
+        response = client_for(persona(who)).post(
+            f"/api/v1/orders/{paid_order.pk}/refund/", {"amount": 1000, "reason": "late delivery"}, format="json"
+        )
+    assert response.status_code == status
+    if status == 200:
+        refund = Refund.objects.get()
+        assert response.json() == {"id": refund.pk, "amount": 1000, "status": "succeeded"}
+        assert Order.objects.get(pk=paid_order.pk).refunded_amount == 1000
+    else:
+        assert not Refund.objects.exists()
+
+
+def test_partial_then_full_refund(client_for, host, paid_order, shop, committed):
+    client = client_for(host)
+    with committed():
+        first = client.post(
+            f"/api/v1/orders/{paid_order.pk}/refund/", {"amount": 4001, "reason": "one tin dented"}, format="json"
+        )
+        rest = client.post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "the rest arrived wet"}, format="json")
+    assert first.status_code == rest.status_code == 200
+    assert rest.json()["amount"] == 17400 - 4001
+
+    order = Order.objects.get(pk=paid_order.pk)
+    assert order.status == Order.Status.REFUNDED
+    assert order.refunded_amount == 17400
+    detail = client_for(order.buyer).get(f"/api/v1/orders/{order.pk}/").json()
+    assert [(r["amount"], r["status"]) for r in detail["refunds"]] == [(4001, "succeeded"), (13399, "succeeded")]
+    at_stripe = stripe_api.refunds_of_payment_intent(payment_intent_id=order.payment.payment_intent_id)
+    assert sorted(r["amount"] for r in at_stripe) == [4001, 13399]
+    # Everything reversed exactly, rounding included.
+    assert ledger_balance(account=account("processor")) == 0
+    assert ledger_balance(account=account("platform_fees")) == 0
+    assert ledger_balance(account=account("seller", shop=shop)) == 0
+    assert_ledger_balanced()
+
+    more = client.post(f"/api/v1/orders/{order.pk}/refund/", {"amount": 1, "reason": "again"}, format="json")
+    assert_error(more, 400, "invalid")
+
+
+def test_refund_more_than_left_is_invalid(client_for, host, paid_order):
+    response = client_for(host).post(
+        f"/api/v1/orders/{paid_order.pk}/refund/", {"amount": 17401, "reason": "too much"}, format="json"
+    )
+    assert_error(response, 400, "invalid")
+    assert not Refund.objects.exists()
+
+
+def test_refund_of_an_unpaid_order_is_conflict(client_for, host, order):
+    response = client_for(host).post(f"/api/v1/orders/{order.pk}/refund/", {"reason": "x"}, format="json")
+    assert_error(response, 409, "conflict")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"amount": 100},
+        {"amount": 0, "reason": "x"},
+        {"amount": -5, "reason": "x"},
+        {"amount": "all", "reason": "x"},
+        {"amount": 100, "reason": ""},
+        {"amount": 100, "reason": "x" * 501},
+        {"amount": 1.5, "reason": "x"},
+    ],
+)
+def test_refund_bad_input(client_for, host, paid_order, body):
+    response = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", body, format="json")
+    assert_error(response, 400, "invalid")
+    assert not Refund.objects.exists()
+
+
+def test_refund_webhook_for_our_pending_refund_applies_it_once(client_for, host, paid_order, committed, settings):
+    # Stripe answers "pending" (a bank transfer refund); the webhook tells the end later.
+    from orders.services.refunds import refund_apply_result, refund_request
+
+    refund = refund_request(order=paid_order, amount=500, reason="late", requested_by=host)
+    refund_apply_result(refund_id=refund.pk, stripe_refund_id="re_pending_1", status="pending")
+    update = stripe_event(
+        "refund.updated",
+        {"id": "re_pending_1", "object": "refund", "amount": 500, "status": "succeeded", "payment_intent": "pi_x"},
+    )
+    with committed():
+        deliver(client_for(None), update)
+        deliver(client_for(None), {**update, "id": update["id"] + "b"})
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert Order.objects.get(pk=paid_order.pk).refunded_amount == 500
+    assert LedgerTransaction.objects.filter(kind="order_refund").count() == 1
+    assert_ledger_balanced()
+
+
+def test_paying_at_stripe_alone_does_not_mark_the_order_paid(client_for, order):
+    pay_at_stripe(order)  # the client's word, with no verified webhook
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_refund_failed_webhook_frees_the_reserved_amount(client_for, host, paid_order, committed):
+    from orders.services.refunds import refund_apply_result, refund_request
+
+    refund = refund_request(order=paid_order, amount=17400, reason="lost parcel", requested_by=host)
+    refund_apply_result(refund_id=refund.pk, stripe_refund_id="re_will_fail", status="pending")
+    # Nothing left while it is pending...
+    response = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "again"}, format="json")
+    assert_error(response, 400, "invalid")
+    failed = stripe_event(
+        "refund.failed",
+        {"id": "re_will_fail", "object": "refund", "amount": 17400, "status": "failed", "payment_intent": "pi_x"},
+    )
+    with committed():
+        deliver(client_for(None), failed)
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    order = Order.objects.get(pk=paid_order.pk)
+    assert (order.status, order.refunded_amount) == (Order.Status.PAID, 0)
+    assert not LedgerTransaction.objects.filter(kind="order_refund").exists()
+    # ...and all of it again once it failed.
+    with committed():
+        again = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "again"}, format="json")
+    assert again.json()["status"] == "succeeded"
+    assert Order.objects.get(pk=paid_order.pk).status == Order.Status.REFUNDED
+    assert_ledger_balanced()
