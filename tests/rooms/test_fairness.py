@@ -74,7 +74,7 @@ def _published(seed, entrants, n, *, winners=None, commitment=None, page_size=2)
 
 def test_verifier_accepts_an_honest_draw():
     url, fetch = _published(SEED, list(range(10, 25)), 3)
-    lines = []
+    lines: list[str] = []
     assert verify_giveaway(url, fetch=fetch, out=lines.append) is True
     assert any("15 entrants" in line for line in lines)
 
