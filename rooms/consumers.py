@@ -195,6 +195,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         backend = get_backend()
         hub = await get_hub()
         hub_room = self.hub_room = await hub.room(self.room_id)
+        await backend.aview(self.room_id, self._visitor(params))
         if hub_room.status is None:
             hub_room.status = self.admission.room_status
         # Read the seq before the state: the snapshot may then include events after it
@@ -210,7 +211,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if initial is None:
             initial = [await self._snapshot(hub_room, current)]
         self.conn = Connection(self.base_send, user_id=self.admission.user_id, full=full)
-        await backend.aview(self.room_id, self._visitor(params))
         joined = await hub_room.join(self.conn, after=current, initial=initial)
         if joined and self.admission.room_status not in (Room.Status.SCHEDULED, Room.Status.LIVE):
             self.conn.close()  # an ended show: the snapshot, then goodbye

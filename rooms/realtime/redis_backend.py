@@ -40,16 +40,18 @@ ROOM_KEY_TTL_S = 7 * 24 * 3600
 #
 # Retention keeps an event while it is younger than min_age OR among the last min_events.
 # The stream's IDs are "<seq>-0", so trimming by count is trimming below seq-min_events+1.
-# For age, a list of marks "<10-second bucket>:<first seq published in it>" says which
-# seqs were all published before a moment: every seq below a mark's seq is older than the
+# For age, a list of marks "<time bucket>:<first seq published in it>" says which seqs
+# were all published before a moment: every seq below a mark's seq is older than the
 # mark's bucket start. Both bounds are prefixes of the stream; the shorter one is trimmed.
+# Buckets are a sixtieth of the minimum age (10 s for 10 minutes), at least a second.
 PUBLISH_LUA = """
 local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[2] .. seq .. ARGV[3]
 redis.call('XADD', KEYS[2], seq .. '-0', 'h', ARGV[4], 'f', frame)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local bucket = math.floor(now_ms / 10000)
+local bucket_ms = tonumber(ARGV[8])
+local bucket = math.floor(now_ms / bucket_ms)
 local last = redis.call('LINDEX', KEYS[3], -1)
 if not last or tonumber(string.match(last, '^(%d+)')) < bucket then
   redis.call('RPUSH', KEYS[3], bucket .. ':' .. seq)
@@ -57,11 +59,11 @@ end
 local cutoff = now_ms - tonumber(ARGV[6])
 while true do
   local second = redis.call('LINDEX', KEYS[3], 1)
-  if not second or tonumber(string.match(second, '^(%d+)')) * 10000 > cutoff then break end
+  if not second or tonumber(string.match(second, '^(%d+)')) * bucket_ms > cutoff then break end
   redis.call('LPOP', KEYS[3])
 end
 local b0, s0 = string.match(redis.call('LINDEX', KEYS[3], 0), '^(%d+):(%d+)$')
-if tonumber(b0) * 10000 <= cutoff then
+if tonumber(b0) * bucket_ms <= cutoff then
   local keep_from = math.min(tonumber(s0), seq - tonumber(ARGV[5]) + 1)
   if keep_from > 1 then
     redis.call('XTRIM', KEYS[2], 'MINID', '~', keep_from .. '-0')
@@ -172,6 +174,7 @@ class RedisBackend(Backend):
             settings.ROOM_REPLAY_MIN_EVENTS,
             settings.ROOM_REPLAY_MIN_AGE_S * 1000,
             ROOM_KEY_TTL_S,
+            max(1000, settings.ROOM_REPLAY_MIN_AGE_S * 1000 // 60),
         ]
         return int(self._publish(keys=keys, args=args))
 

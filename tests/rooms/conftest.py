@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from urllib.parse import unquote, urlparse
 from collections.abc import AsyncIterator, Iterator
@@ -55,6 +56,7 @@ class Socket:
         }
         self.communicator = ApplicationCommunicator(application(), scope)
         self.close_code: int | None = None
+        self.buffer: collections.deque[dict[str, Any]] = collections.deque()
 
     async def connect(self) -> Socket:
         await self.communicator.send_input({"type": "websocket.connect"})
@@ -69,14 +71,20 @@ class Socket:
             return {"type": "<closed>", "code": self.close_code}
         return json.loads(output["text"])
 
-    async def receive_type(self, event_type: str, timeout: float = 3) -> dict[str, Any]:
-        """Skip frames until an event of `event_type` (batches are opened)."""
-        while True:
+    async def next_event(self, timeout: float = 3) -> dict[str, Any]:
+        """The next event, batches opened (a close shows as a "<closed>" event)."""
+        if not self.buffer:
             frame = await self.receive(timeout)
-            for event in frame.get("events", [frame]):
-                if event["type"] == event_type:
-                    return event
-            if frame["type"] == "<closed>":
+            self.buffer.extend(frame.get("events", [frame]))
+        return self.buffer.popleft()
+
+    async def receive_type(self, event_type: str, timeout: float = 3) -> dict[str, Any]:
+        """Skip events until one of `event_type`."""
+        while True:
+            event = await self.next_event(timeout)
+            if event["type"] == event_type:
+                return event
+            if event["type"] == "<closed>":
                 raise AssertionError(f"closed ({self.close_code}) before {event_type}")
 
     async def events(self, timeout: float = 0.5) -> list[dict[str, Any]]:
@@ -84,11 +92,11 @@ class Socket:
         collected: list[dict[str, Any]] = []
         while True:
             try:
-                frame = await self.receive(timeout)
+                event = await self.next_event(timeout)
             except TimeoutError:
                 return collected
-            collected.extend(frame.get("events", [frame]))
-            if frame["type"] == "<closed>":
+            collected.append(event)
+            if event["type"] == "<closed>":
                 return collected
 
     async def send(self, frame: dict[str, Any] | str) -> None:
@@ -97,9 +105,9 @@ class Socket:
 
     async def closed_with(self, timeout: float = 3) -> int:
         while True:
-            frame = await self.receive(timeout)
-            if frame["type"] == "<closed>":
-                return frame["code"]
+            event = await self.next_event(timeout)
+            if event["type"] == "<closed>":
+                return event["code"]
 
     async def disconnect(self) -> None:
         await self.communicator.send_input({"type": "websocket.disconnect", "code": 1000})
