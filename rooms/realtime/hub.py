@@ -257,7 +257,7 @@ class HubRoom:
             return
         if event.seq <= self.last_seq:
             return  # already had it (a gap fill overlapping live delivery)
-        if self.last_seq and event.seq > self.last_seq + 1:
+        if event.seq > self.last_seq + 1:
             self.filling = [event]
             self.loop.create_task(self._fill_gap(self.last_seq, event.seq - 1))
             return

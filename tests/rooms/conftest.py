@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import collections
 import json
-from urllib.parse import unquote, urlparse
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pytest
 from asgiref.testing import ApplicationCommunicator

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
-from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 
 from rooms import services
@@ -290,7 +289,9 @@ async def test_banned_word_blocks_at_once(ws, live_room, viewer):
     await socket.send({"type": "comment.send", "text": "Cheap fake tea here", "nonce": "ok"})
     await socket.receive_type("comment.ack")
     word = await sync_to_async(BannedWord.objects.create)(word="FAKE TEA")
-    await expect_error(socket, {"type": "comment.send", "text": "ｃheap ｆａｋｅ  tea", "nonce": "x"}, "comment_blocked")
+    await expect_error(
+        socket, {"type": "comment.send", "text": "\uff43heap \uff46\uff41\uff4b\uff45  tea", "nonce": "x"}, "comment_blocked"
+    )
     await sync_to_async(word.delete)()
     await socket.send({"type": "comment.send", "text": "fake tea is back", "nonce": "ok2"})
     await socket.receive_type("comment.ack")
@@ -339,7 +340,7 @@ async def test_likes_are_totalled_and_throttled(ws, live_room, viewer):
     await snapshot_of(socket)
     for _ in range(5):
         await socket.send({"type": "like.send", "count": 10})
-    totals = []
+    totals: list[int] = []
     while not totals or totals[-1] < 50:
         totals.append((await socket.receive_type("like.total", timeout=3))["data"]["likes"])
     assert totals[-1] == 50
