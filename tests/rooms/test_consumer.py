@@ -290,7 +290,9 @@ async def test_banned_word_blocks_at_once(ws, live_room, viewer):
     await socket.receive_type("comment.ack")
     word = await sync_to_async(BannedWord.objects.create)(word="FAKE TEA")
     await expect_error(
-        socket, {"type": "comment.send", "text": "\uff43heap \uff46\uff41\uff4b\uff45  tea", "nonce": "x"}, "comment_blocked"
+        socket,
+        {"type": "comment.send", "text": "\uff43heap \uff46\uff41\uff4b\uff45  tea", "nonce": "x"},
+        "comment_blocked",
     )
     await sync_to_async(word.delete)()
     await socket.send({"type": "comment.send", "text": "fake tea is back", "nonce": "ok2"})
