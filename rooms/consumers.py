@@ -35,7 +35,7 @@ from rooms import payloads, selectors, services
 from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 from rooms.models import Room
 from rooms.realtime import events as ev
-from rooms.realtime.backend import get_backend
+from rooms.realtime.backend import Counters, get_backend
 from rooms.realtime.hub import Connection, HubRoom, get_hub
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,19 @@ def _session_user(scope: dict[str, Any]) -> Any:
     # django.contrib.auth.get_user reads only request.session (and checks its hash).
     user = get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
     return user if user.is_authenticated else None
+
+
+# Anonymous sockets of a room are all admitted alike: a connect storm (a show starting,
+# a link shared) asks the database once a second per room, not once per socket.
+ANONYMOUS_ADMISSION_S = 1.0
+_anonymous_admissions: dict[int, tuple[float, Admission]] = {}
+
+
+def _is_anonymous(scope: dict[str, Any], ticket: str | None) -> bool:
+    if ticket is not None:
+        return False
+    cookie_name = settings.SESSION_COOKIE_NAME.encode()
+    return not any(name == b"cookie" and cookie_name in value for name, value in scope.get("headers", ()))
 
 
 def admit(scope: dict[str, Any], room_id: int, ticket: str | None) -> Admission:
@@ -168,9 +181,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         ticket = params["ticket"][0] if "ticket" in params else None
         try:
-            self.admission = await database_sync_to_async(admit, thread_sensitive=False)(
-                self.scope, self.room_id, ticket
-            )
+            self.admission = await self._admit(ticket)
         except Exception:
             logger.exception("room socket: admission failed")
             await self._refuse(CLOSE_INTERNAL_ERROR)
@@ -185,6 +196,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("room socket: joining room %s failed", self.room_id)
             await self.close(CLOSE_INTERNAL_ERROR)
 
+    async def _admit(self, ticket: str | None) -> Admission:
+        anonymous = _is_anonymous(self.scope, ticket)
+        if anonymous:
+            cached = _anonymous_admissions.get(self.room_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        admission = await database_sync_to_async(admit, thread_sensitive=False)(self.scope, self.room_id, ticket)
+        if anonymous:
+            if len(_anonymous_admissions) > 10_000:
+                _anonymous_admissions.clear()
+            _anonymous_admissions[self.room_id] = (time.monotonic() + ANONYMOUS_ADMISSION_S, admission)
+        return admission
+
     async def _refuse(self, code: int) -> None:
         # Accept, then close with the code: a refusal before accepting reaches the client
         # as a bare HTTP 403, without the code (CONTRACT.md).
@@ -195,12 +219,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         backend = get_backend()
         hub = await get_hub()
         hub_room = self.hub_room = await hub.room(self.room_id)
-        await backend.aview(self.room_id, self._visitor(params))
         if hub_room.status is None:
             hub_room.status = self.admission.room_status
         # Read the seq before the state: the snapshot may then include events after it
         # (harmless, clients treat them as updates) but never misses one.
-        current = await backend.acurrent_seq(self.room_id)
+        current, counters = await backend.ajoin(self.room_id, self._visitor(params))
         full = self.admission.role in (selectors.ROLE_HOST, selectors.ROLE_MODERATOR)
         initial: list[str] | None = None
         since = _int_param(params, "since")
@@ -209,13 +232,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if missed is not None:
                 initial = ev.chunked_frames(ev.compact_for_replay(missed, full=full, max_comments=50))
         if initial is None:
-            initial = [await self._snapshot(hub_room, current)]
+            initial = [await self._snapshot(hub_room, current, counters)]
         self.conn = Connection(self.base_send, user_id=self.admission.user_id, full=full)
         joined = await hub_room.join(self.conn, after=current, initial=initial)
         if joined and self.admission.room_status not in (Room.Status.SCHEDULED, Room.Status.LIVE):
             self.conn.close()  # an ended show: the snapshot, then goodbye
 
-    async def _snapshot(self, hub_room: HubRoom, seq: int) -> str:
+    async def _snapshot(self, hub_room: HubRoom, seq: int, counters: Counters) -> str:
         cached = hub_room.snapshot_cache
         now = time.monotonic()
         if cached is None or cached[0] != seq or now - cached[1] > SNAPSHOT_MAX_AGE_S:
@@ -223,7 +246,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.room_id
             )
             cached = hub_room.snapshot_cache = (seq, now, room_json, rest_json)
-        counters = await get_backend().acounters(self.room_id)
         admission = self.admission
         personal = ev.dumps(
             {

@@ -119,6 +119,11 @@ class Backend(abc.ABC):
     async def aview(self, room_id: int, visitor: str) -> None:
         """Count a join (`views`) and a visitor (`unique`)."""
 
+    async def ajoin(self, room_id: int, visitor: str) -> tuple[int, Counters]:
+        """Count a join, then read the room's seq and figures (one round trip in Redis)."""
+        await self.aview(room_id, visitor)
+        return await self.acurrent_seq(room_id), await self.acounters(room_id)
+
     @abc.abstractmethod
     async def alikes_add(self, room_id: int, count: int) -> None: ...
 

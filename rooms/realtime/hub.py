@@ -97,6 +97,7 @@ class Connection:
         "closing",
         "full",
         "lost",
+        "ready",
         "room",
         "send",
         "user_id",
@@ -105,6 +106,13 @@ class Connection:
 
     def __init__(self, send: ASGISend, *, user_id: int | None, full: bool) -> None:
         self.send = send
+        # uvicorn's WebSocket protocols keep their flow control in `writable`, an
+        # asyncio.Event cleared while the transport's buffer is past its high-water mark;
+        # their `send` waits on it and never otherwise. When the send is one of those, the
+        # fanout checks it and awaits the send directly, which then cannot suspend. Any
+        # other ASGI server gets the generic path (`push`), which is correct but dearer.
+        writable = getattr(getattr(send, "__self__", None), "writable", None)
+        self.ready: Callable[[], bool] | None = writable.is_set if isinstance(writable, asyncio.Event) else None
         self.user_id = user_id
         self.full = full  # host or moderator: every comment
         self.room: HubRoom | None = None
@@ -290,7 +298,17 @@ class HubRoom:
     # --- the fanout ---------------------------------------------------------------------
 
     def flush(self) -> None:
+        """Hand the pending events to the sockets. Runs to the end without suspending."""
         self.flush_handle = None
+        flush = self._flush()
+        try:
+            suspended = flush.send(None)
+        except StopIteration:
+            return
+        # Not expected (every send that could wait goes through `push`), but never lose it.
+        self.loop.create_task(_finish_send(flush, suspended))
+
+    async def _flush(self) -> None:
         events, self.pending = self.pending, []
         if not events or self.closed:
             return
@@ -304,9 +322,7 @@ class HubRoom:
         viewer_text = full_text if not dropped else (ev.batch_frame(viewer_events) if viewer_events else None)
 
         if self.full:
-            message = {"type": "websocket.send", "text": full_text}
-            for conn in tuple(self.full):
-                conn.push(message)
+            await _deliver(tuple(self.full), {"type": "websocket.send", "text": full_text})
 
         personal: set[Connection] = set()
         if dropped:
@@ -321,14 +337,8 @@ class HubRoom:
                         conn.push_text(text)
                         personal.add(conn)
         if viewer_text is not None and self.viewers:
-            message = {"type": "websocket.send", "text": viewer_text}
-            if personal:
-                for conn in tuple(self.viewers):
-                    if conn not in personal:
-                        conn.push(message)
-            else:
-                for conn in tuple(self.viewers):
-                    conn.push(message)
+            viewers = tuple(self.viewers) if not personal else tuple(c for c in self.viewers if c not in personal)
+            await _deliver(viewers, {"type": "websocket.send", "text": viewer_text})
 
         if self.newcomers:
             for conn in tuple(self.newcomers):
@@ -394,6 +404,24 @@ class HubRoom:
             return False
         self._attach(conn)
         return True
+
+
+async def _deliver(conns: Sequence[Connection], message: dict[str, Any]) -> None:
+    """Send one message, one shared dict, to each socket in turn: the hot loop.
+
+    A socket the ASGI server says is writable, with nothing queued before, is awaited
+    directly (the send cannot suspend then); any other goes through `push`, which queues
+    or moves its wait to a task of its own.
+    """
+    for conn in conns:
+        ready = conn.ready
+        if ready is not None and conn.waiting is None and not conn.closing and ready():
+            try:
+                await conn.send(message)
+            except Exception:  # noqa: BLE001 - any failure of a send means the socket is gone
+                conn._mark_lost()
+        else:
+            conn.push(message)
 
 
 def fair_sample(comments: Sequence[Event], count: int) -> list[Event]:

@@ -275,6 +275,17 @@ class RedisBackend(Backend):
         pipe.expire(self.room_key(room_id, "visitors"), ROOM_KEY_TTL_S)
         await pipe.execute()
 
+    async def ajoin(self, room_id: int, visitor: str) -> tuple[int, Counters]:
+        pipe = self._aredis().pipeline(transaction=False)
+        pipe.incr(self.room_key(room_id, "views"))
+        pipe.expire(self.room_key(room_id, "views"), ROOM_KEY_TTL_S)
+        pipe.pfadd(self.room_key(room_id, "visitors"), visitor)
+        pipe.expire(self.room_key(room_id, "visitors"), ROOM_KEY_TTL_S)
+        pipe.get(self.room_key(room_id, "seq"))
+        self._counter_reads(pipe, room_id)
+        results = await pipe.execute()
+        return int(results[4] or 0), self._counters_from(results[5:])
+
     async def alikes_add(self, room_id: int, count: int) -> None:
         pipe = self._aredis().pipeline(transaction=False)
         pipe.incrby(self.room_key(room_id, "likes"), count)

@@ -21,22 +21,32 @@ _room_ids = itertools.count(10_000_000 + int(time.time()) % 1_000_000 * 10)
 
 class RecordingSocket:
     """An ASGI send that records what it is given; `pause()` makes it block like a socket
-    whose client stopped reading."""
+    whose client stopped reading.
+
+    Like uvicorn's protocols it keeps its flow control in `writable`; `generic()` gives a
+    send without that attribute, as another ASGI server's would be.
+    """
 
     def __init__(self) -> None:
         self.messages: list[tuple[float, dict[str, Any]]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
+        self.writable = asyncio.Event()
+        self.writable.set()
 
-    async def __call__(self, message: dict[str, Any]) -> None:
-        await self.gate.wait()
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.writable.wait()
         self.messages.append((time.monotonic(), message))
 
+    def generic(self) -> Any:
+        async def send(message: dict[str, Any]) -> None:
+            await self.send(message)
+
+        return send
+
     def pause(self) -> None:
-        self.gate.clear()
+        self.writable.clear()
 
     def resume(self) -> None:
-        self.gate.set()
+        self.writable.set()
 
     @property
     def frames(self) -> list[dict[str, Any]]:
@@ -52,11 +62,14 @@ class RecordingSocket:
         return next((m.get("code") for _, m in self.messages if m["type"] == "websocket.close"), None)
 
 
-async def joined(room_id: int, *, user_id: int | None = None, full: bool = False) -> tuple[RecordingSocket, Connection]:
+async def joined(
+    room_id: int, *, user_id: int | None = None, full: bool = False, generic: bool = False
+) -> tuple[RecordingSocket, Connection]:
     hub = await get_hub()
     room = await hub.room(room_id)
     socket = RecordingSocket()
-    conn = Connection(socket, user_id=user_id, full=full)
+    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, full=full)
+    assert (conn.ready is None) is generic
     assert await room.join(conn, after=await get_backend().acurrent_seq(room_id))
     return socket, conn
 
@@ -100,7 +113,7 @@ async def test_burst_is_coalesced_into_few_frames_in_seq_order(hub_stopper):
 async def test_comment_flood_is_thinned_for_viewers_only(hub_stopper):
     room_id = next(_room_ids)
     viewer, _ = await joined(room_id, user_id=1)
-    author, _ = await joined(room_id, user_id=7)
+    author, _ = await joined(room_id, user_id=7, generic=True)
     host, _ = await joined(room_id, user_id=2, full=True)
 
     published: dict[int, str] = {}
@@ -135,10 +148,11 @@ async def test_comment_flood_is_thinned_for_viewers_only(hub_stopper):
     assert own <= {e["seq"] for e in author.events}
 
 
-async def test_paused_socket_does_not_stall_the_room_and_catches_up(hub_stopper):
+@pytest.mark.parametrize("generic", [False, True], ids=["uvicorn-send", "other-send"])
+async def test_paused_socket_does_not_stall_the_room_and_catches_up(hub_stopper, generic):
     room_id = next(_room_ids)
-    slow, _ = await joined(room_id)
-    fast, _ = await joined(room_id)
+    slow, _ = await joined(room_id, generic=generic)
+    fast, _ = await joined(room_id, generic=generic)
     slow.pause()
     first = room_publish(room_id, "order.placed", {"n": 0})
     await settle(0.2)
@@ -153,11 +167,12 @@ async def test_paused_socket_does_not_stall_the_room_and_catches_up(hub_stopper)
     assert [e["seq"] for e in slow.events] == [first, *rest]
 
 
-async def test_socket_that_never_reads_is_dropped_past_its_backlog(hub_stopper, settings):
+@pytest.mark.parametrize("generic", [False, True], ids=["uvicorn-send", "other-send"])
+async def test_socket_that_never_reads_is_dropped_past_its_backlog(hub_stopper, settings, generic):
     settings.ROOM_SOCKET_BACKLOG = 3
     room_id = next(_room_ids)
-    slow, slow_conn = await joined(room_id)
-    fast, _ = await joined(room_id)
+    slow, slow_conn = await joined(room_id, generic=generic)
+    fast, _ = await joined(room_id, generic=generic)
     hub = await get_hub()
     slow.pause()
     for i in range(6):
