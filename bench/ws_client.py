@@ -69,7 +69,7 @@ class Client(asyncio.Protocol):
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
         )
-        transport.write(request.encode())
+        self.transport.write(request.encode())
 
     def data_received(self, data: bytes) -> None:
         if not self.opened.done():
@@ -173,6 +173,7 @@ class Client(asyncio.Protocol):
 
 async def open_clients(url: str, count: int, *, deflate: bool, tickets: list[str], snapshot: bool) -> list[Client]:
     parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     loop = asyncio.get_running_loop()
     clients: list[Client] = []
     gate = asyncio.Semaphore(200)  # a connect storm, but one the backlog can take
@@ -188,8 +189,8 @@ async def open_clients(url: str, count: int, *, deflate: bool, tickets: list[str
                 try:
                     _, client = await loop.create_connection(
                         lambda: Client(parsed.path, parsed.netloc, probe=probe, deflate=deflate, ticket=ticket),
-                        parsed.hostname,
-                        parsed.port,
+                        host,
+                        port,
                     )
                     await asyncio.wait_for(client.opened, 20)
                     if snapshot:  # opened means joined once the snapshot is in
