@@ -59,8 +59,9 @@ class Client(asyncio.Protocol):
         self.frozen = False
         self.first_frame = asyncio.get_running_loop().create_future()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's are not asyncio.Transport
+    def connection_made(self, transport: Any) -> None:
+        # uvloop's transports are not asyncio.Transport instances, but have its methods.
+        self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
         extensions = (
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if self.want_deflate else ""
@@ -69,7 +70,7 @@ class Client(asyncio.Protocol):
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
         )
-        self.transport.write(request.encode())
+        transport.write(request.encode())
 
     def data_received(self, data: bytes) -> None:
         if not self.opened.done():
