@@ -153,7 +153,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "liveshop",
-            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
+            # Blocking: a full pool makes a caller wait for a connection instead of failing.
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS, "pool_class": "redis.BlockingConnectionPool"},
         }
     }
     CHANNEL_LAYERS: dict[str, dict[str, Any]] = {

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rooms import services
-from rooms.models import FlashSale, Follow, Host, Room, RoomItem
+from rooms.models import BannedWord, Comment, FlashSale, Follow, Host, Room, RoomItem
 
 
 @admin.register(Host)
@@ -69,3 +69,21 @@ class RoomItemAdmin(admin.ModelAdmin[RoomItem]):
     list_display = ("id", "room", "sku", "live_price", "position")
     list_select_related = ("room", "sku__product")
     raw_id_fields = ("room", "sku")
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin[Comment]):
+    list_display = ("id", "room", "user", "text", "created_at", "deleted_at")
+    list_filter = ("deleted_at",)
+    search_fields = ("text", "user__username", "user__display_name")
+    list_select_related = ("room", "user")
+    raw_id_fields = ("room", "user")
+    readonly_fields = ("room", "user", "text", "created_at")
+
+
+@admin.register(BannedWord)
+class BannedWordAdmin(admin.ModelAdmin[BannedWord]):
+    """Every web process applies a change to the next comment (rooms/banned_words.py)."""
+
+    list_display = ("word", "created_at", "updated_at")
+    search_fields = ("word",)
