@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.db import transaction
+from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
 
@@ -79,8 +80,6 @@ def _session_user(scope: dict[str, Any]) -> Any:
     cookies: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            from django.http import parse_cookie
-
             cookies = parse_cookie(value.decode("latin-1"))
             break
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)

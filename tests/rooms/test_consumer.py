@@ -465,3 +465,59 @@ async def test_since_too_old_or_bad_gives_fresh_snapshot(ws, live_room, settings
     socket = await ws(f"/ws/rooms/{live_room.pk}/?since={value}")
     frame = await snapshot_of(socket)
     assert frame["seq"] == (402 if since == "trimmed" else 400)
+
+
+# --- Thinning and coalescing, through the socket ------------------------------------------------------
+
+
+async def test_comment_flood_viewers_get_bounded_frames_author_gets_ack_nothing_else_lost(
+    ws, live_room, viewer, host, settings
+):
+    settings.ROOM_VIEWER_COMMENTS_PER_S = 5
+    commenters = await sync_to_async(lambda: [factories.UserFactory.create() for _ in range(60)])()
+    watcher = await ws(f"/ws/rooms/{live_room.pk}/")
+    author = await open_as(ws, viewer, live_room)
+    host_socket = await open_as(ws, host, live_room)
+    for socket in (watcher, author, host_socket):
+        await snapshot_of(socket)
+
+    def flood() -> list[int]:
+        orders = []
+        for i, user in enumerate(commenters):
+            services.comment_create(room=live_room, user=user, text=f"flood {i}", role="viewer")
+            if i % 10 == 0:
+                orders.append(room_publish(live_room.pk, "order.placed", {"n": i}))
+        return orders
+
+    started = asyncio.get_running_loop().time()
+    flooding = asyncio.ensure_future(sync_to_async(flood)())
+    await author.send({"type": "comment.send", "text": "mine, in the flood", "nonce": "me"})
+    orders = await flooding
+    elapsed = asyncio.get_running_loop().time() - started
+
+    frames = []
+    while True:
+        try:
+            frames.append(await watcher.receive(timeout=0.6))
+        except TimeoutError:
+            break
+    watched = [e for f in frames for e in f.get("events", [f])]
+    host_events = await host_socket.events()
+    author_events = await author.events()
+
+    # Viewers: every order; the comments sampled; a frame per tick at most.
+    assert {e["seq"] for e in watched if e["type"] == "order.placed"} == set(orders)
+    watched_comments = [e for e in watched if e["type"] == "comment.new"]
+    assert len(watched_comments) <= 5 + 5 * (elapsed + 0.7)  # the burst, then 5 a second
+    assert len(frames) <= (elapsed + 1) / 0.1 + 2
+    # The host sees every comment.
+    assert len([e for e in host_events if e["type"] == "comment.new"]) == 61
+    # The author: the ack first, and its own comment whatever the sampling.
+    ack_index = next(i for i, e in enumerate(author_events) if e["type"] == "comment.ack")
+    own = next(
+        i
+        for i, e in enumerate(author_events)
+        if e["type"] == "comment.new" and e["data"]["text"] == "mine, in the flood"
+    )
+    assert ack_index < own
+    assert author_events[ack_index]["data"]["id"] == author_events[own]["data"]["id"]
