@@ -27,7 +27,7 @@ ClientFor = Callable[[User | None], APIClient]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def realtime_prefix(django_db_setup: Any) -> Iterator[str]:
+def realtime_prefix() -> Iterator[str]:
     """Redis pub/sub ignores the database index: each test session publishes room events
     under its own LIVESHOP_REDIS_PREFIX, so runs sharing a Redis never hear each other,
     and deletes its keys at the end."""
