@@ -43,7 +43,7 @@ def realtime_prefix() -> Iterator[str]:
     reset_backend()
     if django_settings.REDIS_URL:
         client = redis.Redis.from_url(django_settings.REDIS_URL)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):  # and "<prefix>-other" of the tests
             client.unlink(key)
         client.close()
 
