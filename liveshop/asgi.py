@@ -1,6 +1,7 @@
 """The ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-Serve with `uvicorn liveshop.asgi:application --ws websockets-sansio`.
+Serve with `uvicorn liveshop.asgi:application --ws websockets-sansio
+--ws-per-message-deflate false` (docs/PERFORMANCE.md says why deflate stays off).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveshop.settings")
 # Django must be set up before anything imports models (the WebSocket routes do).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 from liveshop.wsgi_threads import WsgiInThreads  # noqa: E402
 from orders.intake import OrderIntake  # noqa: E402
+from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 # HTTP goes through Django's WSGI handler on a thread pool (one hop per request instead
 # of one per sync middleware: ~5x the requests per process, see liveshop/wsgi_threads.py),
 # behind the order intake that answers certain flash-sale refusals from Redis alone.
 http_application = OrderIntake(WsgiInThreads(get_wsgi_application(), threads=settings.HTTP_THREADS))
 
-application = ProtocolTypeRouter({"http": http_application})
+# The room socket does its own authentication (a single-use ticket or the session
+# cookie) and origin check, so no Channels middleware wraps it: the hub then writes to
+# the ASGI server's `send` with nothing in between.
+application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(websocket_urlpatterns)})

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from rest_framework import authentication
 
-from liveshop.redis_client import redis_sync
+from liveshop.redis_client import redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _REWRITE_AFTER_S = 300
 
 def token_cache_key(key: str) -> str:
     """Redis key for a token: its hash, never the token itself."""
-    return "authtoken:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return redis_key("authtoken", hashlib.sha256(key.encode()).hexdigest()[:40])
 
 
 def token_cache_set(*, key: str, user_id: int) -> None:

@@ -1,51 +1,72 @@
-"""Process-wide Redis clients for fast, disposable state (gates, markers, caches).
+"""The one place Redis clients are made, and the one place keys get their prefix.
 
-None when REDIS_URL is unset (the embedded default): callers then fall back to the
-database, which is the truth anyway.
+Pools are blocking: a connect storm of thousands of sockets waits for a free connection
+instead of failing (redis-py's default pools raise when full: measured here to break
+under 5,000 connects). Every key and pub/sub channel starts with LIVESHOP_REDIS_PREFIX,
+because pub/sub ignores the /N database index and deployments or test runs may share one
+Redis.
+
+`redis_sync()` and `redis_async()` are None when REDIS_URL is unset (the embedded
+default): callers then fall back to the database, which is the truth anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any
+import weakref
 
 import redis
 import redis.asyncio
 from django.conf import settings
+
+POOL_TIMEOUT_S = 10
+
+
+def redis_key(*parts: object) -> str:
+    """`<prefix>:part:part`: every key liveshop writes is made here or in the realtime backend."""
+    return ":".join([settings.LIVESHOP_REDIS_PREFIX, *map(str, parts)])
+
+
+def new_sync_client(url: str, *, max_connections: int) -> redis.Redis:
+    return redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=POOL_TIMEOUT_S,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+        )
+    )
+
+
+def new_async_client(url: str, *, max_connections: int) -> redis.asyncio.Redis:
+    return redis.asyncio.Redis(
+        connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=POOL_TIMEOUT_S, socket_connect_timeout=2
+        )
+    )
 
 
 @functools.cache
 def redis_sync() -> redis.Redis | None:
     if not settings.REDIS_URL:
         return None
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-    )
+    return new_sync_client(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS)
 
 
-# redis.asyncio connections belong to the event loop that opened them: one client per
-# loop (a server process has one; tests make many, hence the identity check).
-_async_clients: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+# redis.asyncio connections belong to the event loop that opened them: one client per loop
+# (a server process has one; tests make many, and a finished loop's client goes with it).
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = weakref.WeakKeyDictionary()
 
 
 def redis_async() -> redis.asyncio.Redis | None:
     if not settings.REDIS_URL:
         return None
     loop = asyncio.get_running_loop()
-    known = _async_clients.get(id(loop))
-    if known is not None and known[0] is loop:
-        client: redis.asyncio.Redis = known[1]
-        return client
-    client = redis.asyncio.Redis.from_url(
-        settings.REDIS_URL,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-    )
-    _async_clients[id(loop)] = (loop, client)
+    client = _async_clients.get(loop)
+    if client is None:
+        client = new_async_client(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS)
+        _async_clients[loop] = client
     return client

@@ -178,7 +178,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "liveshop",
-            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
+            # Blocking: a full pool makes a caller wait for a connection instead of failing.
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS, "pool_class": "redis.BlockingConnectionPool"},
         }
     }
     CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
@@ -190,6 +191,42 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- The real-time path (rooms/broadcast.py, rooms/realtime/) -----------------------------
+
+# Where room events travel between processes: "redis" (seq, replay stream, pub/sub,
+# counters in Redis; any number of web processes) or "database" (the embedded default:
+# an event log table that the one web process tails, so Celery's worker and beat reach
+# its sockets too). Follows REDIS_URL unless set.
+REALTIME_BACKEND = env_str("REALTIME_BACKEND", "redis" if REDIS_URL else "database")
+if REALTIME_BACKEND not in {"redis", "database"}:
+    raise ImproperlyConfigured(f"REALTIME_BACKEND must be redis or database, not {REALTIME_BACKEND!r}")
+if REALTIME_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
+# Redis pub/sub is not scoped by the /N database index: every key *and channel* of the
+# real-time path starts with this prefix, so deployments (or test runs) sharing one Redis
+# never hear each other.
+LIVESHOP_REDIS_PREFIX = env_str("LIVESHOP_REDIS_PREFIX", "liveshop")
+# Pending events of a room go out as one `batch` frame per tick (a quiet room's first
+# event goes at once): a socket gets at most 1000/ROOM_TICK_MS frames a second.
+ROOM_TICK_MS = env_int("ROOM_TICK_MS", 100)
+# Past this many comments a second, viewers get a fair sample (hosts and moderators
+# get all); other events are never thinned.
+ROOM_VIEWER_COMMENTS_PER_S = env_int("ROOM_VIEWER_COMMENTS_PER_S", 10)
+# A socket that cannot take frames (its client stopped reading) buffers at most this many
+# frames, then is closed (1013) so the client reconnects with ?since= and catches up.
+ROOM_SOCKET_BACKLOG = env_int("ROOM_SOCKET_BACKLOG", 200)
+# ?since= replay keeps every event for at least this long and at least this many.
+ROOM_REPLAY_MIN_AGE_S = env_int("ROOM_REPLAY_MIN_AGE_S", 600)
+ROOM_REPLAY_MIN_EVENTS = env_int("ROOM_REPLAY_MIN_EVENTS", 1000)
+# Each web process reports its sockets per room every second; a process that stops
+# reporting (it died) drops out of `viewers.now` after this many seconds.
+PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 5)
+# Comments: a burst of COMMENT_BURST, then COMMENT_RATE_PER_MIN a minute, per user
+# (GCRA); the room's slow_mode_s applies on top to viewers.
+COMMENT_BURST = env_int("COMMENT_BURST", 5)
+COMMENT_RATE_PER_MIN = env_int("COMMENT_RATE_PER_MIN", 20)
+WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 
 # --- Celery ---------------------------------------------------------------------------
 

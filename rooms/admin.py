@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rooms import services
-from rooms.models import FlashSale, Follow, Host, Room, RoomItem
+from rooms.models import (
+    Ban,
+    BannedWord,
+    Comment,
+    FlashSale,
+    Follow,
+    Host,
+    Mute,
+    Room,
+    RoomEvent,
+    RoomItem,
+    RoomModerator,
+    RoomSequence,
+)
 
 
 @admin.register(Host)
@@ -71,3 +86,63 @@ class RoomItemAdmin(admin.ModelAdmin[RoomItem]):
     list_display = ("id", "room", "sku", "live_price", "position")
     list_select_related = ("room", "sku__product")
     raw_id_fields = ("room", "sku")
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin[Comment]):
+    list_display = ("id", "room", "user", "text", "created_at", "deleted_at")
+    list_filter = ("deleted_at",)
+    search_fields = ("text", "user__username", "user__display_name")
+    list_select_related = ("room", "user")
+    raw_id_fields = ("room", "user")
+    readonly_fields = ("room", "user", "text", "created_at")
+
+
+@admin.register(BannedWord)
+class BannedWordAdmin(admin.ModelAdmin[BannedWord]):
+    """Every web process applies a change to the next comment (rooms/banned_words.py)."""
+
+    list_display = ("word", "created_at", "updated_at")
+    search_fields = ("word",)
+
+
+@admin.register(RoomModerator)
+class RoomModeratorAdmin(admin.ModelAdmin[RoomModerator]):
+    list_display = ("id", "room", "user", "created_at")
+    search_fields = ("user__username", "room__title")
+    raw_id_fields = ("room", "user")
+
+
+@admin.register(Mute)
+class MuteAdmin(admin.ModelAdmin[Mute]):
+    list_display = ("id", "room", "user", "until", "reason", "created_by", "created_at")
+    search_fields = ("user__username", "reason")
+    raw_id_fields = ("room", "user", "created_by")
+
+
+@admin.register(Ban)
+class BanAdmin(admin.ModelAdmin[Ban]):
+    list_display = ("id", "room", "user", "reason", "created_by", "created_at")
+    search_fields = ("user__username", "reason")
+    raw_id_fields = ("room", "user", "created_by")
+
+
+class EventLogAdmin(admin.ModelAdmin[Any]):
+    """The embedded default's event log: written by the broadcast path only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RoomSequence)
+class RoomSequenceAdmin(EventLogAdmin):
+    list_display = ("room_id", "last_seq")
+
+
+@admin.register(RoomEvent)
+class RoomEventAdmin(EventLogAdmin):
+    list_display = ("id", "room_id", "seq", "header", "created_at")
+    list_filter = ("room_id",)

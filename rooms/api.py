@@ -16,7 +16,8 @@ from catalog.models import MAX_PRICE, MAX_STOCK, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
 from liveshop.permissions import authenticated_user, host_of, is_staff
-from rooms import selectors, services
+from rooms import payloads, selectors, services
+from rooms.broadcast import room_viewers_now
 from rooms.models import FlashSale, Host, Room, RoomItem
 
 # --- Serializers --------------------------------------------------------------------------
@@ -185,6 +186,7 @@ class RoomItemCreateSerializer(serializers.Serializer[Any]):
 
 
 def _room_serializer_for(request: Request, room: Room, **kwargs: Any) -> RoomSerializer:
+    kwargs.setdefault("context", {"request": request, "viewers_now": room_viewers_now([room.pk])})
     if selectors.is_room_host(request.user, room):
         return RoomHostSerializer(room, **kwargs)
     return RoomSerializer(room, **kwargs)
@@ -284,6 +286,14 @@ class RoomListCreateView(generics.ListAPIView[Room]):
 
     def get_queryset(self) -> QuerySet[Room]:
         return selectors.rooms_visible_to(self.request.user).order_by("-id")
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        # The page's rooms get their live viewer counts in one Redis round trip.
+        if args:
+            context = self.get_serializer_context()
+            context["viewers_now"] = room_viewers_now([room.pk for room in args[0]])
+            kwargs["context"] = context
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(responses={200: RoomSerializer(many=True), **errors(400)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -401,3 +411,82 @@ class RoomItemFlashSaleView(APIView):
         data.is_valid(raise_exception=True)
         sale = services.flash_sale_start(item=item, **data.validated_data)
         return Response(FlashSaleSerializer(sale).data, status=status.HTTP_201_CREATED)
+
+
+# --- Live: WebSocket tickets and comment history ------------------------------------------------
+
+
+class WsTicketSerializer(serializers.Serializer[Any]):
+    ticket = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class CommentUserSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["host", "moderator", "viewer"])
+
+
+class CommentSerializer(serializers.Serializer[Any]):
+    """A comment as `comment.new` carries it."""
+
+    id = serializers.IntegerField()
+    user = CommentUserSerializer()
+    text = serializers.CharField()
+    ts = serializers.DateTimeField()
+
+
+class CommentPageSerializer(serializers.Serializer[Any]):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null.")
+    previous = serializers.URLField(allow_null=True, help_text="Always null: pages go back in time from `before`.")
+    results = CommentSerializer(many=True)
+
+
+class CommentHistoryQuerySerializer(serializers.Serializer[Any]):
+    before = serializers.IntegerField(min_value=1, required=False, help_text="Comments older than this comment id.")
+    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False, default=50)
+
+
+class RoomWsTicketView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={201: WsTicketSerializer, **errors(401, 403, 404)},
+        description="A single-use ticket (60 s) that opens `/ws/rooms/{id}/?ticket=...` as the requester.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        room = _visible_room(request, pk)
+        ticket, expires_at = services.ws_ticket_issue(user=authenticated_user(request), room=room)
+        return Response(
+            WsTicketSerializer({"ticket": ticket, "expires_at": expires_at}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class RoomCommentsView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[CommentHistoryQuerySerializer],
+        responses={200: CommentPageSerializer, **errors(400, 404)},
+        description="The room's comments, newest first; follow `next` (`?before=<id>`) for older ones.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        room = _visible_room(request, pk)
+        query = CommentHistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page_size = query.validated_data["page_size"]
+        comments = list(
+            selectors.room_comments(room=room, before=query.validated_data.get("before"), limit=page_size + 1)
+        )
+        more = len(comments) > page_size
+        comments = comments[:page_size]
+        moderator_ids = selectors.room_moderator_ids(room=room)
+        results = [
+            payloads.comment_history_payload(c, host_user_id=room.host.user_id, moderator_ids=moderator_ids)
+            for c in comments
+        ]
+        next_url = None
+        if more:
+            next_url = request.build_absolute_uri(f"{request.path}?before={comments[-1].pk}&page_size={page_size}")
+        return Response({"next": next_url, "previous": None, "results": results})

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from liveshop.redis_client import redis_async, redis_sync
+from liveshop.redis_client import redis_async, redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +38,19 @@ KEY_TTL_S = 2 * 24 * 3600
 
 
 def sale_key(sale_id: int) -> str:
-    return f"flash:{sale_id}"
+    return redis_key("flash", sale_id)
 
 
 def buyers_key(sale_id: int) -> str:
-    return f"flash:{sale_id}:buyers"
+    return redis_key("flash", sale_id, "buyers")
 
 
 def requests_key(sale_id: int) -> str:
-    return f"flash:{sale_id}:keys"
+    return redis_key("flash", sale_id, "keys")
 
 
 def item_key(item_id: int) -> str:
-    return f"flash:item:{item_id}"
+    return redis_key("flash", "item", item_id)
 
 
 def request_member(user_id: int, idempotency_key: str | None) -> str:
@@ -96,8 +96,9 @@ return 1
 
 # The order intake's read-only pre-filter: one round trip that resolves the token to a
 # user, each shelf item to its active sale, and answers whether the click is certainly
-# refused. KEYS = [token key, item key...]; ARGV = [Idempotency-Key or "", qty...].
-# It builds the sale's key names itself (all on this Redis, see the module docstring).
+# refused. KEYS = [token key, item key...]; ARGV = [the sale keys' prefix ("<prefix>:flash:"),
+# Idempotency-Key or "", qty...]. It builds the sale's key names itself from the prefix (all
+# on this Redis, see the module docstring).
 PREFILTER = """
 local user = redis.call('GET', KEYS[1])
 if not user then return {'pass', ''} end
@@ -106,14 +107,14 @@ local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for i = 2, #KEYS do
   local sale = redis.call('GET', KEYS[i])
   if sale then
-    local base = 'flash:' .. sale
+    local base = ARGV[1] .. sale
     local remaining = redis.call('HGET', base, 'remaining')
     local ends_at = tonumber(redis.call('HGET', base, 'ends_at') or '0')
     if remaining and redis.call('HGET', base, 'active') == '1' and now_ms < ends_at then
-      if ARGV[1] ~= '' and redis.call('HEXISTS', base .. ':keys', user .. ':' .. ARGV[1]) == 1 then
+      if ARGV[2] ~= '' and redis.call('HEXISTS', base .. ':keys', user .. ':' .. ARGV[2]) == 1 then
         return {'pass', user}
       end
-      local qty = tonumber(ARGV[i])
+      local qty = tonumber(ARGV[i + 1])
       if tonumber(remaining) < qty then return {'sold_out', user, sale} end
       local limit = tonumber(redis.call('HGET', base, 'limit') or '0')
       if limit > 0 and tonumber(redis.call('HGET', base .. ':buyers', user) or '0') + qty > limit then
@@ -271,7 +272,7 @@ async def gate_prefilter(
         return Verdict.PASS, None, None
     result = await _script(client, PREFILTER)(
         keys=[token_key, *(item_key(item_id) for item_id in item_ids)],
-        args=[idempotency_key or "", *quantities],
+        args=[redis_key("flash", ""), idempotency_key or "", *quantities],
     )
     verdict = result[0].decode()
     user = int(result[1]) if result[1] else None

@@ -146,3 +146,130 @@ class FlashSale(models.Model):
     @property
     def sold(self) -> int:
         return self.quantity - self.remaining
+
+
+# --- Live: comments and moderation ---------------------------------------------------------
+
+
+class Comment(models.Model):
+    """A comment sent in a room over the WebSocket; history reads it back by id cursor."""
+
+    MAX_LENGTH = 200
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="comments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    text = models.CharField(max_length=MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a moderator removes the comment; history and snapshots skip it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["room", "-id"], name="comment_room_history")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}: {self.text[:40]}"
+
+
+class RoomModerator(models.Model):
+    """A user the host trusts to moderate the room: sees every comment, mutes and bans."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderators")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderated_rooms")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="room_moderator_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} moderates {self.room_id}"
+
+
+class Mute(models.Model):
+    """The user may watch the room but not comment in it until `until`."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="mutes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mutes")
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="mute_once_per_room")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} muted in {self.room_id} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class Ban(models.Model):
+    """The user may not open the room's WebSocket at all (close code 4403)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_bans")
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="ban_once_per_room")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} banned from {self.room_id}"
+
+
+class BannedWord(models.Model):
+    """A word or phrase that blocks a comment containing it (case-insensitive)."""
+
+    word = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Any edit moves this forward, which is how every process notices the list changed.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["word"]
+
+    def __str__(self) -> str:
+        return self.word
+
+
+# --- The embedded event log ------------------------------------------------------------------
+
+
+class RoomSequence(models.Model):
+    """The last `seq` given to a room's events when no Redis is configured (the embedded default).
+
+    With Redis the counter is a Redis key; without it, this row is the counter every
+    process (web, Celery worker, beat) shares through the database.
+    """
+
+    room_id = models.BigIntegerField(primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"room {self.room_id} at seq {self.last_seq}"
+
+
+class RoomEvent(models.Model):
+    """One room event in the embedded default's log: the hand-off between processes and the
+    `?since=` replay history. The web process tails it; old rows are pruned.
+    """
+
+    room_id = models.BigIntegerField()
+    # Null for a control message (close a user's sockets, a private frame): not a room event.
+    seq = models.BigIntegerField(null=True)
+    # "<type> <author id> <flags>": what the fanout needs without decoding the frame.
+    header = models.CharField(max_length=100)
+    frame = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room_id", "seq"], name="room_event_seq_once")]
+        indexes = [models.Index(fields=["created_at"], name="room_event_age")]
+
+    def __str__(self) -> str:
+        return f"room {self.room_id} #{self.seq}"

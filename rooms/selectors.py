@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 from rest_framework import serializers
 
 from liveshop.permissions import is_staff
-from rooms.models import FlashSale, Host, Room, RoomItem
+from rooms.models import Ban, Comment, FlashSale, Host, Mute, Room, RoomItem, RoomModerator
 
 
 def _active_flash_sales(lookup: str) -> Prefetch[Any]:
@@ -20,11 +22,16 @@ def _active_flash_sales(lookup: str) -> Prefetch[Any]:
     )
 
 
-def rooms_visible_to(user: Any) -> QuerySet[Room]:
-    """Rooms a user may see: suspended ones only to their host and to staff."""
-    rooms = Room.objects.select_related("host__user", "featured_item__sku__product").prefetch_related(
+def rooms_visible_to_staff() -> QuerySet[Room]:
+    """Every room, with what its serializer reads."""
+    return Room.objects.select_related("host__user", "featured_item__sku__product").prefetch_related(
         _active_flash_sales("featured_item__flash_sales")
     )
+
+
+def rooms_visible_to(user: Any) -> QuerySet[Room]:
+    """Rooms a user may see: suspended ones only to their host and to staff."""
+    rooms = rooms_visible_to_staff()
     if is_staff(user):
         return rooms
     if user is not None and user.is_authenticated:
@@ -34,6 +41,62 @@ def rooms_visible_to(user: Any) -> QuerySet[Room]:
 
 def is_room_host(user: Any, room: Room) -> bool:
     return bool(user is not None and user.is_authenticated and room.host.user_id == user.pk)
+
+
+# --- Live: roles, mutes, bans, comments ------------------------------------------------------
+
+ROLE_HOST = "host"
+ROLE_MODERATOR = "moderator"
+ROLE_VIEWER = "viewer"
+ROLE_ANONYMOUS = "anonymous"
+
+
+def room_moderator_ids(*, room: Room) -> set[int]:
+    return set(RoomModerator.objects.filter(room=room).values_list("user_id", flat=True))
+
+
+def role_from_ids(user_id: int | None, host_user_id: int, moderator_ids: set[int], *, staff: bool = False) -> str:
+    if user_id is None:
+        return ROLE_ANONYMOUS
+    if user_id == host_user_id:
+        return ROLE_HOST
+    # Staff moderate every room (CONTRACT.md: mutes and bans by "host, room moderator, staff").
+    if staff or user_id in moderator_ids:
+        return ROLE_MODERATOR
+    return ROLE_VIEWER
+
+
+def room_role(user: Any, room: Room) -> str:
+    """The user's role in the room: "host", "moderator" (a room moderator, or staff),
+    "viewer" (signed in) or "anonymous"."""
+    if user is None or not user.is_authenticated:
+        return ROLE_ANONYMOUS
+    if room.host.user_id == user.pk:
+        return ROLE_HOST
+    if is_staff(user) or RoomModerator.objects.filter(room=room, user=user).exists():
+        return ROLE_MODERATOR
+    return ROLE_VIEWER
+
+
+def room_mute_until(*, room_id: int, user_id: int) -> datetime | None:
+    """When the user's mute in the room ends, if it has not yet."""
+    return (
+        Mute.objects.filter(room_id=room_id, user_id=user_id, until__gt=timezone.now())
+        .values_list("until", flat=True)
+        .first()
+    )
+
+
+def is_banned(*, room_id: int, user_id: int) -> bool:
+    return Ban.objects.filter(room_id=room_id, user_id=user_id).exists()
+
+
+def room_comments(*, room: Room, before: int | None = None, limit: int = 50) -> QuerySet[Comment]:
+    """The room's comments, newest first, older than comment id `before` if given."""
+    comments = Comment.objects.filter(room=room, deleted_at__isnull=True).select_related("user").order_by("-id")
+    if before is not None:
+        comments = comments.filter(id__lt=before)
+    return comments[:limit]
 
 
 def room_items_queryset() -> QuerySet[RoomItem]:

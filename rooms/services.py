@@ -8,9 +8,12 @@ racing for the same change find exactly one winner.
 from __future__ import annotations
 
 import logging
+import math
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
@@ -18,11 +21,24 @@ from django.utils import timezone
 
 from catalog.models import Sku
 from catalog.services import sku_hold, sku_release
-from liveshop.errors import Conflict, FlashSoldOut, Invalid, NotFound, RoomNotLive
+from liveshop.errors import (
+    Banned,
+    CommentBlocked,
+    Conflict,
+    FlashSoldOut,
+    Invalid,
+    Muted,
+    NotFound,
+    RateLimited,
+    RoomNotLive,
+)
 from liveshop.models import User
-from liveshop.redis_client import redis_sync
-from rooms import broadcast, flash_gate, selectors
-from rooms.models import FlashSale, Follow, Host, Room, RoomItem
+from liveshop.redis_client import redis_key, redis_sync
+from rooms import broadcast, flash_gate, payloads, selectors
+from rooms.banned_words import banned_word_in
+from rooms.broadcast import room_event_on_commit
+from rooms.models import Comment, FlashSale, Follow, Host, Room, RoomItem
+from rooms.realtime.backend import get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +108,22 @@ def _room_transition(*, room: Room, allowed_from: list[str], detail: str, **chan
     return room
 
 
+def _room_status_event(room: Room) -> None:
+    # Ended and suspended rooms close their sockets once this event is delivered.
+    room_event_on_commit(room.pk, "room.status", {"status": room.status})
+
+
+@transaction.atomic
 def room_start(*, room: Room) -> Room:
-    return _room_transition(
+    room = _room_transition(
         room=room,
         allowed_from=[Room.Status.SCHEDULED],
         detail="Only a scheduled room can start.",
         status=Room.Status.LIVE,
         started_at=timezone.now(),
     )
+    _room_status_event(room)
+    return room
 
 
 @transaction.atomic
@@ -113,6 +137,8 @@ def room_end(*, room: Room) -> Room:
         ended_at=timezone.now(),
     )
     room_flash_sales_end(room=room)
+    # After the flash sales' events: this one closes the sockets.
+    _room_status_event(room)
     return room
 
 
@@ -132,7 +158,91 @@ def room_suspend(*, room: Room, reason: str) -> Room:
         Room.objects.filter(pk=room.pk).update(ended_at=now)
         room.ended_at = now
     room_flash_sales_end(room=room)
+    _room_status_event(room)
     return room
+
+
+# --- Live: WebSocket tickets and comments ------------------------------------------------------
+
+WS_TICKET_PREFIX = "ws-ticket:"
+
+
+def ws_ticket_issue(*, user: User, room: Room) -> tuple[str, datetime]:
+    """A single-use ticket that opens the room's WebSocket as `user` within WS_TICKET_TTL_S.
+
+    Clients that cannot send a cookie or header with the upgrade (browsers, apps) get one
+    over the authenticated API and pass it as `?ticket=`.
+    """
+    if selectors.is_banned(room_id=room.pk, user_id=user.pk):
+        raise Banned()
+    ticket = secrets.token_urlsafe(24)
+    expires_at = timezone.now() + timedelta(seconds=settings.WS_TICKET_TTL_S)
+    cache.set(
+        WS_TICKET_PREFIX + ticket,
+        f"{user.pk}:{room.pk}:{expires_at.timestamp()}",
+        timeout=settings.WS_TICKET_TTL_S,
+    )
+    return ticket, expires_at
+
+
+def ws_ticket_redeem(*, ticket: str, room_id: int) -> int | None:
+    """The user id the ticket was issued to, once: None if unknown, used, expired or for
+    another room."""
+    if not ticket or len(ticket) > 100:
+        return None
+    key = WS_TICKET_PREFIX + ticket
+    value = cache.get(key)
+    # The delete is the claim: of two sockets racing with one ticket, one deletes the key.
+    if value is None or not cache.delete(key):
+        return None
+    user_id, ticket_room_id, expires = value.split(":")
+    if int(ticket_room_id) != room_id or float(expires) < timezone.now().timestamp():
+        return None
+    return int(user_id)
+
+
+def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
+    """Save a comment and announce it (`comment.new`) on commit.
+
+    `role` is the author's role in the room (selectors.room_role): the host and moderators
+    are exempt from rate limits and slow mode. Raises Invalid (empty or too long),
+    RoomNotLive, Banned, Muted, RateLimited or CommentBlocked, having saved nothing.
+    """
+    text = text.strip()
+    if not text:
+        raise Invalid("A comment cannot be empty.", fields={"text": ["This field may not be blank."]})
+    if len(text) > Comment.MAX_LENGTH:
+        raise Invalid(
+            f"A comment has at most {Comment.MAX_LENGTH} characters.",
+            fields={"text": [f"Ensure this field has no more than {Comment.MAX_LENGTH} characters."]},
+        )
+    room = Room.objects.select_related("host").get(pk=room.pk)
+    if room.status != Room.Status.LIVE:
+        raise RoomNotLive("Comments are open while the room is live.")
+    if selectors.is_banned(room_id=room.pk, user_id=user.pk):
+        raise Banned()
+    muted_until = selectors.room_mute_until(room_id=room.pk, user_id=user.pk)
+    if muted_until is not None:
+        raise Muted(f"You are muted in this room until {muted_until.isoformat()}.")
+    if role not in (selectors.ROLE_HOST, selectors.ROLE_MODERATOR):
+        backend = get_backend()
+        wait = backend.rate_limit(
+            f"comment:{user.pk}", per_minute=settings.COMMENT_RATE_PER_MIN, burst=settings.COMMENT_BURST
+        )
+        if wait > 0:
+            raise RateLimited("You are commenting too fast.", retry_after=math.ceil(wait))
+        if room.slow_mode_s:
+            wait = backend.slow_mode(room.pk, user.pk, room.slow_mode_s)
+            if wait > 0:
+                raise RateLimited(
+                    f"Slow mode: one comment every {room.slow_mode_s} seconds.", retry_after=math.ceil(wait)
+                )
+    if banned_word_in(text) is not None:
+        raise CommentBlocked()
+    comment = Comment.objects.create(room=room, user=user, text=text)
+    comment.user = user
+    room_event_on_commit(room.pk, "comment.new", payloads.comment_payload(comment, role=role))
+    return comment
 
 
 # --- The shelf --------------------------------------------------------------------------
@@ -150,9 +260,15 @@ def room_item_add(*, room: Room, sku: Sku, live_price: int | None = None) -> Roo
     try:
         with transaction.atomic():
             position = (RoomItem.objects.filter(room=room).aggregate(top=Max("position"))["top"] or 0) + 1
-            return RoomItem.objects.create(room=room, sku=sku, live_price=live_price, position=position)
+            item = RoomItem.objects.create(room=room, sku=sku, live_price=live_price, position=position)
+            _items_updated_event(room)
+            return item
     except IntegrityError:
         raise Conflict("This sku is already on the room's shelf.") from None
+
+
+def _items_updated_event(room: Room) -> None:
+    room_event_on_commit(room.pk, "items.updated", {"items": payloads.items_payload(room)})
 
 
 @transaction.atomic
@@ -160,8 +276,11 @@ def room_item_remove(*, item: RoomItem) -> None:
     _ensure_open(item.room)
     if FlashSale.objects.filter(item=item, status=FlashSale.Status.ACTIVE).exists():
         raise Conflict("The item has an active flash sale; wait for it to end.")
-    Room.objects.filter(pk=item.room_id, featured_item=item).update(featured_item=None)
+    was_featured = Room.objects.filter(pk=item.room_id, featured_item=item).update(featured_item=None)
     item.delete()
+    _items_updated_event(item.room)
+    if was_featured:
+        room_event_on_commit(item.room_id, "item.featured", {"item": None})
 
 
 def room_item_feature(*, item: RoomItem) -> RoomItem:
@@ -171,6 +290,7 @@ def room_item_feature(*, item: RoomItem) -> RoomItem:
     )
     if updated != 1:
         raise Conflict("The room has ended; its shelf cannot change.")
+    room_event_on_commit(item.room_id, "item.featured", {"item": payloads.item_payload(item)})
     return item
 
 
@@ -328,7 +448,7 @@ def flash_sale_stock_changed(*, flash_sale_id: int, room_id: int) -> None:
     client = redis_sync()
     tick = f"flash:{flash_sale_id}:stock_tick"
     if client is not None:
-        first_in_window = bool(client.set(tick, 1, nx=True, px=FLASH_STOCK_INTERVAL_MS))
+        first_in_window = bool(client.set(redis_key(tick), 1, nx=True, px=FLASH_STOCK_INTERVAL_MS))
     else:
         first_in_window = cache.add(tick, 1, timeout=1)
     if not first_in_window:

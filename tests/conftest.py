@@ -7,10 +7,14 @@ The personas of STYLE.md: `viewer`, `host` (verified, owns `shop` and `room`),
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,6 +24,28 @@ from rooms.models import Host, Room, RoomItem
 from tests import factories
 
 ClientFor = Callable[[User | None], APIClient]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def realtime_prefix() -> Iterator[str]:
+    """Redis pub/sub ignores the database index: each test session publishes room events
+    under its own LIVESHOP_REDIS_PREFIX, so runs sharing a Redis never hear each other,
+    and deletes its keys at the end."""
+    from rooms.realtime.backend import reset_backend
+
+    prefix = f"liveshop-test-{uuid.uuid4().hex[:10]}"
+    django_settings.LIVESHOP_REDIS_PREFIX = prefix
+    # The real-time path runs ORM calls on pooled threads; closing their connections after
+    # each call lets the test database be dropped at the end.
+    connections.databases["default"]["CONN_MAX_AGE"] = 0
+    reset_backend()
+    yield prefix
+    reset_backend()
+    if django_settings.REDIS_URL:
+        client = redis.Redis.from_url(django_settings.REDIS_URL)
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):  # and "<prefix>-other" of the tests
+            client.unlink(key)
+        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -75,6 +75,9 @@ def liveshop_processes(*, host: str, port: int) -> list[Process]:
                 str(port),
                 "--ws",
                 "websockets-sansio",
+                # Compressing costs 2-2.3x the CPU per frame, for each socket (docs/PERFORMANCE.md).
+                "--ws-per-message-deflate",
+                "false",
                 "--no-access-log",
             ],
         ),

@@ -1,0 +1,232 @@
+"""Where the real-time state lives, behind one interface with two implementations.
+
+`RedisBackend` (REDIS_URL set): `seq` is a Redis INCR, the replay history a capped
+Stream, events travel on pub/sub, presence and counters are Redis keys; any number of
+web processes share it. `DatabaseBackend` (the embedded default): `seq` and history are
+rows in the database, which every process of `make run` (web, Celery worker, beat)
+shares, and the one web process tails; presence and counters live in that process.
+
+Sync methods may be called from any thread of any process (services, Celery tasks);
+`a`-prefixed ones run on the web process's event loop (the hub and the consumer).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from rooms.realtime.events import EncodedEvent, Event
+
+EventHandler = Callable[[int, Event], None]
+ControlHandler = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Counters:
+    """A room's live figures: sockets open now, the most at once, joins, distinct
+    visitors, likes."""
+
+    now: int = 0
+    peak: int = 0
+    views: int = 0
+    unique: int = 0
+    likes: int = 0
+
+    def viewers(self) -> dict[str, int]:
+        return {"now": self.now, "peak": self.peak, "views": self.views}
+
+
+@dataclass(frozen=True)
+class PresenceResult:
+    """A room's viewer figures after a presence report, and whether this process should
+    publish them (at most once a second per room, across all processes)."""
+
+    now: int
+    peak: int
+    views: int
+    publish: bool
+
+
+class Subscriber(abc.ABC):
+    """A web process's subscription to the rooms it serves and to the control channel."""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def subscribe(self, room_id: int) -> None:
+        """Return once events of the room published from now on will be delivered."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, room_id: int) -> None: ...
+
+
+class Backend(abc.ABC):
+    # --- publishing (any process) -------------------------------------------------------
+
+    @abc.abstractmethod
+    def publish(self, room_id: int, event: EncodedEvent) -> int:
+        """Give the event the room's next seq, keep it for replay, deliver it once to every
+        process serving the room, atomically and in seq order. Returns the seq."""
+
+    @abc.abstractmethod
+    def control(self, room_id: int, message: dict[str, Any]) -> None:
+        """Send a control message (not a room event) to every web process."""
+
+    # --- rate limits (any process) --------------------------------------------------------
+
+    @abc.abstractmethod
+    def rate_limit(self, key: str, *, per_minute: int, burst: int) -> float:
+        """Take one from a GCRA bucket: 0.0 if allowed, else the seconds to wait."""
+
+    @abc.abstractmethod
+    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
+        """One comment per `seconds` per user in the room: 0.0 if allowed, else the wait."""
+
+    # --- reads for REST (any thread) ------------------------------------------------------
+
+    @abc.abstractmethod
+    def viewers_now(self, room_ids: list[int]) -> dict[int, int]: ...
+
+    @abc.abstractmethod
+    def counters(self, room_id: int) -> Counters: ...
+
+    # --- the web process's event loop -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def acurrent_seq(self, room_id: int) -> int: ...
+
+    @abc.abstractmethod
+    async def acurrent_seqs(self, room_ids: list[int]) -> dict[int, int]: ...
+
+    @abc.abstractmethod
+    async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
+        """The events with after < seq <= upto, or None when the history no longer has
+        them all (the client needs a fresh snapshot)."""
+
+    @abc.abstractmethod
+    async def aview(self, room_id: int, visitor: str) -> None:
+        """Count a join (`views`) and a visitor (`unique`)."""
+
+    async def ajoin(self, room_id: int, visitor: str) -> tuple[int, Counters]:
+        """Count a join, then read the room's seq and figures (one round trip in Redis)."""
+        await self.aview(room_id, visitor)
+        return await self.acurrent_seq(room_id), await self.acounters(room_id)
+
+    @abc.abstractmethod
+    async def alikes_add(self, room_id: int, count: int) -> None: ...
+
+    @abc.abstractmethod
+    async def alike_total_slot(self, room_id: int, interval_ms: int) -> int | None:
+        """The room's like total if this process may publish `like.total` now (at most one
+        per `interval_ms` per room, across processes), else None."""
+
+    @abc.abstractmethod
+    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+        """Report this process's open sockets per room (refreshing its heartbeat) and get
+        each room's total over live processes."""
+
+    @abc.abstractmethod
+    async def acounters(self, room_id: int) -> Counters: ...
+
+    @abc.abstractmethod
+    def subscriber(self, on_event: EventHandler, on_control: ControlHandler) -> Subscriber: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (tests switch backends)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release this event loop's connections."""
+
+
+# --- In-process pieces shared by the embedded backend and tests ------------------------------
+
+
+class LocalRateLimiter:
+    """The same GCRA as the Redis script, in one process's memory (thread-safe)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tat: dict[str, float] = {}  # theoretical arrival time per key
+        self._until: dict[str, float] = {}
+
+    def take(self, key: str, *, per_minute: int, burst: int) -> float:
+        interval = 60.0 / max(1, per_minute)
+        tolerance = interval * max(0, burst - 1)
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat.get(key, now), now)
+            allow_at = tat - tolerance
+            if now < allow_at:
+                return allow_at - now
+            self._tat[key] = tat + interval
+            if len(self._tat) > 100_000:  # forget keys whose buckets are full again
+                self._tat = {k: v for k, v in self._tat.items() if v > now}
+            return 0.0
+
+    def hold(self, key: str, seconds: float) -> float:
+        """Allow once per `seconds`: 0.0, or the time left."""
+        with self._lock:
+            now = self._clock()
+            until = self._until.get(key, 0.0)
+            if until > now:
+                return until - now
+            self._until[key] = now + seconds
+            if len(self._until) > 100_000:
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            return 0.0
+
+
+def new_process_id() -> str:
+    """Names this web process in presence reports."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+# --- The process's backend ----------------------------------------------------------------------
+
+_lock = threading.Lock()
+_backend: Backend | None = None
+
+
+def get_backend() -> Backend:
+    global _backend
+    if _backend is None:
+        with _lock:
+            if _backend is None:
+                _backend = _build()
+    return _backend
+
+
+def _build() -> Backend:
+    if settings.REALTIME_BACKEND == "redis":
+        from rooms.realtime.redis_backend import RedisBackend
+
+        return RedisBackend(
+            url=settings.REDIS_URL,
+            prefix=settings.LIVESHOP_REDIS_PREFIX,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+        )
+    from rooms.realtime.db_backend import DatabaseBackend
+
+    return DatabaseBackend()
+
+
+def reset_backend() -> None:
+    """Forget the process's backend (tests change settings between runs)."""
+    global _backend
+    with _lock:
+        if _backend is not None:
+            _backend.close()
+        _backend = None

@@ -1,0 +1,431 @@
+"""The real-time backend on Redis: any number of web processes serve the same rooms.
+
+Every key and channel starts with LIVESHOP_REDIS_PREFIX (pub/sub ignores the /N database
+index, so a prefix is the only thing that keeps two deployments or test runs sharing a
+Redis apart). A room's keys share a hash tag, `{<room id>}`, so its scripts stay valid
+on a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from liveshop.redis_client import new_async_client, new_sync_client
+from rooms.realtime.backend import (
+    Backend,
+    ControlHandler,
+    Counters,
+    EventHandler,
+    PresenceResult,
+    Subscriber,
+)
+from rooms.realtime.events import EncodedEvent, Event, dumps, parse_header, parse_message
+
+logger = logging.getLogger(__name__)
+
+# Keys of a room (besides seq, history and marks) live this long after their last write:
+# long past any show, short enough that Redis does not fill with old rooms.
+ROOM_KEY_TTL_S = 7 * 24 * 3600
+
+# Publish one event: seq, history, retention and the pub/sub message, in one atomic step,
+# so the order messages reach subscribers is the seq order.
+#
+# Retention keeps an event while it is younger than min_age OR among the last min_events.
+# The stream's IDs are "<seq>-0", so trimming by count is trimming below seq-min_events+1.
+# For age, a list of marks "<time bucket>:<first seq published in it>" says which seqs
+# were all published before a moment: every seq below a mark's seq is older than the
+# mark's bucket start. Both bounds are prefixes of the stream; the shorter one is trimmed.
+# Buckets are a sixtieth of the minimum age (10 s for 10 minutes), at least a second.
+PUBLISH_LUA = """
+local seq = redis.call('INCR', KEYS[1])
+local frame = ARGV[2] .. seq .. ARGV[3]
+redis.call('XADD', KEYS[2], seq .. '-0', 'h', ARGV[4], 'f', frame)
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local bucket_ms = tonumber(ARGV[8])
+local bucket = math.floor(now_ms / bucket_ms)
+local last = redis.call('LINDEX', KEYS[3], -1)
+if not last or tonumber(string.match(last, '^(%d+)')) < bucket then
+  redis.call('RPUSH', KEYS[3], bucket .. ':' .. seq)
+end
+local cutoff = now_ms - tonumber(ARGV[6])
+while true do
+  local second = redis.call('LINDEX', KEYS[3], 1)
+  if not second or tonumber(string.match(second, '^(%d+)')) * bucket_ms > cutoff then break end
+  redis.call('LPOP', KEYS[3])
+end
+local b0, s0 = string.match(redis.call('LINDEX', KEYS[3], 0), '^(%d+):(%d+)$')
+if tonumber(b0) * bucket_ms <= cutoff then
+  local keep_from = math.min(tonumber(s0), seq - tonumber(ARGV[5]) + 1)
+  if keep_from > 1 then
+    redis.call('XTRIM', KEYS[2], 'MINID', '~', keep_from .. '-0')
+  end
+end
+if seq % 32 == 1 then
+  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+end
+redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[4] .. '\\n' .. frame)
+return seq
+"""
+
+# A process reports its open sockets in a room; the total sums the reports that have not
+# expired (a dead process stops reporting and drops out after the TTL). The peak is a
+# max; the figures are published when they changed, at most once per interval per room.
+PRESENCE_LUA = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now_ms + tonumber(ARGV[3])))
+local total = 0
+local reports = redis.call('HGETALL', KEYS[1])
+for i = 1, #reports, 2 do
+  local count, expires = string.match(reports[i + 1], '^(%d+):(%d+)$')
+  if tonumber(expires) < now_ms then
+    redis.call('HDEL', KEYS[1], reports[i])
+  else
+    total = total + tonumber(count)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 4)
+local peak = tonumber(redis.call('GET', KEYS[2]) or '0')
+if total > peak then
+  peak = total
+  redis.call('SET', KEYS[2], peak, 'EX', ARGV[5])
+end
+local views = tonumber(redis.call('GET', KEYS[3]) or '0')
+local state = total .. ':' .. peak .. ':' .. views
+local publish = 0
+if redis.call('GET', KEYS[4]) ~= state and redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[4]) then
+  redis.call('SET', KEYS[4], state, 'EX', ARGV[5])
+  publish = 1
+end
+return {total, peak, views, publish}
+"""
+
+# GCRA (the generic cell rate algorithm): one key per bucket holding the theoretical
+# arrival time; allows `burst` at once, then one per interval. Returns ms to wait, or 0.
+RATE_LIMIT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat - tolerance
+if now < allow_at then return allow_at - now end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1)
+return 0
+"""
+
+
+class RedisBackend(Backend):
+    def __init__(self, *, url: str, prefix: str, max_connections: int) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.max_connections = max_connections
+        # Blocking pools (liveshop.redis_client): a connect storm waits for a connection.
+        self._sync = new_sync_client(url, max_connections=max_connections)
+        self._publish = self._sync.register_script(PUBLISH_LUA)
+        self._rate_limit = self._sync.register_script(RATE_LIMIT_LUA)
+        # redis.asyncio connections belong to the event loop that made them.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def room_key(self, room_id: int, name: str) -> str:
+        return f"{self.prefix}:r{{{room_id}}}:{name}"
+
+    def room_channel(self, room_id: int) -> str:
+        return f"{self.prefix}:room:{room_id}"
+
+    @property
+    def control_channel(self) -> str:
+        return f"{self.prefix}:ctl"
+
+    def _aredis(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = new_async_client(self.url, max_connections=self.max_connections)
+            self._async[loop] = client
+        return client
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def publish(self, room_id: int, event: EncodedEvent) -> int:
+        keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "history"), self.room_key(room_id, "marks")]
+        args: list[str | int] = [
+            self.room_channel(room_id),
+            event.prefix,
+            event.suffix,
+            event.header,
+            settings.ROOM_REPLAY_MIN_EVENTS,
+            settings.ROOM_REPLAY_MIN_AGE_S * 1000,
+            ROOM_KEY_TTL_S,
+            max(1000, settings.ROOM_REPLAY_MIN_AGE_S * 1000 // 60),
+        ]
+        return int(self._publish(keys=keys, args=args))
+
+    def control(self, room_id: int, message: dict[str, Any]) -> None:
+        self._sync.publish(self.control_channel, dumps({**message, "room": room_id}))
+
+    # --- rate limits --------------------------------------------------------------------
+
+    def rate_limit(self, key: str, *, per_minute: int, burst: int) -> float:
+        interval_ms = max(1, 60_000 // max(1, per_minute))
+        wait_ms = self._rate_limit(
+            keys=[f"{self.prefix}:rl:{key}"], args=[interval_ms, interval_ms * max(0, burst - 1)]
+        )
+        return int(wait_ms) / 1000
+
+    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
+        key = self.room_key(room_id, f"slow:{user_id}")
+        if self._sync.set(key, 1, nx=True, px=seconds * 1000):
+            return 0.0
+        return max(1, int(self._sync.pttl(key))) / 1000
+
+    # --- reads for REST -----------------------------------------------------------------
+
+    def viewers_now(self, room_ids: list[int]) -> dict[int, int]:
+        if not room_ids:
+            return {}
+        pipe = self._sync.pipeline(transaction=False)
+        pipe.time()
+        for room_id in room_ids:
+            pipe.hgetall(self.room_key(room_id, "presence"))
+        now_s, now_us = (pipe_result := pipe.execute())[0]
+        now_ms = now_s * 1000 + now_us // 1000
+        return {
+            room_id: _presence_total(reports, now_ms)
+            for room_id, reports in zip(room_ids, pipe_result[1:], strict=True)
+        }
+
+    def counters(self, room_id: int) -> Counters:
+        pipe = self._sync.pipeline(transaction=False)
+        self._counter_reads(pipe, room_id)
+        return self._counters_from(pipe.execute())
+
+    def _counter_reads(self, pipe: Any, room_id: int) -> None:
+        pipe.time()
+        pipe.hgetall(self.room_key(room_id, "presence"))
+        pipe.get(self.room_key(room_id, "peak"))
+        pipe.get(self.room_key(room_id, "views"))
+        pipe.pfcount(self.room_key(room_id, "visitors"))
+        pipe.get(self.room_key(room_id, "likes"))
+
+    @staticmethod
+    def _counters_from(results: list[Any]) -> Counters:
+        (now_s, now_us), reports, peak, views, unique, likes = results
+        now = _presence_total(reports, now_s * 1000 + now_us // 1000)
+        return Counters(
+            now=now,
+            peak=max(now, int(peak or 0)),
+            views=int(views or 0),
+            unique=int(unique or 0),
+            likes=int(likes or 0),
+        )
+
+    # --- the event loop -----------------------------------------------------------------
+
+    async def acurrent_seq(self, room_id: int) -> int:
+        return int(await self._aredis().get(self.room_key(room_id, "seq")) or 0)
+
+    async def acurrent_seqs(self, room_ids: list[int]) -> dict[int, int]:
+        if not room_ids:
+            return {}
+        values = await self._aredis().mget([self.room_key(room_id, "seq") for room_id in room_ids])
+        return {room_id: int(value or 0) for room_id, value in zip(room_ids, values, strict=True)}
+
+    async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
+        if upto <= after:
+            return []
+        client = self._aredis()
+        events: list[Event] = []
+        start = f"{after + 1}-0"
+        while True:
+            chunk: Any = await client.xrange(self.room_key(room_id, "history"), min=start, max=f"{upto}-0", count=1000)
+            for entry_id, fields in chunk:
+                seq = int(entry_id.split(b"-")[0])
+                expected = events[-1].seq + 1 if events else after + 1
+                if seq != expected:
+                    return None  # trimmed away: the client needs a fresh snapshot
+                events.append(parse_header(f"{seq} {fields[b'h'].decode()}", fields[b"f"].decode()))
+            if len(chunk) < 1000:
+                break
+            start = f"({chunk[-1][0].decode()}"
+        return events if events and events[-1].seq == upto else None
+
+    async def aview(self, room_id: int, visitor: str) -> None:
+        pipe = self._aredis().pipeline(transaction=False)
+        pipe.incr(self.room_key(room_id, "views"))
+        pipe.expire(self.room_key(room_id, "views"), ROOM_KEY_TTL_S)
+        pipe.pfadd(self.room_key(room_id, "visitors"), visitor)
+        pipe.expire(self.room_key(room_id, "visitors"), ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def ajoin(self, room_id: int, visitor: str) -> tuple[int, Counters]:
+        pipe = self._aredis().pipeline(transaction=False)
+        pipe.incr(self.room_key(room_id, "views"))
+        pipe.expire(self.room_key(room_id, "views"), ROOM_KEY_TTL_S)
+        pipe.pfadd(self.room_key(room_id, "visitors"), visitor)
+        pipe.expire(self.room_key(room_id, "visitors"), ROOM_KEY_TTL_S)
+        pipe.get(self.room_key(room_id, "seq"))
+        self._counter_reads(pipe, room_id)
+        results = await pipe.execute()
+        return int(results[4] or 0), self._counters_from(results[5:])
+
+    async def alikes_add(self, room_id: int, count: int) -> None:
+        pipe = self._aredis().pipeline(transaction=False)
+        pipe.incrby(self.room_key(room_id, "likes"), count)
+        pipe.expire(self.room_key(room_id, "likes"), ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def alike_total_slot(self, room_id: int, interval_ms: int) -> int | None:
+        client = self._aredis()
+        if not await client.set(self.room_key(room_id, "likes-published"), 1, nx=True, px=interval_ms):
+            return None
+        return int(await client.get(self.room_key(room_id, "likes")) or 0)
+
+    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+        client = self._aredis()
+        script = client.register_script(PRESENCE_LUA)
+        pipe = client.pipeline(transaction=False)
+        rooms = list(counts)
+        for room_id in rooms:
+            keys = [
+                self.room_key(room_id, name) for name in ("presence", "peak", "views", "viewers-last", "viewers-pub")
+            ]
+            await script(keys=keys, args=[process_id, counts[room_id], ttl_s * 1000, 1000, ROOM_KEY_TTL_S], client=pipe)
+        results = await pipe.execute()
+        return {
+            room_id: PresenceResult(now=int(r[0]), peak=int(r[1]), views=int(r[2]), publish=bool(r[3]))
+            for room_id, r in zip(rooms, results, strict=True)
+        }
+
+    async def acounters(self, room_id: int) -> Counters:
+        pipe = self._aredis().pipeline(transaction=False)
+        self._counter_reads(pipe, room_id)
+        return self._counters_from(await pipe.execute())
+
+    def subscriber(self, on_event: EventHandler, on_control: ControlHandler) -> Subscriber:
+        return RedisSubscriber(self, on_event, on_control)
+
+    def close(self) -> None:
+        self._sync.close()
+        self._sync.connection_pool.disconnect()
+
+    async def aclose(self) -> None:
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
+
+
+def _presence_total(reports: dict[bytes, bytes], now_ms: int) -> int:
+    total = 0
+    for value in reports.values():
+        count, _, expires = value.partition(b":")
+        if int(expires) >= now_ms:
+            total += int(count)
+    return total
+
+
+class RedisSubscriber(Subscriber):
+    """One pub/sub connection per web process for all the rooms it serves.
+
+    The reader hands every message to the hub in arrival order (pub/sub keeps the
+    publish order, which the publish script makes the seq order). A subscription is
+    confirmed before `subscribe` returns, so a consumer that reads the room's seq
+    afterwards misses nothing published later. If the connection drops, redis-py
+    reconnects and resubscribes; the hub notices the seq gap and fills it from history.
+    """
+
+    def __init__(self, backend: RedisBackend, on_event: EventHandler, on_control: ControlHandler) -> None:
+        self.backend = backend
+        self.on_event = on_event
+        self.on_control = on_control
+        self._client: aioredis.Redis | None = None
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._confirmations: dict[bytes, asyncio.Future[None]] = {}
+        self._lock = asyncio.Lock()
+        self._room_of: dict[bytes, int] = {}
+
+    async def start(self) -> None:
+        # A client of its own: a pub/sub connection is held for good, outside any pool use.
+        self._client = aioredis.Redis.from_url(self.backend.url, health_check_interval=15)
+        self._pubsub = self._client.pubsub()
+        await self._subscribe(self.backend.control_channel.encode())
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="liveshop-room-subscriber")
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def subscribe(self, room_id: int) -> None:
+        channel = self.backend.room_channel(room_id).encode()
+        self._room_of[channel] = room_id
+        await self._subscribe(channel)
+
+    async def _subscribe(self, channel: bytes) -> None:
+        async with self._lock:
+            waiter = asyncio.get_running_loop().create_future()
+            self._confirmations[channel] = waiter
+            await self._pubsub.subscribe(channel)
+            if self._reader is None:
+                # Before the reader runs (at start), read the confirmation here.
+                while not waiter.done():
+                    await self._handle(await self._pubsub.get_message(timeout=5.0))
+        await asyncio.wait_for(waiter, timeout=10)
+
+    async def unsubscribe(self, room_id: int) -> None:
+        channel = self.backend.room_channel(room_id).encode()
+        async with self._lock:
+            await self._pubsub.unsubscribe(channel)
+        self._room_of.pop(channel, None)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("room subscriber: Redis read failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            await self._handle(message)
+
+    async def _handle(self, message: dict[str, Any] | None) -> None:
+        if message is None:
+            return
+        kind = message["type"]
+        channel = message["channel"]
+        if kind == "message":
+            room_id = self._room_of.get(channel)
+            try:
+                if room_id is not None:
+                    self.on_event(room_id, parse_message(message["data"]))
+                elif channel == self.backend.control_channel.encode():
+                    body = json.loads(message["data"])
+                    self.on_control(int(body.pop("room")), body)
+            except Exception:
+                logger.exception("room subscriber: could not handle a message on %r", channel)
+        elif kind == "subscribe":
+            waiter = self._confirmations.pop(channel, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,306 @@
+"""The broadcast path below the sockets: seq, history, namespacing, the embedded event log,
+rate limits, the banned-word matcher and the event encoding."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import time
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from rooms import broadcast
+from rooms.banned_words import BannedWordMatcher, banned_word_in, normalize
+from rooms.models import BannedWord, RoomEvent
+from rooms.realtime import events as ev
+from rooms.realtime.backend import LocalRateLimiter, get_backend
+from rooms.realtime.db_backend import DatabaseBackend, _prune
+from rooms.realtime.redis_backend import RedisBackend
+from tests.helpers import run_concurrently
+
+_room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
+
+
+# --- room_publish and its choke point ---------------------------------------------------------
+
+
+def test_room_publish_numbers_events_and_encodes_once():
+    room_id = next(_room_ids)
+    assert [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(3)] == [1, 2, 3]
+    events = asyncio.run(get_backend().areplay(room_id, 0, 3))
+    assert events is not None
+    frame = json.loads(events[0].frame)
+    assert frame == {"type": "order.placed", "seq": 1, "ts": frame["ts"], "data": {"n": 0}}
+    assert dt.datetime.fromisoformat(frame["ts"]).tzinfo is not None
+
+
+def test_room_publish_reads_fanout_facts_from_the_event():
+    room_id = next(_room_ids)
+    broadcast.room_publish(room_id, "comment.new", {"id": 1, "user": {"id": 9, "role": "host"}, "text": "hi"})
+    broadcast.room_publish(room_id, "comment.new", {"id": 2, "user": {"id": 8, "role": "viewer"}, "text": "yo"})
+    broadcast.room_publish(room_id, "room.status", {"status": "ended"})
+    broadcast.room_publish(room_id, "room.status", {"status": "live"})
+    events = asyncio.run(get_backend().areplay(room_id, 0, 4))
+    assert events is not None
+    assert [(e.author, e.privileged, e.closes_room) for e in events] == [
+        (9, True, False),
+        (8, False, False),
+        (0, False, True),
+        (0, False, False),
+    ]
+
+
+@pytest.mark.django_db
+def test_room_event_on_commit_publishes_only_after_commit(monkeypatch, django_capture_on_commit_callbacks):
+    sent: list[tuple[object, ...]] = []
+
+    def capture(*args: object) -> int:
+        sent.append(args)
+        return 1
+
+    monkeypatch.setattr(broadcast, "room_publish", capture)
+    with django_capture_on_commit_callbacks(execute=True):
+        broadcast.room_event_on_commit(5, "item.featured", {"item": None})
+        assert sent == []
+    assert sent == [(5, "item.featured", {"item": None})]
+
+    try:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            broadcast.room_event_on_commit(5, "items.updated", {"items": []})
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert len(sent) == 1
+
+
+@pytest.mark.django_db
+def test_a_publish_failure_after_commit_is_logged_not_raised(monkeypatch, django_capture_on_commit_callbacks, caplog):
+    def broken(*args):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(broadcast, "room_publish", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        broadcast.room_event_on_commit(5, "item.featured", {"item": None})
+    assert "redis is down" in caplog.text
+
+
+def test_async_publish_goes_through_room_publish(monkeypatch):
+    sent: list[tuple[object, ...]] = []
+
+    def capture(*args: object) -> int:
+        sent.append(args)
+        return 42
+
+    monkeypatch.setattr(broadcast, "room_publish", capture)
+    assert asyncio.run(broadcast.room_publish_async(3, "viewers", {"now": 1})) == 42
+    assert sent == [(3, "viewers", {"now": 1})]
+
+
+# --- Redis namespacing and history ---------------------------------------------------------------
+
+
+async def _received(subscribe_with: RedisBackend, publish_with: RedisBackend, room_id: int) -> list[int]:
+    got: list[int] = []
+    subscriber = subscribe_with.subscriber(lambda _room, event: got.append(event.seq), lambda *_: None)
+    await subscriber.start()
+    try:
+        await subscriber.subscribe(room_id)
+        await asyncio.to_thread(publish_with.publish, room_id, ev.encode_event("order.placed", {}))
+        await asyncio.sleep(0.3)
+    finally:
+        await subscriber.stop()
+        await subscribe_with.aclose()
+    return got
+
+
+def test_prefixes_keep_deployments_apart(settings, realtime_prefix):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    room_id = next(_room_ids)
+    ours = RedisBackend(url=settings.REDIS_URL, prefix=realtime_prefix, max_connections=10)
+    theirs = RedisBackend(url=settings.REDIS_URL, prefix=f"{realtime_prefix}-other", max_connections=10)
+    assert asyncio.run(_received(ours, theirs, room_id)) == []
+    assert asyncio.run(_received(ours, ours, room_id)) == [1]  # its own seq: the other's counter is apart too
+    assert theirs.counters(room_id).views == 0
+    ours.close()
+    theirs.close()
+
+
+def test_history_keeps_the_minimum_count_and_age(settings):
+    settings.ROOM_REPLAY_MIN_EVENTS = 100
+    settings.ROOM_REPLAY_MIN_AGE_S = 600
+    room_id = next(_room_ids)
+    for i in range(1500):
+        get_backend().publish(room_id, ev.encode_event("order.placed", {"n": i}))
+    # All 1,500 are younger than the minimum age: all are kept, in order.
+    events = asyncio.run(get_backend().areplay(room_id, 0, 1500))
+    assert events is not None
+    assert [e.seq for e in events] == list(range(1, 1501))
+    assert asyncio.run(get_backend().areplay(room_id, 1490, 1500)) is not None
+    assert asyncio.run(get_backend().areplay(room_id, 1500, 1500)) == []
+
+
+# --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["redis", "memory"])
+def test_rate_limit_burst_then_sustained(settings, where):
+    clock = [1000.0]
+    limiter = LocalRateLimiter(clock=lambda: clock[0])
+    key = f"test:{next(_room_ids)}"
+
+    def take() -> float:
+        if where == "memory":
+            return limiter.take(key, per_minute=600, burst=3)
+        return get_backend().rate_limit(key, per_minute=600, burst=3)
+
+    assert [take() for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
+    wait = take()
+    assert 0.05 < wait <= 0.1001  # then one per 0.1 s
+    if where == "memory":
+        clock[0] += 0.1
+    else:
+        time.sleep(0.11)
+    assert take() == 0.0
+    assert take() > 0
+
+
+def test_slow_mode_hold_in_memory():
+    clock = [50.0]
+    limiter = LocalRateLimiter(clock=lambda: clock[0])
+    assert limiter.hold("r:u", 10) == 0.0
+    assert limiter.hold("r:u", 10) == 10.0
+    clock[0] += 10.01
+    assert limiter.hold("r:u", 10) == 0.0
+
+
+# --- The embedded event log -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_log_gives_concurrent_publishers_contiguous_seqs():
+    backend = DatabaseBackend()
+    room_id = next(_room_ids)
+    seqs = run_concurrently(
+        lambda i: backend.publish(room_id, ev.encode_event("order.placed", {"n": i})),
+        8,
+    )
+    assert sorted(seqs) == list(range(1, 9))
+    rows = list(RoomEvent.objects.filter(room_id=room_id).order_by("seq").values_list("seq", "frame"))
+    assert [seq for seq, _ in rows] == list(range(1, 9))
+    assert all(json.loads(frame)["seq"] == seq for seq, frame in rows)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_event_log_tail_delivers_in_order_with_controls():
+    from channels.db import database_sync_to_async
+
+    backend = DatabaseBackend()
+    room_id = next(_room_ids)
+    got: list[tuple[str, object]] = []
+    subscriber = backend.subscriber(
+        lambda room, event: got.append(("event", event.seq)), lambda room, message: got.append(("control", message))
+    )
+    await subscriber.start()
+    try:
+        await database_sync_to_async(backend.publish)(room_id, ev.encode_event("order.placed", {}))
+        await subscriber.subscribe(room_id)  # from seq 1 on
+        for _ in range(3):
+            await database_sync_to_async(backend.publish)(room_id, ev.encode_event("order.placed", {}))
+        await database_sync_to_async(backend.control)(room_id, {"op": "close", "user": 4, "code": 4403})
+        await asyncio.sleep(0.5)
+        assert got == [("event", 2), ("event", 3), ("event", 4), ("control", {"op": "close", "user": 4, "code": 4403})]
+        assert [e.seq for e in (await backend.areplay(room_id, 1, 4)) or []] == [2, 3, 4]
+    finally:
+        await subscriber.stop()
+
+
+@pytest.mark.django_db
+def test_event_log_prune_keeps_minimum_count_and_age(settings):
+    settings.ROOM_REPLAY_MIN_EVENTS = 3
+    settings.ROOM_REPLAY_MIN_AGE_S = 600
+    backend = DatabaseBackend()
+    room_id = next(_room_ids)
+    for _ in range(6):
+        backend.publish(room_id, ev.encode_event("order.placed", {}))
+    backend.control(room_id, {"op": "send"})
+    old = timezone.now() - dt.timedelta(minutes=11)
+    RoomEvent.objects.filter(room_id=room_id, seq__lte=5).update(created_at=old)
+    RoomEvent.objects.filter(room_id=room_id, seq__isnull=True).update(created_at=old)
+    _prune()
+    # Seqs 1-3 are old and not among the last 3: gone. 4-5 are old but among the last 3.
+    assert list(RoomEvent.objects.filter(room_id=room_id).values_list("seq", flat=True).order_by("seq")) == [4, 5, 6]
+
+
+# --- Banned words --------------------------------------------------------------------------------------
+
+
+def test_matcher_finds_any_word_in_one_pass():
+    matcher = BannedWordMatcher(["假货", "Fake Tea", "scam", "  "])
+    assert matcher.find("这是假货!") == "假货"
+    assert matcher.find("FAKE\u200b TEA for sale") == "fake tea"  # zero-width and case folded
+    assert matcher.find("\uff33\uff23\uff21\uff2d") == "scam"  # full-width letters
+    assert matcher.find("fake  tea") == "fake tea"  # runs of spaces
+    assert matcher.find("genuine Wulong tea") is None
+    assert BannedWordMatcher([]).find("anything") is None
+    assert normalize("  A\u00a0 B ") == "a b"
+
+
+@pytest.mark.django_db
+def test_banned_word_list_changes_apply_at_once():
+    assert banned_word_in("buy fake tea") is None
+    word = BannedWord.objects.create(word="fake tea")
+    assert banned_word_in("buy fake tea") == "fake tea"
+    word.word = "real scam"
+    word.save()
+    assert banned_word_in("buy fake tea") is None
+    assert banned_word_in("a real scam") == "real scam"
+    word.delete()
+    assert banned_word_in("a real scam") is None
+
+
+# --- Encoding --------------------------------------------------------------------------------------------
+
+
+def _event(seq: int, event_type: str, author: int = 0, flags: str = "-") -> ev.Event:
+    return ev.Event(seq=seq, type=event_type, author=author, flags=flags, frame=f'{{"seq":{seq}}}')
+
+
+def test_batch_frame_joins_without_encoding():
+    one = _event(1, "order.placed")
+    assert ev.batch_frame([one]) == one.frame
+    assert json.loads(ev.batch_frame([one, _event(2, "viewers")])) == {
+        "type": "batch",
+        "events": [{"seq": 1}, {"seq": 2}],
+    }
+
+
+def test_encoded_event_round_trip():
+    encoded = ev.encode_event("comment.new", {"text": '茶 "quoted"\n'}, author=7, flags="p")
+    event = ev.parse_message(ev.message_text(encoded.event(12)))
+    assert (event.seq, event.type, event.author, event.privileged) == (12, "comment.new", 7, True)
+    assert json.loads(event.frame)["data"] == {"text": '茶 "quoted"\n'}
+    assert event.frame.isascii()
+    with pytest.raises(ValueError, match="bad event type"):
+        ev.encode_event("two words", {})
+
+
+def test_replay_compaction():
+    events = [
+        _event(1, "viewers"),
+        _event(2, "comment.new", author=5),
+        _event(3, "like.total"),
+        _event(4, "comment.new", author=6),
+        _event(5, "comment.new", author=2, flags="p"),
+        _event(6, "order.placed"),
+        _event(7, "viewers"),
+        _event(8, "comment.new", author=7),
+    ]
+    viewer = ev.compact_for_replay(events, full=False, max_comments=1)
+    assert [e.seq for e in viewer] == [3, 5, 6, 7, 8]
+    host = ev.compact_for_replay(events, full=True, max_comments=1)
+    assert [e.seq for e in host] == [2, 3, 4, 5, 6, 7, 8]

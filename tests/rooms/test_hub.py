@@ -1,0 +1,225 @@
+"""The room hub's delivery rules, with recording sockets and the real Redis backend:
+coalescing, thinning, slow sockets, gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from typing import Any
+
+import pytest
+
+from rooms.broadcast import room_publish
+from rooms.realtime import events as ev
+from rooms.realtime.backend import get_backend
+from rooms.realtime.hub import Connection, fair_sample, get_hub
+
+_room_ids = itertools.count(10_000_000 + int(time.time()) % 1_000_000 * 10)
+
+
+class RecordingSocket:
+    """An ASGI send that records what it is given; `pause()` makes it block like a socket
+    whose client stopped reading.
+
+    Like uvicorn's protocols it keeps its flow control in `writable`; `generic()` gives a
+    send without that attribute, as another ASGI server's would be.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.writable.wait()
+        self.messages.append((time.monotonic(), message))
+
+    def generic(self) -> Any:
+        async def send(message: dict[str, Any]) -> None:
+            await self.send(message)
+
+        return send
+
+    def pause(self) -> None:
+        self.writable.clear()
+
+    def resume(self) -> None:
+        self.writable.set()
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(m["text"]) for _, m in self.messages if m["type"] == "websocket.send"]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The events received, but the `viewers` counts the hub itself publishes."""
+        return [e for f in self.frames for e in f.get("events", [f]) if e["type"] != "viewers"]
+
+    @property
+    def closed_with(self) -> int | None:
+        return next((m.get("code") for _, m in self.messages if m["type"] == "websocket.close"), None)
+
+
+async def joined(
+    room_id: int, *, user_id: int | None = None, full: bool = False, generic: bool = False
+) -> tuple[RecordingSocket, Connection]:
+    hub = await get_hub()
+    room = await hub.room(room_id)
+    socket = RecordingSocket()
+    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, full=full)
+    assert (conn.ready is None) is generic
+    assert await room.join(conn, after=await get_backend().acurrent_seq(room_id))
+    return socket, conn
+
+
+def comment(room_id: int, author: int, text: str, role: str = "viewer") -> int:
+    return room_publish(room_id, "comment.new", {"id": 0, "user": {"id": author, "role": role}, "text": text})
+
+
+async def settle(seconds: float = 0.4) -> None:
+    await asyncio.sleep(seconds)
+
+
+@pytest.fixture(autouse=True)
+def fast_tick(settings):
+    settings.ROOM_TICK_MS = 100
+    settings.ROOM_VIEWER_COMMENTS_PER_S = 10
+
+
+async def test_quiet_room_event_goes_out_at_once_as_a_plain_frame(hub_stopper):
+    room_id = next(_room_ids)
+    socket, _ = await joined(room_id)
+    started = time.monotonic()
+    seq = room_publish(room_id, "order.placed", {"n": 1})
+    while not socket.messages and time.monotonic() - started < 2:
+        await asyncio.sleep(0.005)
+    assert socket.frames[0] == socket.events[0]  # not wrapped in a batch
+    assert socket.events[0]["seq"] == seq
+    assert socket.messages[0][0] - started < 0.08  # no tick wait
+
+
+async def test_burst_is_coalesced_into_few_frames_in_seq_order(hub_stopper):
+    room_id = next(_room_ids)
+    socket, _ = await joined(room_id)
+    seqs = [room_publish(room_id, "order.placed", {"n": i}) for i in range(30)]
+    await settle()
+    assert [e["seq"] for e in socket.events] == seqs
+    assert len(socket.frames) <= 3
+    assert socket.frames[-1]["type"] == "batch"
+
+
+async def test_comment_flood_is_thinned_for_viewers_only(hub_stopper):
+    room_id = next(_room_ids)
+    viewer, _ = await joined(room_id, user_id=1)
+    author, _ = await joined(room_id, user_id=7, generic=True)
+    host, _ = await joined(room_id, user_id=2, full=True)
+
+    published: dict[int, str] = {}
+    started = time.monotonic()
+    for i in range(300):  # 300 comments from 30 authors in about a second, other events among them
+        published[comment(room_id, 100 + i % 30 if i % 10 else 7, f"c{i}")] = "comment.new"
+        if i % 15 == 0:
+            published[room_publish(room_id, "order.placed", {"n": i})] = "order.placed"
+        if i % 100 == 0:
+            published[comment(room_id, 2, f"host says {i}", role="host")] = "host"
+        await asyncio.sleep(0.003)
+    await settle(0.5)
+    duration = time.monotonic() - started
+
+    # The host sees everything, in order.
+    assert [e["seq"] for e in host.events] == sorted(published)
+    # Viewers: every non-comment event and every host comment; comments at the readable rate.
+    viewer_seqs = {e["seq"] for e in viewer.events}
+    must_have = {seq for seq, kind in published.items() if kind != "comment.new"}
+    assert must_have <= viewer_seqs
+    viewer_comments = [e for e in viewer.events if e["type"] == "comment.new" and e["data"]["user"]["id"] != 2]
+    assert len(viewer_comments) <= 10 * duration + 10
+    assert len(viewer_comments) >= 5
+    assert [e["seq"] for e in viewer.events] == sorted(viewer_seqs)
+    # Frames a second stay bounded by the tick, whatever the rate.
+    assert len(viewer.frames) <= duration / 0.1 + 3
+    # An author sees all of its own comments even when the others did not.
+    own = {seq for seq, kind in published.items() if kind == "comment.new"} & {
+        e["seq"] for e in host.events if e["type"] == "comment.new" and e["data"]["user"]["id"] == 7
+    }
+    assert len(own) == 30
+    assert own <= {e["seq"] for e in author.events}
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["uvicorn-send", "other-send"])
+async def test_paused_socket_does_not_stall_the_room_and_catches_up(hub_stopper, generic):
+    room_id = next(_room_ids)
+    slow, _ = await joined(room_id, generic=generic)
+    fast, _ = await joined(room_id, generic=generic)
+    slow.pause()
+    first = room_publish(room_id, "order.placed", {"n": 0})
+    await settle(0.2)
+    rest = []
+    for i in range(1, 6):
+        rest.append(room_publish(room_id, "order.placed", {"n": i}))
+        await settle(0.15)  # separate frames
+    assert [e["seq"] for e in fast.events] == [first, *rest]
+    assert slow.events == []
+    slow.resume()
+    await settle(0.2)
+    assert [e["seq"] for e in slow.events] == [first, *rest]
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["uvicorn-send", "other-send"])
+async def test_socket_that_never_reads_is_dropped_past_its_backlog(hub_stopper, settings, generic):
+    settings.ROOM_SOCKET_BACKLOG = 3
+    room_id = next(_room_ids)
+    slow, slow_conn = await joined(room_id, generic=generic)
+    fast, _ = await joined(room_id, generic=generic)
+    hub = await get_hub()
+    slow.pause()
+    for i in range(6):
+        room_publish(room_id, "order.placed", {"n": i})
+        await settle(0.15)
+    assert len(fast.events) == 6
+    assert slow_conn.closing
+    assert hub.count_sockets(room_id) == 1  # no longer counted, no longer sent to
+    slow.resume()
+    await settle(0.1)
+    assert slow.closed_with == 1013  # the close goes out if it ever reads again
+
+
+async def missed_while_unsubscribed(room_id: int, count: int) -> list[int]:
+    """Publish events this process does not hear, as during a pub/sub reconnect."""
+    hub = await get_hub()
+    await hub.subscriber.unsubscribe(room_id)
+    missed = [room_publish(room_id, "order.placed", {"missed": i}) for i in range(count)]
+    await hub.subscriber.subscribe(room_id)
+    return missed
+
+
+async def test_gap_in_seq_is_filled_from_history(hub_stopper):
+    room_id = next(_room_ids)
+    socket, _ = await joined(room_id)
+    missed = await missed_while_unsubscribed(room_id, 2)
+    seq = room_publish(room_id, "order.placed", {"n": "live"})
+    await settle(0.3)
+    assert [e["seq"] for e in socket.events] == [*missed, seq]
+
+
+async def test_quiet_room_notices_missed_events_within_seconds(hub_stopper):
+    room_id = next(_room_ids)
+    socket, _ = await joined(room_id)
+    missed = await missed_while_unsubscribed(room_id, 2)
+    deadline = time.monotonic() + 4
+    while len(socket.events) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert [e["seq"] for e in socket.events] == missed
+
+
+def test_fair_sample_spreads_over_authors():
+    flood = [ev.Event(seq=i, type="comment.new", author=1, flags="-", frame="{}") for i in range(100)]
+    others = [ev.Event(seq=100 + i, type="comment.new", author=2 + i, flags="-", frame="{}") for i in range(4)]
+    chosen = fair_sample(flood + others, 5)
+    assert len(chosen) == 5
+    assert {e.author for e in chosen} == {1, 2, 3, 4, 5}  # the flooder gets one, like everyone
+    assert [e.seq for e in chosen] == sorted(e.seq for e in chosen)
+    assert fair_sample(others, 0) == []
+    assert len(fair_sample(others, 10)) == 4
