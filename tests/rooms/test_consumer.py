@@ -126,7 +126,7 @@ async def test_ticket_is_single_use(ws, live_room, viewer):
 async def test_expired_ticket_is_refused(ws, live_room, viewer, monkeypatch):
     ticket = await ticket_for(viewer, live_room)
     later = timezone.now() + dt.timedelta(seconds=61)
-    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    monkeypatch.setattr(services.live.timezone, "now", lambda: later)
     socket = await ws(f"/ws/rooms/{live_room.pk}/?ticket={ticket}")
     assert await socket.closed_with() == 4401
 
@@ -160,7 +160,7 @@ async def test_banned_user_is_refused_4403(ws, live_room, viewer):
     await sync_to_async(Ban.objects.create)(room=live_room, user=viewer)
     # The ticket endpoint refuses a banned user too; the socket checks again.
     ticket = "t"
-    await sync_to_async(services.cache.set)(
+    await sync_to_async(services.live.cache.set)(
         services.WS_TICKET_PREFIX + ticket, f"{viewer.pk}:{live_room.pk}:{timezone.now().timestamp() + 60}"
     )
     socket = await ws(f"/ws/rooms/{live_room.pk}/?ticket={ticket}")

@@ -1,0 +1,112 @@
+"""Writes of the live show: WebSocket tickets and comments."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from liveshop.errors import (
+    Banned,
+    CommentBlocked,
+    Invalid,
+    Muted,
+    RateLimited,
+    RoomNotLive,
+)
+from liveshop.models import User
+from rooms import payloads, selectors
+from rooms.banned_words import banned_word_in
+from rooms.broadcast import room_event_on_commit
+from rooms.models import Comment, Room
+from rooms.realtime.backend import get_backend
+
+logger = logging.getLogger(__name__)
+
+
+# --- Live: WebSocket tickets and comments ------------------------------------------------------
+
+WS_TICKET_PREFIX = "ws-ticket:"
+
+
+def ws_ticket_issue(*, user: User, room: Room) -> tuple[str, datetime]:
+    """A single-use ticket that opens the room's WebSocket as `user` within WS_TICKET_TTL_S.
+
+    Clients that cannot send a cookie or header with the upgrade (browsers, apps) get one
+    over the authenticated API and pass it as `?ticket=`.
+    """
+    if selectors.is_banned(room_id=room.pk, user_id=user.pk):
+        raise Banned()
+    ticket = secrets.token_urlsafe(24)
+    expires_at = timezone.now() + timedelta(seconds=settings.WS_TICKET_TTL_S)
+    cache.set(
+        WS_TICKET_PREFIX + ticket,
+        f"{user.pk}:{room.pk}:{expires_at.timestamp()}",
+        timeout=settings.WS_TICKET_TTL_S,
+    )
+    return ticket, expires_at
+
+
+def ws_ticket_redeem(*, ticket: str, room_id: int) -> int | None:
+    """The user id the ticket was issued to, once: None if unknown, used, expired or for
+    another room."""
+    if not ticket or len(ticket) > 100:
+        return None
+    key = WS_TICKET_PREFIX + ticket
+    value = cache.get(key)
+    # The delete is the claim: of two sockets racing with one ticket, one deletes the key.
+    if value is None or not cache.delete(key):
+        return None
+    user_id, ticket_room_id, expires = value.split(":")
+    if int(ticket_room_id) != room_id or float(expires) < timezone.now().timestamp():
+        return None
+    return int(user_id)
+
+
+def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
+    """Save a comment and announce it (`comment.new`) on commit.
+
+    `role` is the author's role in the room (selectors.room_role): the host and moderators
+    are exempt from rate limits and slow mode. Raises Invalid (empty or too long),
+    RoomNotLive, Banned, Muted, RateLimited or CommentBlocked, having saved nothing.
+    """
+    text = text.strip()
+    if not text:
+        raise Invalid("A comment cannot be empty.", fields={"text": ["This field may not be blank."]})
+    if len(text) > Comment.MAX_LENGTH:
+        raise Invalid(
+            f"A comment has at most {Comment.MAX_LENGTH} characters.",
+            fields={"text": [f"Ensure this field has no more than {Comment.MAX_LENGTH} characters."]},
+        )
+    room = Room.objects.select_related("host").get(pk=room.pk)
+    if room.status != Room.Status.LIVE:
+        raise RoomNotLive("Comments are open while the room is live.")
+    if selectors.is_banned(room_id=room.pk, user_id=user.pk):
+        raise Banned()
+    muted_until = selectors.room_mute_until(room_id=room.pk, user_id=user.pk)
+    if muted_until is not None:
+        raise Muted(f"You are muted in this room until {muted_until.isoformat()}.")
+    if role not in (selectors.ROLE_HOST, selectors.ROLE_MODERATOR):
+        backend = get_backend()
+        wait = backend.rate_limit(
+            f"comment:{user.pk}", per_minute=settings.COMMENT_RATE_PER_MIN, burst=settings.COMMENT_BURST
+        )
+        if wait > 0:
+            raise RateLimited("You are commenting too fast.", retry_after=math.ceil(wait))
+        if room.slow_mode_s:
+            wait = backend.slow_mode(room.pk, user.pk, room.slow_mode_s)
+            if wait > 0:
+                raise RateLimited(
+                    f"Slow mode: one comment every {room.slow_mode_s} seconds.", retry_after=math.ceil(wait)
+                )
+    if banned_word_in(text) is not None:
+        raise CommentBlocked()
+    comment = Comment.objects.create(room=room, user=user, text=text)
+    comment.user = user
+    room_event_on_commit(room.pk, "comment.new", payloads.comment_payload(comment, role=role))
+    return comment

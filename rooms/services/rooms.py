@@ -1,0 +1,169 @@
+"""Writes for rooms and their shelf.
+
+Status changes are compare-and-set on the row, so two requests racing for the same change
+find exactly one winner. Callers check who may act (rooms.selectors has the predicates).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from catalog.models import Sku
+from liveshop.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+)
+from rooms import payloads
+from rooms.broadcast import room_event_on_commit
+from rooms.models import FlashSale, Host, Room, RoomItem
+from rooms.services.flash_sales import room_flash_sales_end
+
+logger = logging.getLogger(__name__)
+
+
+# --- Rooms ------------------------------------------------------------------------------
+
+ROOM_EDITABLE_FIELDS = frozenset({"title", "description", "scheduled_start", "slow_mode_s", "playback_url"})
+
+
+def room_create(*, host: Host, title: str, description: str = "", scheduled_start: datetime | None = None) -> Room:
+    return Room.objects.create(host=host, title=title, description=description, scheduled_start=scheduled_start)
+
+
+def room_update(*, room: Room, **fields: Any) -> Room:
+    unknown = set(fields) - ROOM_EDITABLE_FIELDS
+    if unknown:
+        raise Invalid(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if not fields:
+        return room
+    # Conditional on the status: an edit racing with `end` must not touch an ended show.
+    updated = Room.objects.filter(pk=room.pk, status__in=[Room.Status.SCHEDULED, Room.Status.LIVE]).update(**fields)
+    if updated != 1:
+        raise Conflict("An ended or suspended room cannot be changed.")
+    room.refresh_from_db()
+    return room
+
+
+def _room_transition(*, room: Room, allowed_from: list[str], detail: str, **changes: Any) -> Room:
+    claimed = Room.objects.filter(pk=room.pk, status__in=allowed_from).update(**changes)
+    if claimed != 1:
+        raise Conflict(detail)
+    room.refresh_from_db()
+    return room
+
+
+def _room_status_event(room: Room) -> None:
+    # Ended and suspended rooms close their sockets once this event is delivered.
+    room_event_on_commit(room.pk, "room.status", {"status": room.status})
+
+
+@transaction.atomic
+def room_start(*, room: Room) -> Room:
+    room = _room_transition(
+        room=room,
+        allowed_from=[Room.Status.SCHEDULED],
+        detail="Only a scheduled room can start.",
+        status=Room.Status.LIVE,
+        started_at=timezone.now(),
+    )
+    _room_status_event(room)
+    return room
+
+
+@transaction.atomic
+def room_end(*, room: Room) -> Room:
+    """End a scheduled or live show and its flash sales."""
+    room = _room_transition(
+        room=room,
+        allowed_from=[Room.Status.SCHEDULED, Room.Status.LIVE],
+        detail="Only a scheduled or live room can end.",
+        status=Room.Status.ENDED,
+        ended_at=timezone.now(),
+    )
+    room_flash_sales_end(room=room)
+    # After the flash sales' events: this one closes the sockets.
+    _room_status_event(room)
+    return room
+
+
+@transaction.atomic
+def room_suspend(*, room: Room, reason: str) -> Room:
+    """Staff take a room off the air, whatever its state."""
+    now = timezone.now()
+    room = _room_transition(
+        room=room,
+        allowed_from=[Room.Status.SCHEDULED, Room.Status.LIVE, Room.Status.ENDED],
+        detail="The room is already suspended.",
+        status=Room.Status.SUSPENDED,
+        suspended_at=now,
+        suspend_reason=reason,
+    )
+    if room.ended_at is None:
+        Room.objects.filter(pk=room.pk).update(ended_at=now)
+        room.ended_at = now
+    room_flash_sales_end(room=room)
+    _room_status_event(room)
+    return room
+
+
+# --- The shelf --------------------------------------------------------------------------
+
+
+def _ensure_open(room: Room) -> None:
+    if not room.is_open:
+        raise Conflict("The room has ended; its shelf cannot change.")
+
+
+def room_item_add(*, room: Room, sku: Sku, live_price: int | None = None) -> RoomItem:
+    _ensure_open(room)
+    if not sku.product.is_active:
+        raise Invalid("This product is not on sale.", fields={"sku": ["The product is not on sale."]})
+    try:
+        with transaction.atomic():
+            position = (RoomItem.objects.filter(room=room).aggregate(top=Max("position"))["top"] or 0) + 1
+            item = RoomItem.objects.create(room=room, sku=sku, live_price=live_price, position=position)
+            _items_updated_event(room)
+            return item
+    except IntegrityError:
+        raise Conflict("This sku is already on the room's shelf.") from None
+
+
+def _items_updated_event(room: Room) -> None:
+    room_event_on_commit(room.pk, "items.updated", {"items": payloads.items_payload(room)})
+
+
+@transaction.atomic
+def room_item_remove(*, item: RoomItem) -> None:
+    _ensure_open(item.room)
+    if FlashSale.objects.filter(item=item, status=FlashSale.Status.ACTIVE).exists():
+        raise Conflict("The item has an active flash sale; wait for it to end.")
+    was_featured = Room.objects.filter(pk=item.room_id, featured_item=item).update(featured_item=None)
+    item.delete()
+    _items_updated_event(item.room)
+    if was_featured:
+        room_event_on_commit(item.room_id, "item.featured", {"item": None})
+
+
+def room_item_feature(*, item: RoomItem) -> RoomItem:
+    """Make `item` the room's "now explaining" item."""
+    updated = Room.objects.filter(pk=item.room_id, status__in=[Room.Status.SCHEDULED, Room.Status.LIVE]).update(
+        featured_item=item
+    )
+    if updated != 1:
+        raise Conflict("The room has ended; its shelf cannot change.")
+    room_event_on_commit(item.room_id, "item.featured", {"item": payloads.item_payload(item)})
+    return item
+
+
+def room_item_get(*, room: Room, item_id: int) -> RoomItem:
+    try:
+        return RoomItem.objects.select_related("room", "sku__product").get(pk=item_id, room=room)
+    except RoomItem.DoesNotExist:
+        raise NotFound("No such item on this room's shelf.") from None
