@@ -171,26 +171,26 @@ REDIS_URL = env_str("REDIS_URL")
 # Pools are sized for connect storms: redis-py's asyncio pool defaults to 100 connections
 # and raises when full, which broke group_add/group_discard at 5,000 sockets.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000)
+# Redis pub/sub is not scoped by the /N database index: every key *and channel* liveshop
+# uses (liveshop.redis_client, the cache) starts with this prefix, so deployments (or test
+# runs) sharing one Redis never hear each other.
+LIVESHOP_REDIS_PREFIX = env_str("LIVESHOP_REDIS_PREFIX", "liveshop")
 
 if REDIS_URL:
     CACHES: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "liveshop",
+            "KEY_PREFIX": LIVESHOP_REDIS_PREFIX,
             # Blocking: a full pool makes a caller wait for a connection instead of failing.
             "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS, "pool_class": "redis.BlockingConnectionPool"},
         }
     }
-    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No Channels channel layer: room events reach sockets through the room hub
+# (rooms/realtime/), one Redis subscription per room per process; a group_send per
+# socket measured 8-18x the CPU per frame (docs/PERFORMANCE.md).
 
 # --- The real-time path (rooms/broadcast.py, rooms/realtime/) -----------------------------
 
@@ -203,10 +203,6 @@ if REALTIME_BACKEND not in {"redis", "database"}:
     raise ImproperlyConfigured(f"REALTIME_BACKEND must be redis or database, not {REALTIME_BACKEND!r}")
 if REALTIME_BACKEND == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
-# Redis pub/sub is not scoped by the /N database index: every key *and channel* of the
-# real-time path starts with this prefix, so deployments (or test runs) sharing one Redis
-# never hear each other.
-LIVESHOP_REDIS_PREFIX = env_str("LIVESHOP_REDIS_PREFIX", "liveshop")
 # Pending events of a room go out as one `batch` frame per tick (a quiet room's first
 # event goes at once): a socket gets at most 1000/ROOM_TICK_MS frames a second.
 ROOM_TICK_MS = env_int("ROOM_TICK_MS", 100)
