@@ -82,7 +82,11 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "-id"])]
+        indexes = [
+            models.Index(fields=["status", "-id"]),
+            # The district report selects the shows that went live in a period.
+            models.Index(fields=["started_at"], name="room_started_at"),
+        ]
 
     def __str__(self) -> str:
         return self.title
