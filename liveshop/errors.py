@@ -8,6 +8,7 @@ same exceptions into `error` frames with `ServiceError.as_dict()`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -109,6 +110,21 @@ class CommentBlocked(ServiceError):
     code = "comment_blocked"
     status = status.HTTP_400_BAD_REQUEST
     default_detail = "The comment contains a blocked word."
+
+
+class AccountTooNew(ServiceError):
+    """The room's new-account protection: the account may comment from `allowed_at`."""
+
+    code = "account_too_new"
+    status = status.HTTP_403_FORBIDDEN
+    default_detail = "Your account is too new to comment in this room yet."
+
+    def __init__(self, detail: str | None = None, *, allowed_at: datetime) -> None:
+        super().__init__(detail)
+        self.allowed_at = allowed_at
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "allowed_at": self.allowed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
 
 
 class RoomNotLive(ServiceError):

@@ -9,6 +9,7 @@ file system, so `make run` needs no server. Production sets DATABASE_URL and RED
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "flash-sales-sweep": {"task": "rooms.tasks.flash_sales_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
+    "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -287,6 +289,13 @@ if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COM
     raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
 # Idempotency-Key records are kept at least this long (the contract says 24 hours).
 IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
+# The district report's days (`?from=`, `?to=`) are days in this time zone: a show at
+# 07:00 in Chongqing on 1 April belongs to April, though it is still 31 March in UTC.
+STATS_TIME_ZONE = env_str("STATS_TIME_ZONE", "Asia/Shanghai")
+try:
+    zoneinfo.ZoneInfo(STATS_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"STATS_TIME_ZONE must be an IANA time zone, not {STATS_TIME_ZONE!r}") from None
 
 # --- Auth, passwords, sessions --------------------------------------------------------
 
@@ -335,6 +344,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "OrderStatusEnum": "orders.models.Order.Status",
         "RefundStatusEnum": "orders.models.Refund.Status",
         "RefundKindEnum": "orders.models.Refund.Kind",
+        "ModerationActionEnum": "rooms.models.ModerationAction.Action",
+        "ReportStatusEnum": "rooms.models.Report.Status",
+        "ReportResolutionEnum": "rooms.models.Report.Resolution",
+        "ReportQueueStatusEnum": [("open", "open"), ("resolved", "resolved"), ("all", "all")],
     },
 }
 

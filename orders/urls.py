@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orders import api
+from orders import api, stats_api
 
 urlpatterns = [
     path("orders/", api.OrderListCreateView.as_view(), name="order-list"),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("orders/<int:pk>/refund/", api.OrderRefundView.as_view(), name="order-refund"),
     path("shops/<int:pk>/orders/", api.ShopOrdersView.as_view(), name="shop-orders"),
     path("payments/stripe/webhook/", api.StripeWebhookView.as_view(), name="stripe-webhook"),
+    # Statistics aggregate orders, so they are served here (orders may import rooms, not the reverse).
+    path("rooms/<int:pk>/stats/", stats_api.RoomStatsView.as_view(), name="room-stats"),
+    path("stats/districts/", stats_api.DistrictStatsView.as_view(), name="stats-districts"),
 ]

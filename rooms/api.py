@@ -128,6 +128,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
             "viewers_now",
             "featured_item",
             "slow_mode_s",
+            "comment_min_account_age_s",
             "playback_url",
             "created_at",
         ]
@@ -163,6 +164,13 @@ class RoomUpdateSerializer(serializers.Serializer[Any]):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True)
     slow_mode_s = serializers.IntegerField(min_value=0, max_value=3600, required=False)
+    comment_min_account_age_s = serializers.IntegerField(
+        min_value=0,
+        max_value=30 * 24 * 3600,
+        required=False,
+        help_text="New-account protection: accounts younger than this many seconds may watch but not "
+        "comment (403 `account_too_new`, with `allowed_at`). 0 turns it off.",
+    )
     playback_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
 
 
@@ -244,7 +252,7 @@ class HostVerifyView(APIView):
         host = selectors.host_get(host_id=pk)
         if host is None:
             raise NotFound("No such host.")
-        return Response(HostSerializer(services.host_verify(host=host)).data)
+        return Response(HostSerializer(services.host_verify(host=host, actor=authenticated_user(request))).data)
 
 
 class HostFollowView(APIView):
@@ -350,7 +358,8 @@ class RoomSuspendView(APIView):
         room = _visible_room(request, pk)
         data = RoomSuspendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _room_response(request, services.room_suspend(room=room, reason=data.validated_data["reason"]))
+        room = services.room_suspend(room=room, reason=data.validated_data["reason"], actor=authenticated_user(request))
+        return _room_response(request, room)
 
 
 # --- The shelf ----------------------------------------------------------------------------

@@ -70,6 +70,9 @@ class Room(models.Model):
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspend_reason = models.CharField(max_length=500, blank=True)
     slow_mode_s = models.PositiveIntegerField(default=0)
+    # New-account protection, switched on by the host: viewers whose account is younger
+    # than this may watch but not comment (0: off). Ban evaders come back on new accounts.
+    comment_min_account_age_s = models.PositiveIntegerField(default=0)
     # The RTMP/SRT ingest key: shown to the host only.
     stream_key = models.CharField(max_length=64, default=new_stream_key, unique=True)
     # Where viewers watch (HLS/FLV from the streaming server); set by the host.
@@ -79,7 +82,11 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "-id"])]
+        indexes = [
+            models.Index(fields=["status", "-id"]),
+            # The district report selects the shows that went live in a period.
+            models.Index(fields=["started_at"], name="room_started_at"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -273,3 +280,114 @@ class RoomEvent(models.Model):
 
     def __str__(self) -> str:
         return f"room {self.room_id} #{self.seq}"
+
+
+# --- Moderation: reports and the audit log ----------------------------------------------------
+
+
+class Report(models.Model):
+    """A user's report of a comment: it waits in the staff queue until resolved.
+
+    Resolving one report resolves every open report of the same comment: they ask the
+    same question.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    class Resolution(models.TextChoices):
+        DISMISS = "dismiss"
+        DELETE_COMMENT = "delete_comment"
+        MUTE = "mute"
+        BAN = "ban"
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports")
+    # The comment's room, kept here so that the queue filters by room without a join.
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="comment_reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["comment", "reporter"], name="report_once_per_user")]
+        indexes = [models.Index(fields=["status", "id"], name="report_queue")]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} of comment {self.comment_id} ({self.status})"
+
+
+class ModerationAction(models.Model):
+    """One moderation act, for the audit log: who did what to whom, where, when and why.
+
+    The moderation services write it in the act's own transaction, so the log holds
+    exactly the acts that happened. Rows are never changed; the references survive the
+    deletion of what they point at as nulls, so the log outlives users and rooms.
+    """
+
+    class Action(models.TextChoices):
+        MODERATOR_ADD = "moderator_add"
+        MODERATOR_REMOVE = "moderator_remove"
+        MUTE = "mute"
+        UNMUTE = "unmute"
+        BAN = "ban"
+        UNBAN = "unban"
+        COMMENT_DELETE = "comment_delete"
+        REPORT_RESOLVE = "report_resolve"
+        BANNED_WORD_ADD = "banned_word_add"
+        BANNED_WORD_REMOVE = "banned_word_remove"
+        ROOM_SUSPEND = "room_suspend"
+        HOST_VERIFY = "host_verify"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    # What else the act needs to be understood: a mute's duration, a word, a resolution.
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["room", "-id"], name="moderation_action_room"),
+            models.Index(fields=["target_user", "-id"], name="moderation_action_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Statistics ---------------------------------------------------------------------------------
+
+
+class RoomStatsReport(models.Model):
+    """A show's audience figures, written once when it ends, so that they outlive Redis.
+
+    While a room is live its views, visitors, peak and likes exist only as Redis counters
+    (rooms/realtime/); a Celery task copies them here at the end. Order figures are not
+    kept: the orders in PostgreSQL stay their truth, and refunds after the show change them.
+    """
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, primary_key=True, related_name="stats_report")
+    views = models.PositiveBigIntegerField(default=0)
+    unique_viewers = models.PositiveBigIntegerField(default=0)
+    peak_viewers = models.PositiveBigIntegerField(default=0)
+    likes = models.PositiveBigIntegerField(default=0)
+    written_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"stats of room {self.room_id}"

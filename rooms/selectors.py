@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,20 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from liveshop.permissions import is_staff
-from rooms.models import Ban, Comment, FlashSale, Host, Mute, Room, RoomItem, RoomModerator
+from rooms.broadcast import room_counters
+from rooms.models import (
+    Ban,
+    Comment,
+    FlashSale,
+    Host,
+    ModerationAction,
+    Mute,
+    Report,
+    Room,
+    RoomItem,
+    RoomModerator,
+    RoomStatsReport,
+)
 
 
 def _active_flash_sales(lookup: str) -> Prefetch[Any]:
@@ -135,3 +149,119 @@ def flash_sale_public(sale: FlashSale) -> dict[str, Any]:
         "ends_at": _datetime.to_representation(sale.ends_at),
         "status": str(sale.status),
     }
+
+
+# --- Moderation: who may moderate, the queues -------------------------------------------------
+
+
+def can_moderate(user: Any, room: Room) -> bool:
+    """The room's host, one of its moderators, or staff: may mute, ban and delete comments."""
+    if user is None or not user.is_authenticated:
+        return False
+    if room.host.user_id == user.pk or is_staff(user):
+        return True
+    return RoomModerator.objects.filter(room=room, user=user).exists()
+
+
+def comment_visible_get(*, user: Any, comment_id: int) -> Comment | None:
+    """A comment not deleted, in a room the user may see (None otherwise)."""
+    return (
+        Comment.objects.select_related("user", "room__host")
+        .filter(pk=comment_id, deleted_at__isnull=True, room__in=rooms_visible_to(user).values("pk"))
+        .first()
+    )
+
+
+def room_mutes_active(*, room: Room) -> QuerySet[Mute]:
+    return Mute.objects.filter(room=room, until__gt=timezone.now()).select_related("user").order_by("until", "id")
+
+
+def room_bans(*, room: Room) -> QuerySet[Ban]:
+    return Ban.objects.filter(room=room).select_related("user").order_by("-id")
+
+
+def room_moderators(*, room: Room) -> QuerySet[RoomModerator]:
+    return RoomModerator.objects.filter(room=room).select_related("user").order_by("id")
+
+
+def reports_queue(*, status: str | None = Report.Status.OPEN, room_id: int | None = None) -> QuerySet[Report]:
+    """Reports oldest first (the queue's order), with what the staff view shows."""
+    reports = Report.objects.select_related("comment__user", "reporter", "resolved_by").order_by("id")
+    if status is not None:
+        reports = reports.filter(status=status)
+    if room_id is not None:
+        reports = reports.filter(room_id=room_id)
+    return reports
+
+
+def moderation_actions(
+    *,
+    room_id: int | None = None,
+    actor_id: int | None = None,
+    target_user_id: int | None = None,
+    action: str | None = None,
+) -> QuerySet[ModerationAction]:
+    """The audit log, newest first, optionally narrowed."""
+    actions = ModerationAction.objects.select_related("actor", "target_user").order_by("-id")
+    if room_id is not None:
+        actions = actions.filter(room_id=room_id)
+    if actor_id is not None:
+        actions = actions.filter(actor_id=actor_id)
+    if target_user_id is not None:
+        actions = actions.filter(target_user_id=target_user_id)
+    if action is not None:
+        actions = actions.filter(action=action)
+    return actions
+
+
+# --- Statistics: a room's audience ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoomAudience:
+    """What a room's audience did: live from the counters, or from the durable report once
+    the show ended (`final`). `comments` counts the comments not removed by moderators."""
+
+    viewers_now: int
+    peak_viewers: int
+    views: int
+    unique_viewers: int
+    likes: int
+    comments: int
+    final: bool
+
+
+def room_audience(*, room: Room) -> RoomAudience:
+    comments = Comment.objects.filter(room=room, deleted_at__isnull=True).count()
+    counters = room_counters(room.pk)
+    report = RoomStatsReport.objects.filter(room=room).first()
+    if report is not None:
+        return RoomAudience(
+            viewers_now=counters.now,
+            peak_viewers=report.peak_viewers,
+            views=report.views,
+            unique_viewers=report.unique_viewers,
+            likes=report.likes,
+            comments=comments,
+            final=True,
+        )
+    # Live, or ended with its report not written yet (the task is on its way).
+    return RoomAudience(
+        viewers_now=counters.now,
+        peak_viewers=counters.peak,
+        views=counters.views,
+        unique_viewers=counters.unique,
+        likes=counters.likes,
+        comments=comments,
+        final=False,
+    )
+
+
+def rooms_views(*, room_ids: list[int]) -> dict[int, int]:
+    """Views of each room: from its durable report, else from the live counters."""
+    views = dict(RoomStatsReport.objects.filter(room_id__in=room_ids).values_list("room_id", "views"))
+    missing = [room_id for room_id in room_ids if room_id not in views]
+    if missing:
+        for room_id in missing:
+            views[room_id] = room_counters(room_id).views
+    return views

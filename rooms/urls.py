@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rooms import api
+from rooms import api, api_moderation
 
 urlpatterns = [
     path("hosts/", api.HostCreateView.as_view(), name="host-create"),
@@ -24,4 +24,30 @@ urlpatterns = [
         api.RoomItemFlashSaleView.as_view(),
         name="room-item-flash-sale",
     ),
+    # Moderation
+    path("rooms/<int:pk>/moderators/", api_moderation.RoomModeratorsView.as_view(), name="room-moderators"),
+    path(
+        "rooms/<int:pk>/moderators/<int:user_id>/",
+        api_moderation.RoomModeratorDetailView.as_view(),
+        name="room-moderator-detail",
+    ),
+    path("rooms/<int:pk>/mutes/", api_moderation.RoomMutesView.as_view(), name="room-mutes"),
+    path("rooms/<int:pk>/mutes/<int:user_id>/", api_moderation.RoomMuteDetailView.as_view(), name="room-mute-detail"),
+    path("rooms/<int:pk>/bans/", api_moderation.RoomBansView.as_view(), name="room-bans"),
+    path("rooms/<int:pk>/bans/<int:user_id>/", api_moderation.RoomBanDetailView.as_view(), name="room-ban-detail"),
+    path("comments/<int:pk>/", api_moderation.CommentDetailView.as_view(), name="comment-detail"),
+    path("comments/<int:pk>/reports/", api_moderation.CommentReportsView.as_view(), name="comment-reports"),
+    path("moderation/reports/", api_moderation.ReportQueueView.as_view(), name="moderation-reports"),
+    path(
+        "moderation/reports/<int:pk>/resolve/",
+        api_moderation.ReportResolveView.as_view(),
+        name="moderation-report-resolve",
+    ),
+    path("moderation/banned-words/", api_moderation.BannedWordsView.as_view(), name="moderation-banned-words"),
+    path(
+        "moderation/banned-words/<int:pk>/",
+        api_moderation.BannedWordDetailView.as_view(),
+        name="moderation-banned-word-detail",
+    ),
+    path("moderation/audit/", api_moderation.AuditLogView.as_view(), name="moderation-audit"),
 ]

@@ -55,6 +55,9 @@ RECENT_EVENTS = 1024
 IDLE_ROOM_S = 15.0
 # After a flush longer than a tick, rest this fraction of its duration (see HubRoom).
 FLUSH_REST = 0.5
+# How long a user's sockets stay refused in a room after a close of that user's sockets
+# (a ban): longer than any socket takes from its admission to its join.
+USER_CLOSE_MEMORY_S = 10.0
 # Close codes.
 CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
@@ -413,6 +416,11 @@ class HubRoom:
         conn.after_seq = after
         if conn.closing or conn.lost:
             return False
+        refused = self.hub.user_close_code(self.room_id, conn.user_id)
+        if refused is not None:
+            # Admitted before the user's ban committed, joining after its close went by.
+            conn.close(refused)
+            return False
         self._attach(conn)
         return True
 
@@ -469,6 +477,8 @@ class RoomHub:
         self.subscriber = backend.subscriber(self._on_event, self._on_control)
         self._heartbeat: asyncio.Task[None] | None = None
         self._started = False
+        # (room, user) -> (until, close code): recent closes of one user's sockets.
+        self._user_closes: dict[tuple[int, int], tuple[float, int]] = {}
 
     async def start(self) -> None:
         await self.subscriber.start()
@@ -523,10 +533,12 @@ class RoomHub:
             room.receive(event)
 
     def _on_control(self, room_id: int, message: dict[str, Any]) -> None:
+        user_id = message.get("user")
+        if message.get("op") == "close" and user_id is not None:
+            self._remember_user_close(room_id, int(user_id), int(message.get("code", CLOSE_NORMAL)))
         room = self.rooms.get(room_id)
         if room is None:
             return
-        user_id = message.get("user")
         conns = list(room.by_user.get(int(user_id), ())) if user_id is not None else room.connections()
         if message.get("op") == "send":
             text = ev.dumps(message["frame"])
@@ -535,6 +547,23 @@ class RoomHub:
         elif message.get("op") == "close":
             for conn in conns:
                 conn.close(int(message.get("code", CLOSE_NORMAL)))
+
+    def _remember_user_close(self, room_id: int, user_id: int, code: int) -> None:
+        """A socket of the user may be between its admission (which read the database
+        before the ban committed) and its join: the join checks here and is refused."""
+        now = self.loop.time()
+        if len(self._user_closes) > 1000:
+            self._user_closes = {key: value for key, value in self._user_closes.items() if value[0] > now}
+        self._user_closes[(room_id, user_id)] = (now + USER_CLOSE_MEMORY_S, code)
+
+    def user_close_code(self, room_id: int, user_id: int | None) -> int | None:
+        """The close code if the user's sockets to the room were closed moments ago."""
+        if user_id is None or not self._user_closes:
+            return None
+        remembered = self._user_closes.get((room_id, user_id))
+        if remembered is None or remembered[0] <= self.loop.time():
+            return None
+        return remembered[1]
 
     def count_sockets(self, room_id: int) -> int:
         room = self.rooms.get(room_id)

@@ -13,7 +13,8 @@ from liveshop.errors import (
     Invalid,
 )
 from liveshop.models import User
-from rooms.models import Follow, Host
+from rooms.models import Follow, Host, ModerationAction
+from rooms.services.moderation import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,12 @@ def host_create(*, user: User, kind: str, district: str, bio: str = "") -> Host:
         raise Conflict("You already have a host profile.") from None
 
 
-def host_verify(*, host: Host) -> Host:
-    """Mark a host verified. Verifying twice keeps the first verification time."""
-    Host.objects.filter(pk=host.pk, verified=False).update(verified=True, verified_at=timezone.now())
+@transaction.atomic
+def host_verify(*, host: Host, actor: User | None = None) -> Host:
+    """Mark a host verified (audited as `actor`'s act). Verifying twice keeps the first
+    verification time and is not audited again."""
+    if Host.objects.filter(pk=host.pk, verified=False).update(verified=True, verified_at=timezone.now()):
+        audit_record(actor=actor, action=ModerationAction.Action.HOST_VERIFY, target_user=host.user)
     host.refresh_from_db()
     return host
 

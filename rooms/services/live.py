@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from liveshop.errors import (
+    AccountTooNew,
     Banned,
     CommentBlocked,
     Invalid,
@@ -68,12 +69,29 @@ def ws_ticket_redeem(*, ticket: str, room_id: int) -> int | None:
     return int(user_id)
 
 
+def _check_account_age(*, room: Room, user: User) -> None:
+    """The room's new-account protection: accounts younger than the host's minimum watch
+    but do not comment yet."""
+    min_age_s = room.comment_min_account_age_s
+    if not min_age_s:
+        return
+    allowed_at = user.date_joined + timedelta(seconds=min_age_s)
+    if allowed_at > timezone.now():
+        minutes = math.ceil(min_age_s / 60)
+        raise AccountTooNew(
+            f"New accounts may comment in this room {minutes} minute{'s' if minutes != 1 else ''} after "
+            f"signing up; yours may from {allowed_at.isoformat(timespec='seconds')}.",
+            allowed_at=allowed_at,
+        )
+
+
 def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
     """Save a comment and announce it (`comment.new`) on commit.
 
     `role` is the author's role in the room (selectors.room_role): the host and moderators
-    are exempt from rate limits and slow mode. Raises Invalid (empty or too long),
-    RoomNotLive, Banned, Muted, RateLimited or CommentBlocked, having saved nothing.
+    are exempt from new-account protection, rate limits and slow mode. Raises Invalid
+    (empty or too long), RoomNotLive, Banned, Muted, AccountTooNew, RateLimited or
+    CommentBlocked, having saved nothing.
     """
     text = text.strip()
     if not text:
@@ -92,6 +110,7 @@ def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
     if muted_until is not None:
         raise Muted(f"You are muted in this room until {muted_until.isoformat()}.")
     if role not in (selectors.ROLE_HOST, selectors.ROLE_MODERATOR):
+        _check_account_age(room=room, user=user)
         backend = get_backend()
         wait = backend.rate_limit(
             f"comment:{user.pk}", per_minute=settings.COMMENT_RATE_PER_MIN, burst=settings.COMMENT_BURST

@@ -20,17 +20,22 @@ from liveshop.errors import (
     Invalid,
     NotFound,
 )
+from liveshop.models import User
 from rooms import payloads
 from rooms.broadcast import room_event_on_commit
-from rooms.models import FlashSale, Host, Room, RoomItem
+from rooms.models import FlashSale, Host, ModerationAction, Room, RoomItem
 from rooms.services.flash_sales import room_flash_sales_end
+from rooms.services.moderation import audit_record
+from rooms.services.stats import room_stats_report_on_commit
 
 logger = logging.getLogger(__name__)
 
 
 # --- Rooms ------------------------------------------------------------------------------
 
-ROOM_EDITABLE_FIELDS = frozenset({"title", "description", "scheduled_start", "slow_mode_s", "playback_url"})
+ROOM_EDITABLE_FIELDS = frozenset(
+    {"title", "description", "scheduled_start", "slow_mode_s", "playback_url", "comment_min_account_age_s"}
+)
 
 
 def room_create(*, host: Host, title: str, description: str = "", scheduled_start: datetime | None = None) -> Room:
@@ -90,12 +95,13 @@ def room_end(*, room: Room) -> Room:
     room_flash_sales_end(room=room)
     # After the flash sales' events: this one closes the sockets.
     _room_status_event(room)
+    room_stats_report_on_commit(room=room)
     return room
 
 
 @transaction.atomic
-def room_suspend(*, room: Room, reason: str) -> Room:
-    """Staff take a room off the air, whatever its state."""
+def room_suspend(*, room: Room, reason: str, actor: User | None = None) -> Room:
+    """Staff take a room off the air, whatever its state (audited as `actor`'s act)."""
     now = timezone.now()
     room = _room_transition(
         room=room,
@@ -110,6 +116,8 @@ def room_suspend(*, room: Room, reason: str) -> Room:
         room.ended_at = now
     room_flash_sales_end(room=room)
     _room_status_event(room)
+    audit_record(actor=actor, action=ModerationAction.Action.ROOM_SUSPEND, room=room, reason=reason)
+    room_stats_report_on_commit(room=room)
     return room
 
 

@@ -1,20 +1,32 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from catalog.models import Product, Shop, Sku
 from liveshop.models import User
-from rooms.models import Host, Room, RoomItem
+from orders.models import LedgerTransaction, Order, Refund
+from orders.services.ledger import ledger_check, ledger_forget
+from rooms.models import Host, Room, RoomItem, RoomStatsReport
 
 pytestmark = pytest.mark.django_db
 
+MODELS = (User, Host, Shop, Product, Sku, Room, RoomItem, Order, Refund, LedgerTransaction, RoomStatsReport)
+
+
+@pytest.fixture(autouse=True)
+def _forget_ledger_accounts():
+    yield
+    ledger_forget()  # the accounts the demo's payments created are rolled back
+
 
 def _counts():
-    return {model.__name__: model.objects.count() for model in (User, Host, Shop, Product, Sku, Room, RoomItem)}
+    return {model.__name__: model.objects.count() for model in MODELS}
 
 
 def test_seed_demo_is_idempotent_and_prints_tokens():
@@ -25,7 +37,20 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
     call_command("seed_demo", stdout=second)
 
     assert _counts() == counts
-    assert counts == {"User": 4, "Host": 2, "Shop": 1, "Product": 5, "Sku": 10, "Room": 1, "RoomItem": 5}
+    assert counts == {
+        "User": 8,
+        "Host": 4,
+        "Shop": 3,
+        "Product": 9,
+        "Sku": 15,
+        "Room": 5,
+        "RoomItem": 14,
+        "Order": 9,
+        "Refund": 2,
+        "LedgerTransaction": 11,  # 9 payments, 2 refunds
+        "RoomStatsReport": 4,
+    }
+    assert "past show" in first.getvalue()
     farmer_token = Token.objects.get(user__username="farmer").key
     assert farmer_token in first.getvalue()
     assert farmer_token in second.getvalue()
@@ -37,7 +62,7 @@ def test_seed_demo_story():
     cadre = Host.objects.get(user__username="cadre")
     assert (farmer.kind, farmer.district, farmer.verified) == ("farmer", "Wulong", True)
     assert (cadre.kind, cadre.district, cadre.verified) == ("cadre", "Jiangbei", True)
-    titles = set(Product.objects.values_list("title", flat=True))
+    titles = set(Product.objects.filter(shop__owner__username="farmer").values_list("title", flat=True))
     assert titles == {
         "Xiannv Black Tea",
         "Yangjiao Dried Tofu",
@@ -45,8 +70,7 @@ def test_seed_demo_story():
         "Loach Paddy Rice",
         "Yangjiao Well-aged Vinegar",
     }
-    room = Room.objects.get()
-    assert room.status == Room.Status.LIVE
+    room = Room.objects.get(status=Room.Status.LIVE)
     assert room.featured_item is not None
     assert room.featured_item.sku.product.title == "Xiannv Black Tea"
     assert User.objects.get(username="admin").is_staff
@@ -57,4 +81,30 @@ def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):
     Room.objects.update(status=Room.Status.ENDED)
     call_command("seed_demo", stdout=StringIO())
     assert Room.objects.filter(status=Room.Status.LIVE).count() == 1
-    assert Room.objects.count() == 2
+    assert Room.objects.count() == 6
+
+
+def test_seed_demo_past_shows_fill_the_district_report(client_for):
+    """The past shows' orders went through settlement and refunds: the ledger balances,
+    and the report has a row per district."""
+    call_command("seed_demo", stdout=StringIO())
+    assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
+    assert set(Order.objects.values_list("status", flat=True)) == {"paid", "refunded"}
+    today = timezone.localdate()
+    staff = User.objects.get(username="admin")
+    report = client_for(staff).get(f"/api/v1/stats/districts/?from={today - timedelta(days=30)}&to={today}").json()
+    rows = {row["district"]: row for row in report["rows"]}
+    assert set(rows) == {"Wulong", "Jiangbei", "Fengjie", "Rongchang"}
+    # Wulong: the live demo show and a past one; 2 tins of tea (9,600) and 3 packs of tofu
+    # (4,500, of which 500 refunded).
+    assert rows["Wulong"] == {
+        "district": "Wulong",
+        "shows": 2,
+        "views": 1840,
+        "products": 5,
+        "items_sold": 5,
+        "sales": 13600,
+    }
+    # Rongchang: the teapot came back in full; the scarves (2 x 8,800) stay sold.
+    assert (rows["Rongchang"]["items_sold"], rows["Rongchang"]["sales"]) == (2, 17600)
+    assert report["totals"]["shows"] == 5

@@ -2,14 +2,21 @@
 
 A verified tea farmer in Wulong with a shop of Wulong specialties, a cadre host in
 Jiangbei, a live show with the shelf set and the tea featured, a viewer and an admin.
+Past shows in four districts (Wulong, Jiangbei, Fengjie, Rongchang) with their orders,
+so that the district report (`GET /api/v1/stats/districts/`) has real rows: the orders
+are placed, paid and refunded through the same services as real ones (the payment as a
+Stripe `payment_intent.succeeded` event through the webhook's outbox and settlement,
+so the ledger holds them too), without calling Stripe.
 Running it again changes nothing and prints the same logins and tokens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +24,11 @@ from django.utils import timezone
 from catalog.models import Product, Shop, Sku
 from liveshop.models import User
 from liveshop.services import user_token
-from rooms.models import Host, Room, RoomItem
+from orders.models import Order, Payment, StripeEvent
+from orders.services.orders import LineRequest, order_create
+from orders.services.payments import stripe_events_process
+from orders.services.refunds import refund_apply_result, refund_request
+from rooms.models import Host, Room, RoomItem, RoomStatsReport
 
 DEMO_PASSWORD = "liveshop-demo"
 
@@ -64,8 +75,102 @@ WULONG_PRODUCTS = (
 )
 
 
+FENGJIE_PRODUCTS = (
+    DemoProduct(
+        "Fengjie Navel Oranges",
+        "fruit",
+        "Navel oranges from the slopes above the Yangtze at Fengjie, picked to order.",
+        (("5 kg box", 5900, 400), ("10 kg box", 9900, 200)),
+    ),
+    DemoProduct(
+        "Fengjie Orange Blossom Honey",
+        "honey",
+        "Honey from the orange groves' spring bloom.",
+        (("500 g jar", 6800, 150),),
+    ),
+)
+
+RONGCHANG_PRODUCTS = (
+    DemoProduct(
+        "Rongchang Summer Cloth Scarf",
+        "textile",
+        "Ramie summer cloth woven in Rongchang, light and cool.",
+        (("One scarf", 8800, 100),),
+    ),
+    DemoProduct(
+        "Rongchang Pottery Teapot",
+        "pottery",
+        "An Anfu-kiln teapot of Rongchang red clay.",
+        (("Teapot, 300 ml", 16800, 60),),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoSale:
+    buyer: str  # username
+    product: str  # the product's title; its first sku
+    quantity: int
+    refund: int = 0  # fen refunded after payment (the order's total for a full refund)
+
+
+@dataclass(frozen=True)
+class PastShow:
+    host: str  # username
+    title: str
+    days_ago: int
+    products: tuple[str, ...]  # titles, on the shelf in this order
+    sales: tuple[DemoSale, ...]
+    audience: tuple[int, int, int, int]  # views, unique viewers, peak viewers, likes
+
+
+PAST_SHOWS = (
+    PastShow(
+        "farmer",
+        "First flush of Xiannv black tea",
+        12,
+        ("Xiannv Black Tea", "Yangjiao Dried Tofu"),
+        (DemoSale("viewer", "Xiannv Black Tea", 2), DemoSale("buyer_wang", "Yangjiao Dried Tofu", 3, refund=500)),
+        (1840, 1215, 312, 9650),
+    ),
+    PastShow(
+        "cadre",
+        "Jiangbei bureau presents Wulong and Fengjie specialties",
+        9,
+        ("Xiannv Black Tea", "Fengjie Navel Oranges", "Loach Paddy Rice"),
+        (
+            DemoSale("viewer", "Fengjie Navel Oranges", 1),
+            DemoSale("buyer_wang", "Xiannv Black Tea", 1),
+            DemoSale("buyer_liu", "Loach Paddy Rice", 2),
+        ),
+        (5120, 3904, 870, 22010),
+    ),
+    PastShow(
+        "orchard",
+        "Navel orange harvest on the Yangtze",
+        5,
+        ("Fengjie Navel Oranges", "Fengjie Orange Blossom Honey"),
+        (DemoSale("buyer_liu", "Fengjie Navel Oranges", 3), DemoSale("viewer", "Fengjie Orange Blossom Honey", 1)),
+        (2675, 2011, 455, 13380),
+    ),
+    PastShow(
+        "weaver",
+        "Rongchang summer cloth and Anfu pottery",
+        2,
+        ("Rongchang Summer Cloth Scarf", "Rongchang Pottery Teapot"),
+        (
+            DemoSale("buyer_wang", "Rongchang Summer Cloth Scarf", 2),
+            DemoSale("viewer", "Rongchang Pottery Teapot", 1, refund=16800),
+        ),
+        (960, 702, 148, 4120),
+    ),
+)
+
+
 class Command(BaseCommand):
     help = "Load the demo data (idempotent) and print the demo logins and tokens."
+
+    _password_hash: str | None = None
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("Seeding demo data...")
@@ -91,6 +196,23 @@ class Command(BaseCommand):
             room = self._live_room(farmer_host, skus)
             self._step(f"room {room.pk} '{room.title}' is live with {room.items.count()} items")
 
+            self._user("buyer_wang", "Buyer Wang", "Nanan")
+            self._user("buyer_liu", "Buyer Liu", "Shapingba")
+            orchard = self._user("orchard", "Grower Tan", "Fengjie")
+            weaver = self._user("weaver", "Weaver Huang", "Rongchang")
+            self._host(orchard, Host.Kind.FARMER, "Fengjie", "Navel orange grower above the Yangtze.")
+            self._host(weaver, Host.Kind.MERCHANT, "Rongchang", "Sells Rongchang summer cloth and pottery.")
+            for owner, name, district, specs in (
+                (orchard, "Fengjie Orange Groves", "Fengjie", FENGJIE_PRODUCTS),
+                (weaver, "Rongchang Crafts", "Rongchang", RONGCHANG_PRODUCTS),
+            ):
+                other_shop, _ = Shop.objects.get_or_create(owner=owner, name=name, defaults={"district": district})
+                for spec in specs:
+                    self._product(other_shop, spec)
+            self._step("buyers buyer_wang and buyer_liu; hosts orchard (Fengjie) and weaver (Rongchang) with shops")
+            for show in PAST_SHOWS:
+                self._step(self._past_show(show))
+
         self.stdout.write(self.style.SUCCESS(f"\nDemo data ready. Logins (password for all: {DEMO_PASSWORD}):"))
         for user, role in (
             (admin, "staff, /admin/"),
@@ -100,6 +222,10 @@ class Command(BaseCommand):
         ):
             self.stdout.write(f"  {user.username:<8} {role:<22} Authorization: Token {user_token(user=user)}")
         self.stdout.write(f"  live room: /api/v1/rooms/{room.pk}/   API docs: /api/docs/")
+        today = timezone.localdate()
+        self.stdout.write(
+            f"  district report (staff): /api/v1/stats/districts/?from={today - timedelta(days=30)}&to={today}"
+        )
 
     def _step(self, text: str) -> None:
         self.stdout.write(f"  - {text}")
@@ -109,8 +235,10 @@ class Command(BaseCommand):
             username=username, defaults={"display_name": display_name, "district": district, **flags}
         )
         if created:
-            user.set_password(DEMO_PASSWORD)
-            user.save(update_fields=["password"])
+            # One hash for every demo account: hashing is slow on purpose (~0.7 s each).
+            if self._password_hash is None:
+                self._password_hash = make_password(DEMO_PASSWORD)
+            User.objects.filter(pk=user.pk).update(password=self._password_hash)
         return user
 
     def _host(self, user: User, kind: str, district: str, bio: str) -> Host:
@@ -156,3 +284,72 @@ class Command(BaseCommand):
         Room.objects.filter(pk=room.pk).update(featured_item=items[0])
         room.refresh_from_db()
         return room
+
+    def _past_show(self, show: PastShow) -> str:
+        """An ended show with its orders, paid (and some refunded) through the real path."""
+        host = Host.objects.select_related("user").get(user__username=show.host)
+        existing = Room.objects.filter(host=host, title=show.title).first()
+        if existing is not None:
+            return f"past show {existing.pk} '{show.title}' ({host.district}) is there"
+        started = timezone.now() - timedelta(days=show.days_ago, hours=2)
+        # Live while its orders are placed (live prices need a live room), then ended.
+        room = Room.objects.create(host=host, title=show.title, status=Room.Status.LIVE, started_at=started)
+        items = {
+            title: RoomItem.objects.create(
+                room=room, sku=Sku.objects.filter(product__title=title).order_by("pk")[0], position=position
+            )
+            for position, title in enumerate(show.products, start=1)
+        }
+        for sale in show.sales:
+            self._paid_order(room=room, item=items[sale.product], sale=sale)
+        Room.objects.filter(pk=room.pk).update(status=Room.Status.ENDED, ended_at=started + timedelta(hours=2))
+        views, unique, peak, likes = show.audience
+        RoomStatsReport.objects.create(room=room, views=views, unique_viewers=unique, peak_viewers=peak, likes=likes)
+        return (
+            f"past show {room.pk} '{show.title}' ({host.district}, {show.days_ago} days ago): {len(show.sales)} orders"
+        )
+
+    def _paid_order(self, *, room: Room, item: RoomItem, sale: DemoSale) -> Order:
+        buyer = User.objects.get(username=sale.buyer)
+        shipping = {
+            "name": buyer.public_name,
+            "phone": "+86 138 0000 0000",
+            "address": "Demo Rd 1",
+            "district": buyer.district,
+        }
+        order = order_create(
+            buyer=buyer, lines=[LineRequest(item=item, quantity=sale.quantity)], room=room, shipping=shipping
+        )
+        # The PaymentIntent Stripe would have made, and the event it would send once paid:
+        # settled by the webhook's outbox processing, as a real payment is.
+        intent_id = f"pi_demo_{order.number}"
+        Payment.objects.create(
+            order=order,
+            payment_intent_id=intent_id,
+            client_secret=f"{intent_id}_secret_demo",
+            amount=order.total,
+            currency=order.currency,
+        )
+        event_id = f"evt_demo_{order.number}"
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": order.total,
+            "amount_received": order.total,
+            "currency": order.currency,
+            "status": "succeeded",
+        }
+        StripeEvent.objects.create(
+            event_id=event_id,
+            type="payment_intent.succeeded",
+            payload={"id": event_id, "object": "event", "type": "payment_intent.succeeded", "data": {"object": intent}},
+            enqueued_at=timezone.now(),
+        )
+        stripe_events_process(event_id=event_id, batch=1)
+        if sale.refund:
+            seller = order.shop.owner
+            refund = refund_request(
+                order=order, reason="Demo: damaged in transit.", requested_by=seller, amount=sale.refund
+            )
+            refund_apply_result(refund_id=refund.pk, stripe_refund_id=f"re_demo_{refund.pk}", status="succeeded")
+        return order

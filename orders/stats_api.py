@@ -1,0 +1,194 @@
+"""The statistics endpoints over REST: a room's figures for its host and staff, the
+district report for staff (JSON, or CSV with `?format=csv`)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, renderers, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from liveshop.api_docs import errors
+from liveshop.errors import Invalid, NotFound, PermissionDenied
+from orders import stats
+from rooms import selectors as room_selectors
+
+# --- Serializers (the schema of the answers) ------------------------------------------------------
+
+
+class RoomStatsSerializer(serializers.Serializer[Any]):
+    viewers_now = serializers.IntegerField(help_text="Sockets open to the room now.")
+    peak_viewers = serializers.IntegerField(help_text="The most sockets open at once.")
+    views = serializers.IntegerField(help_text="Joins of the room (a reload is a new view).")
+    unique_viewers = serializers.IntegerField(help_text="Distinct users or devices.")
+    likes = serializers.IntegerField()
+    comments = serializers.IntegerField(help_text="Comments, less those moderators removed.")
+    orders = serializers.IntegerField(help_text="Paid orders not refunded in full.")
+    items_sold = serializers.IntegerField(help_text="Units of those orders.")
+    gmv = serializers.IntegerField(help_text="Paid orders less refunds, in fen.")
+    gmv_pending = serializers.IntegerField(help_text="Orders waiting for payment, in fen.")
+    refunds = serializers.IntegerField(help_text="Refunded on paid orders, in fen.")
+    gift_coins = serializers.IntegerField()
+    currency = serializers.CharField()
+    final = serializers.BooleanField(
+        help_text="True once the show ended and its audience figures come from the durable report."
+    )
+
+
+class DistrictRowSerializer(serializers.Serializer[Any]):
+    district = serializers.CharField()
+    shows = serializers.IntegerField(help_text="Rooms that went live in the period.")
+    views = serializers.IntegerField()
+    products = serializers.IntegerField(help_text="Distinct products on their shelves.")
+    items_sold = serializers.IntegerField()
+    sales = serializers.IntegerField(help_text="Paid amount less refunds, in fen.")
+
+
+class DistrictTotalsSerializer(serializers.Serializer[Any]):
+    shows = serializers.IntegerField()
+    views = serializers.IntegerField()
+    products = serializers.IntegerField(help_text="Distinct over all districts.")
+    items_sold = serializers.IntegerField()
+    sales = serializers.IntegerField()
+
+
+class DistrictReportSerializer(serializers.Serializer[Any]):
+    period_from = serializers.DateField()
+    to = serializers.DateField()
+    time_zone = serializers.CharField(help_text="The days are days in this time zone (STATS_TIME_ZONE).")
+    currency = serializers.CharField()
+    rows = DistrictRowSerializer(many=True)
+    totals = DistrictTotalsSerializer()
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("period_from")  # `from` is a Python keyword
+        return fields
+
+
+class DistrictQuerySerializer(serializers.Serializer[Any]):
+    period_from = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="First day, YYYY-MM-DD.")
+    to = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="Last day (included), YYYY-MM-DD.")
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("period_from")
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
+        return attrs
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("district", "shows", "views", "products", "items_sold", "sales", "currency")
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (districts are free text)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class DistrictReportCsvRenderer(renderers.BaseRenderer):
+    """The district report as CSV: a header, one line per district, a last `TOTAL` line.
+    Money in fen, as in the JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None
+    ) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        currency = data["currency"]
+        for row in data["rows"]:
+            writer.writerow([_cell(row[name]) for name in CSV_COLUMNS[:-1]] + [currency])
+        totals = data["totals"]
+        writer.writerow(["TOTAL", *(totals[name] for name in CSV_COLUMNS[1:-1]), currency])
+        # A byte-order mark, so that spreadsheet programs read the UTF-8 district names right.
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+# --- Views ----------------------------------------------------------------------------------------
+
+
+class RoomStatsView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        responses={200: RoomStatsSerializer, **errors(401, 403, 404)},
+        description="The show's figures, for its host and staff: live while the room is live; once it "
+        "ended, the audience from its durable report (`final: true`) and the money from its orders.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        room = room_selectors.rooms_visible_to(request.user).filter(pk=pk).first()
+        if room is None:
+            raise NotFound("No such room.")
+        if not (room_selectors.is_room_host(request.user, room) or request.user.is_staff):
+            raise PermissionDenied("Only the room's host and staff see its figures.")
+        return Response(stats.room_stats(room=room))
+
+
+class DistrictStatsView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+    renderer_classes = [renderers.JSONRenderer, DistrictReportCsvRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # DRF answers an unknown `?format=` with a bare 404; here it is a bad parameter.
+        wanted = request.query_params.get("format")
+        if not force and wanted is not None and wanted not in ("json", "csv"):
+            raise Invalid("`format` is json or csv.", fields={"format": ['Choose "json" or "csv".']})
+        return super().perform_content_negotiation(request, force)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        # Errors are JSON in the contract's shape, whatever format was asked for.
+        if response.status_code >= 400 and isinstance(
+            getattr(request, "accepted_renderer", None), DistrictReportCsvRenderer
+        ):
+            request.accepted_renderer = renderers.JSONRenderer()
+            request.accepted_media_type = renderers.JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD."),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day (included)."),
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the same figures as CSV."),
+        ],
+        responses={
+            (200, "application/json"): DistrictReportSerializer,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="district,shows,views,products,items_sold,sales,currency"
+            ),
+            **errors(400, 401, 403),
+        },
+        description="Per host district, the shows that went live in the period (days in STATS_TIME_ZONE), "
+        "their views, distinct products shown, and the units and sales (paid less refunds, fen) of the "
+        "orders placed in them, with totals.",
+    )
+    def get(self, request: Request) -> Response:
+        query = DistrictQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start: dt.date = query.validated_data["from"]
+        end: dt.date = query.validated_data["to"]
+        report = stats.district_report(start=start, end=end).as_dict()
+        response = Response(report)
+        if isinstance(request.accepted_renderer, DistrictReportCsvRenderer):
+            response["Content-Disposition"] = f'attachment; filename="liveshop-districts-{start}-{end}.csv"'
+        return response
