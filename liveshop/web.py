@@ -24,6 +24,7 @@ from django.shortcuts import render, resolve_url
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from liveshop import services
@@ -106,6 +107,15 @@ def giveaway_verify_page(request: HttpRequest, giveaway_id: int) -> HttpResponse
     """Checks a drawn giveaway in the browser: the seed against the commitment, and the
     winners recomputed from the public entrant list (CONTRACT.md, provably fair draw)."""
     return render(request, "liveshop/verify.html", {"config": _page_config(request, giveaway=giveaway_id)})
+
+
+# Django 5.2's Chinese catalog has this validator message only in an older wording, so a
+# Chinese page would show it in English: liveshop's catalog (liveshop/locale/) carries it.
+PASSWORD_TOO_SHORT = ngettext_lazy(
+    "This password is too short. It must contain at least %d character.",
+    "This password is too short. It must contain at least %d characters.",
+    "min_length",
+)
 
 
 class RegisterForm(forms.Form):

@@ -6,7 +6,7 @@
 // its units back at once.
 
 import {ApiError, get, post} from '../lib/api.js';
-import {$, h, pageConfig, randomId, say} from '../lib/dom.js';
+import {$, h, pageConfig, randomId, say, show} from '../lib/dom.js';
 import {errorMessage, fmt, gettext, money} from '../lib/format.js';
 import {mountCard, paymentsConfigured, waitFor} from '../lib/payments.js';
 
@@ -134,6 +134,8 @@ export function mountCheckout({roomId}) {
       ' · ', h('span', {}, money(shelf.priceOf(item), item.currency)),
     );
     updateTotal();
+    // Stripe's test cards work only with a test key: no hint in production.
+    show($('.test-card'), String((config.stripe || {}).publishable_key).startsWith('pk_test'));
     dialog.showModal();
     if (!paymentsConfigured()) {
       say(errorLine, gettext('Payments are not set up on this server.'));

@@ -122,12 +122,27 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
 
   everySecond(() => tickCountdowns(list));
 
+  // Stock moves without an event of its own (orders hold and release units): the host
+  // sees it fresh after anything that moves it, at most once a second.
+  let refresh = null;
+  const refreshSoon = () => {
+    if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 1000);
+  };
+  const events = {...shelf.events};
+  for (const type of ['flash.started', 'flash.stock', 'flash.ended', 'order.placed']) {
+    const handle = events[type];
+    events[type] = (event) => {
+      if (handle) handle(event);
+      refreshSoon();
+    };
+  }
+
   return {
     shelf,
     setLive(value) {
       live = value;
       render();
     },
-    events: shelf.events,
+    events,
   };
 }
