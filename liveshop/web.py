@@ -52,7 +52,7 @@ class WebLocaleMiddleware(LocaleMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if request.path.startswith(_UNTRANSLATED_PREFIXES):
             return response
-        return super().process_response(request, response)  # type: ignore[no-any-return]
+        return super().process_response(request, response)
 
 
 def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
     call_command("seed_demo", stdout=second)
 
     assert _counts() == counts
-    assert counts == {"User": 4, "Host": 2, "Shop": 1, "Product": 5, "Sku": 10, "Room": 1, "RoomItem": 5}
+    assert counts == {"User": 4, "Host": 2, "Shop": 1, "Product": 5, "Sku": 10, "Room": 2, "RoomItem": 5}
     farmer_token = Token.objects.get(user__username="farmer").key
     assert farmer_token in first.getvalue()
     assert farmer_token in second.getvalue()
@@ -45,8 +45,9 @@ def test_seed_demo_story():
         "Loach Paddy Rice",
         "Yangjiao Well-aged Vinegar",
     }
-    room = Room.objects.get()
-    assert room.status == Room.Status.LIVE
+    room = Room.objects.get(status=Room.Status.LIVE)
+    upcoming = Room.objects.get(status=Room.Status.SCHEDULED)
+    assert (upcoming.host, upcoming.scheduled_start is not None) == (cadre, True)
     assert room.featured_item is not None
     assert room.featured_item.sku.product.title == "Xiannv Black Tea"
     assert User.objects.get(username="admin").is_staff
@@ -54,7 +55,7 @@ def test_seed_demo_story():
 
 def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):
     call_command("seed_demo", stdout=StringIO())
-    Room.objects.update(status=Room.Status.ENDED)
+    Room.objects.filter(status=Room.Status.LIVE).update(status=Room.Status.ENDED)
     call_command("seed_demo", stdout=StringIO())
     assert Room.objects.filter(status=Room.Status.LIVE).count() == 1
-    assert Room.objects.count() == 2
+    assert Room.objects.count() == 3  # the ended show, the new live one, the cadre's upcoming one

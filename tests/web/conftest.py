@@ -2,9 +2,10 @@
 
 One stack per module, as `make run` runs it but on free loopback ports and the test
 database: localstripe (with the Stripe.js stand-in the pages load), uvicorn serving the
-pages, the API and the room WebSocket, and a Celery worker on the Redis broker that
-settles payments from localstripe's signed webhooks. Users sign in through a session
-made in the database (the pages' own login is tested once, through its form).
+pages, the API and the room WebSocket, a Celery worker on the Redis broker that settles
+payments from localstripe's signed webhooks, and Celery beat for the deadline sweepers.
+Users sign in through a session made in the database (the pages' own login is tested
+through its form).
 
 Screenshots go to tests/artifacts/ (gitignored; CI keeps them).
 """
@@ -59,7 +60,9 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def log_tail(self, chars: int = 3000) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log"))
+        )
 
 
 def _database_url() -> str:
@@ -98,6 +101,10 @@ def stack(realtime_prefix: str, tmp_path_factory: pytest.TempPathFactory, django
         [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-P", "solo", "-l", "warning",
          "--without-mingle", "--without-gossip", "--without-heartbeat"],
         cwd=BASE_DIR, env=child_env, stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    processes["beat"] = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "liveshop", "beat", "-l", "warning", "-s", str(logs / "beat-schedule")],
+        cwd=BASE_DIR, env=child_env, stdout=(logs / "beat.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     server = start_uvicorn(env, logs, drop=frozenset({"DJANGO_ALLOW_ASYNC_UNSAFE"}))
     result = Stack(web=server.http, stripe=api_base, logs=logs, processes=processes)

@@ -94,7 +94,7 @@ def test_two_viewers_see_each_others_comments_likes_and_count(pages: Pages, live
 
 def test_host_runs_the_show_and_a_viewer_buys_end_to_end(pages: Pages, live_room, shelf, host, viewer):
     Room.objects.filter(pk=live_room.pk).update(status=Room.Status.SCHEDULED)
-    tea, tofu = shelf
+    tofu = shelf[1]
     watcher = factories.UserFactory.create(username="watcher", display_name="王芳", district="Nanan")
     studio = pages.open(f"/studio/rooms/{live_room.pk}/", user=host, phone=False)
     buyer = pages.open(f"/rooms/{live_room.pk}/", user=viewer)
@@ -156,14 +156,14 @@ def test_host_runs_the_show_and_a_viewer_buys_end_to_end(pages: Pages, live_room
 
     # The other viewer's ticker (in Chinese) shows the sale, without the buyer's name.
     ticker = other.get_by_test_id("ticker")
-    expect(ticker).to_contain_text("来自Yuzhong的 V***i 买了 Yangjiao Dried Tofu ×2")
+    expect(ticker).to_contain_text("来自Yuzhong的 V***i 买了 Yangjiao Dried Tofu ×2")  # noqa: RUF001
     buyer.get_by_test_id("checkout-pay").click()  # "Done" closes the sheet
     expect(sheet).to_be_hidden()
-    other.get_by_test_id("comment-input").fill("还有豆腐干吗？")
+    other.get_by_test_id("comment-input").fill("还有豆腐干吗?")
     other.get_by_test_id("comment-send").click()
     buyer.get_by_test_id("comment-input").fill("Tea looks great")
     buyer.get_by_test_id("comment-send").click()
-    expect(studio.get_by_test_id("comments")).to_contain_text("还有豆腐干吗？")
+    expect(studio.get_by_test_id("comments")).to_contain_text("还有豆腐干吗?")
     expect(studio.get_by_test_id("comments")).to_contain_text("Tea looks great")
     expect(studio.get_by_test_id("comments").locator(".comment").first.locator("details.menu")).to_be_attached()
     expect(studio.get_by_test_id("viewers-now")).to_have_text("3")
@@ -197,7 +197,12 @@ def test_a_dropped_socket_reconnects_with_since_and_misses_nothing(pages: Pages,
             return
         frames: list[str] = []
         server = ws.connect_to_server()
-        server.on_message(lambda message: (frames.append(message), ws.send(message)))
+
+        def to_page(message: str) -> None:
+            frames.append(message)
+            ws.send(message)
+
+        server.on_message(to_page)
         ws.on_message(lambda message: server.send(message))
         sockets.append({"url": ws.url, "route": ws, "server": server, "frames": frames})
 
@@ -291,3 +296,9 @@ def test_register_sign_in_and_the_browsers_language(pages: Pages, live_room, she
     expect(english.get_by_test_id("signed-in-as")).to_have_text("小美")
     expect(english.locator("#featured h2")).to_have_text("Now explaining")
     expect(english.get_by_test_id("featured").get_by_test_id("buy")).to_have_text("Buy")
+
+
+def test_the_verify_page_runs_and_says_when_there_is_no_such_giveaway(pages: Pages):
+    page = pages.open("/giveaways/999999/verify/", locale="zh-CN")
+    expect(page.locator("h1")).to_have_text("验证抽奖")
+    expect(page.locator("#verify-error")).to_have_text("未找到。")

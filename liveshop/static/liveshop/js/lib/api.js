@@ -1,11 +1,15 @@
 // The REST API of docs/CONTRACT.md, with the session cookie (the page is signed in
 // through Django's login) and the CSRF token that session-authenticated writes need.
 
+// An answer without the contract's JSON body (a proxy's error page, Django's debug page)
+// still gets the code its status means.
+const STATUS_CODES = {401: 'not_authenticated', 403: 'permission_denied', 404: 'not_found', 429: 'rate_limited'};
+
 export class ApiError extends Error {
   constructor(status, body) {
     super((body && body.detail) || `HTTP ${status}`);
     this.status = status;
-    this.code = (body && body.code) || 'error';
+    this.code = (body && body.code) || STATUS_CODES[status] || 'error';
     this.detail = (body && body.detail) || '';
     this.fields = (body && body.fields) || {};
   }

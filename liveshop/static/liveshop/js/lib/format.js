@@ -6,7 +6,7 @@ const catalog = window;
 export const gettext = (text) => (catalog.gettext ? catalog.gettext(text) : text);
 export const ngettext = (one, many, count) =>
   catalog.ngettext ? catalog.ngettext(one, many, count) : count === 1 ? one : many;
-/** fmt(gettext('%(name)s bought %(n)s'), {name, n}) */
+/** fmt('%(name)s bought %(n)s', {name, n}): Python's %-format names, as the catalog keeps them. */
 export const fmt = (template, values) =>
   template.replace(/%\((\w+)\)s/g, (_, key) => (values[key] === undefined ? '' : String(values[key])));
 
