@@ -207,5 +207,6 @@ def pages(browser: Any, stack: Stack) -> Iterator[Pages]:
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of a full-page shot
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -66,7 +66,11 @@ export class RoomSocket {
         this.seq = event.seq;
       }
     }
-    if (event.type === 'room.status' && ['ended', 'suspended'].includes(event.data.status)) this.finished = true;
+    // A show that is over closes its sockets (a last room.status, or at once after the
+    // snapshot of an ended show): that close is the end, not a drop to reconnect from.
+    const status = event.type === 'room.status' ? event.data.status
+      : event.type === 'room.snapshot' ? event.data.room.status : null;
+    if (status === 'ended' || status === 'suspended') this.finished = true;
     try {
       this.onEvent(event);
     } catch (err) {

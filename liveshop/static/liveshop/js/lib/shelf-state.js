@@ -82,8 +82,16 @@ export class ShelfState {
   }
 }
 
-/** Call `tick()` every second while any countdown is on screen. */
-export function everySecond(tick) {
+/**
+ * Call `tick()` four times a second, for countdowns: a once-a-second timer, at whatever
+ * phase the page started it, would show a number up to a second late.
+ */
+export function everyTick(tick) {
   tick();
-  return setInterval(tick, 1000);
+  return setInterval(tick, 250);
+}
+
+/** Set an element's text only when it changes (countdowns tick often). */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }

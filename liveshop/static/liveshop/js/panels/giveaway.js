@@ -8,7 +8,7 @@
 import {ApiError, post} from '../lib/api.js';
 import {$, h, say, show} from '../lib/dom.js';
 import {clock, errorMessage, fmt, gettext} from '../lib/format.js';
-import {everySecond} from '../lib/shelf-state.js';
+import {everyTick, setText} from '../lib/shelf-state.js';
 
 const SHOWN = 3;
 
@@ -109,10 +109,10 @@ export function mountGiveaways({roomId, config, host = false}) {
     box.replaceChildren(...shown.map(card));
   }
 
-  everySecond(() => {
+  everyTick(() => {
     for (const node of box.querySelectorAll('[data-closes-at]')) {
       const left = new Date(node.dataset.closesAt) - Date.now();
-      node.textContent = left > 0 ? clock(left) : gettext('drawing…');
+      setText(node, left > 0 ? clock(left) : gettext('drawing…'));
     }
   });
 

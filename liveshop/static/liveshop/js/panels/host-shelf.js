@@ -6,7 +6,7 @@
 import {del, get, post} from '../lib/api.js';
 import {$, h, say} from '../lib/dom.js';
 import {errorMessage, fmt, gettext, money, toMinor} from '../lib/format.js';
-import {ShelfState, everySecond} from '../lib/shelf-state.js';
+import {ShelfState, everyTick} from '../lib/shelf-state.js';
 import {flashBadge, priceLine, tickCountdowns} from './shelf.js';
 
 export function mountHostShelf({roomId, onItems = () => {}}) {
@@ -120,7 +120,7 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
     );
   });
 
-  everySecond(() => tickCountdowns(list));
+  everyTick(() => tickCountdowns(list));
 
   // Stock moves without an event of its own (orders hold and release units): the host
   // sees it fresh after anything that moves it, at most once a second.

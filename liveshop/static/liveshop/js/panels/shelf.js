@@ -3,7 +3,7 @@
 
 import {$, h, show} from '../lib/dom.js';
 import {clock, fmt, gettext, money} from '../lib/format.js';
-import {ShelfState, everySecond} from '../lib/shelf-state.js';
+import {ShelfState, everyTick, setText} from '../lib/shelf-state.js';
 
 export function flashBadge(sale) {
   return h(
@@ -21,7 +21,7 @@ export function tickCountdowns(root) {
   for (const badge of root.querySelectorAll('[data-ends-at]')) {
     const left = new Date(badge.dataset.endsAt) - Date.now();
     const countdown = badge.querySelector('.countdown');
-    if (countdown) countdown.textContent = left > 0 ? clock(left) : gettext('Ended');
+    if (countdown) setText(countdown, left > 0 ? clock(left) : gettext('Ended'));
     badge.classList.toggle('over', left <= 0);
   }
 }
@@ -71,7 +71,7 @@ export function mountShelf({onBuy}) {
     tickCountdowns(document);
   }
 
-  everySecond(() => tickCountdowns(document));
+  everyTick(() => tickCountdowns(document));
 
   return {
     shelf,
