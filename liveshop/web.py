@@ -42,17 +42,17 @@ class WebLocaleMiddleware(LocaleMiddleware):
     set by /i18n/setlang/) for the web pages and the admin, not for the API."""
 
     def process_request(self, request: HttpRequest) -> None:
-        if request.path.startswith(_UNTRANSLATED_PREFIXES):
-            # HTTP threads serve page after page: a language a page activated on this
-            # thread must not leak into an API answer.
-            translation.deactivate()
-            return
-        super().process_request(request)
+        if not request.path.startswith(_UNTRANSLATED_PREFIXES):
+            super().process_request(request)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if request.path.startswith(_UNTRANSLATED_PREFIXES):
             return response
-        return super().process_response(request, response)
+        response = super().process_response(request, response)
+        # HTTP threads serve request after request: the page's language must not stay
+        # active on this thread for the next one (an API answer, in English).
+        translation.deactivate()
+        return response
 
 
 def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:

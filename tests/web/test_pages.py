@@ -186,8 +186,9 @@ def test_a_pages_language_does_not_leak_into_the_next_api_answer_on_the_thread(c
 
     def run() -> None:
         try:
-            client.get(f"/rooms/{room.pk}/", HTTP_ACCEPT_LANGUAGE="zh-CN")
-            assert translation.get_language() == "zh-hans"
+            page = client.get(f"/rooms/{room.pk}/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+            assert page["Content-Language"] == "zh-hans"
+            assert translation.get_language() == "en"  # nothing left active on the thread
             response = client_for(viewer).post("/api/v1/orders/", {}, format="json")
             assert response.json()["fields"]["items"] == ["This field is required."], response.json()
         except Exception as exc:  # noqa: BLE001 - reported to the test's thread below
