@@ -61,14 +61,14 @@ def test_two_viewers_see_each_others_comments_likes_and_count(pages: Pages, live
     path = f"/rooms/{live_room.pk}/"
     li = pages.open(path, user=viewer)
     wu = pages.open(path, user=neighbour)
+    # Wu types at once, before the socket may be open: the comment waits for it.
+    wu.get_by_test_id("comment-input").fill("多少钱一斤?")
+    wu.get_by_test_id("comment-send").click()
 
     expect(li.get_by_test_id("viewers-now")).to_have_text("2")
     expect(li.get_by_test_id("room-status")).to_have_text("Live")
     expect(li.get_by_test_id("featured")).to_contain_text("Xiannv Black Tea")
     expect(li.get_by_test_id("featured")).to_contain_text("¥58.00")
-
-    wu.get_by_test_id("comment-input").fill("多少钱一斤?")
-    wu.get_by_test_id("comment-send").click()
     comment = li.get_by_test_id("comments").locator(".comment", has_text="多少钱一斤?")
     expect(comment).to_be_visible()
     expect(comment.locator(".author")).to_have_text("Neighbour Wu")

@@ -41,6 +41,7 @@ def test_every_entry_is_translated_and_compiled(domain):
     assert entries
     untranslated = [msgid for msgid, strings in entries.items() if not all(strings)]
     assert untranslated == []
+    assert "#, fuzzy" not in (CATALOGS / f"{domain}.po").read_text()  # msgfmt would leave those out
     with (CATALOGS / f"{domain}.mo").open("rb") as compiled:
         catalog = vars(gettext.GNUTranslations(compiled))["_catalog"]
     # A plural entry is compiled under (msgid, 0), (msgid, 1)...; compare the first form.

@@ -9,6 +9,8 @@
 
 const PING_EVERY_MS = 25000;
 const FINAL_CODES = new Set([4401, 4403, 4404]);
+// Frames sent while (re)connecting wait for the socket, up to this many.
+const MAX_WAITING = 20;
 
 export class RoomSocket {
   /**
@@ -25,6 +27,8 @@ export class RoomSocket {
     this.finished = false;
     this.ws = null;
     this.pinger = null;
+    this.waiting = [];
+    this.refused = false;
   }
 
   url() {
@@ -38,6 +42,7 @@ export class RoomSocket {
     const ws = (this.ws = new WebSocket(this.url()));
     ws.onopen = () => {
       this.pinger = setInterval(() => this.send({type: 'ping'}), PING_EVERY_MS);
+      for (const frame of this.waiting.splice(0)) ws.send(JSON.stringify(frame));
     };
     ws.onmessage = (message) => {
       let frame;
@@ -86,6 +91,7 @@ export class RoomSocket {
       return;
     }
     if (FINAL_CODES.has(code)) {
+      this.refused = true;
       this.onState('refused', code);
       return;
     }
@@ -97,10 +103,17 @@ export class RoomSocket {
     setTimeout(() => this.connect(), delay);
   }
 
-  /** Send a frame; false when the socket is not open (the caller tells the user). */
+  /**
+   * Send a frame, at once or as soon as the socket is (re)connected; false when it will
+   * not be sent (the show is over, the room refused us, or too much is waiting already).
+   */
   send(frame) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    if (this.finished || this.refused || frame.type === 'ping' || this.waiting.length >= MAX_WAITING) return false;
+    this.waiting.push(frame);
     return true;
   }
 }

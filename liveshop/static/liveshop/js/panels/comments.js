@@ -53,13 +53,16 @@ export function mountComments({socket, config, actions = null}) {
     if (you.muted_until && new Date(you.muted_until) > new Date()) say(errorLine, mutedMessage(you.muted_until));
   }
 
+  // Who we are is known from the page before the socket's snapshot confirms it.
+  setYou({user_id: config.user ? config.user.id : null, role: config.user ? 'viewer' : 'anonymous', muted_until: null});
+
   form.addEventListener('submit', (submit) => {
     submit.preventDefault();
     const text = input.value.trim();
     if (!text) return;
     const nonce = randomId();
     if (!socket.send({type: 'comment.send', text, nonce})) {
-      say(errorLine, gettext('Not connected: your comment was not sent. Reconnecting…'));
+      say(errorLine, gettext('Not connected: your comment was not sent.'));
       return;
     }
     pending.set(nonce, text);
