@@ -30,12 +30,13 @@ export function mountGiveaways({roomId, config, host = false}) {
       location.href = config.login_url;
       return;
     }
+    say(errorLine, '');
     try {
       await post(`/giveaways/${giveaway.id}/entries/`);
       entered.add(giveaway.id);
       render();
     } catch (err) {
-      say(errorLine || box, errorMessage(err));
+      say(errorLine, errorMessage(err));
     }
   }
 

@@ -14,12 +14,15 @@ export function moderationActions({roomId}) {
   const statusLine = $('#moderation-status');
   const moderators = $('#moderators');
 
+  /** Await the call and say how it went; true when it worked. */
   async function act(promise, done) {
     try {
       await promise;
       say(statusLine, done);
+      return true;
     } catch (err) {
       say(statusLine, errorMessage(err));
+      return false;
     }
   }
 
@@ -28,7 +31,7 @@ export function moderationActions({roomId}) {
     const row = h('li', {dataset: {user: user.id}}, h('span', {}, user.display_name), ' ',
       h('button', {class: 'link danger', type: 'button', onclick: () =>
         act(del(`/rooms/${roomId}/moderators/${user.id}/`), fmt(gettext('%(name)s is no longer a moderator.'), {name: user.display_name}))
-          .then(() => row.remove())}, gettext('Remove')));
+          .then((ok) => ok && row.remove())}, gettext('Remove')));
     moderators.append(row);
   }
 
@@ -50,7 +53,7 @@ export function moderationActions({roomId}) {
         }),
         user.role === 'moderator' ? null : item(gettext('Make moderator'), 'make-moderator', () =>
           act(post(`/rooms/${roomId}/moderators/`, {user: user.id}), fmt(gettext('%(name)s is now a moderator.'), {name}))
-            .then(() => addModerator(user))),
+            .then((ok) => ok && addModerator(user))),
       ),
     );
   }
