@@ -10,7 +10,7 @@ PORT   ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/liveshop_test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install install-dev run test lint format bench clean
+.PHONY: help install install-dev browsers run test lint format messages bench clean
 
 help:
 	@echo "make run    install, migrate, seed the demo and serve on http://$(HOST):$(PORT)/"
@@ -33,6 +33,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# The browser tests (tests/web/) drive Debian's Chromium through Playwright, never a
+# browser that Playwright downloads. Installed when missing (CI runs as root on a fresh
+# machine), with the fonts a phone has for Chinese and emoji, so screenshots show what
+# viewers see.
+CHROMIUM := /usr/bin/chromium
+browsers:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		chromium fonts-noto-cjk fonts-noto-color-emoji; }
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
@@ -41,7 +50,7 @@ run: install
 
 # The suite needs the real PostgreSQL and Redis: DATABASE_URL and REDIS_URL point there
 # unless set already. Extra pytest arguments: make test ARGS="-k flash -x".
-test: install-dev
+test: install-dev browsers
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(BIN)/pytest $(ARGS)
 
@@ -50,6 +59,13 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# After changing the web pages' words: extract them into liveshop/locale/*/django*.po,
+# translate there, then compile (the compiled .mo files are committed; needs gettext).
+messages: install-dev
+	cd liveshop && ../$(BIN)/python ../manage.py makemessages -l zh_Hans --no-obsolete \
+		&& ../$(BIN)/python ../manage.py makemessages -d djangojs -l zh_Hans --no-obsolete \
+		&& ../$(BIN)/python ../manage.py compilemessages
 
 format: install-dev
 	$(BIN)/ruff check --fix .

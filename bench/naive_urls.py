@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from django.urls import URLPattern, URLResolver, path
 
 from bench.naive_view import NaiveFlashBuyView
@@ -11,5 +9,5 @@ from liveshop.urls import urlpatterns as product_urlpatterns
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/naive-flash-buy/", NaiveFlashBuyView.as_view()),
-    *cast(list[URLPattern | URLResolver], product_urlpatterns),
+    *product_urlpatterns,
 ]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from liveshop import api, health
+from liveshop import api, health, web
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
@@ -15,7 +17,26 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("orders.urls")),
 ]
 
+# The web client (liveshop/web.py): pages whose scripts use the public API above.
+web_pages: list[URLPattern | URLResolver] = [
+    path("", web.home, name="home"),
+    path("rooms/<int:room_id>/", web.room_page, name="room"),
+    path("studio/rooms/<int:room_id>/", web.studio_page, name="studio"),
+    path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="liveshop/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("register/", web.register_page, name="register"),
+    # The pages' scripts' words, in the page's language (gettext() in JavaScript).
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["liveshop"]), name="javascript-catalog"),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
 urlpatterns = [
+    *web_pages,
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

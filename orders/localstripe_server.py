@@ -10,6 +10,13 @@ payments across restarts.
 
 With `--port 0` it picks a free port. Either way its first line on stdout is
 `localstripe listening on http://HOST:PORT`, for whoever started it.
+
+It also teaches localstripe the one call of Stripe.js that a web page needs to pay:
+confirming a PaymentIntent with the card typed into the page, the intent's client
+secret and a publishable key (`browser_confirm_middleware`), and serves localstripe's
+Stripe.js stand-in at `/js.stripe.com/v3/` with the matching `confirmCardPayment`
+(localstripe_stripe.js). The web page then runs the same code against localstripe as
+against Stripe (`STRIPE_JS_URL`).
 """
 
 from __future__ import annotations
@@ -18,16 +25,23 @@ import argparse
 import json
 import logging
 import pickle
+import re
 import socket
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from aiohttp import web
 
 # What `make run` and `manage.py pay_order` use when no STRIPE_SECRET_KEY is set.
 # localstripe takes any key that starts with sk_; the webhook secret is ours to pick.
 LOCAL_SECRET_KEY = "sk_test_localstripe"
 LOCAL_WEBHOOK_SECRET = "whsec_localstripe_liveshop"
+# localstripe takes any publishable key that starts with pk_ from a browser.
+LOCAL_PUBLISHABLE_KEY = "pk_test_localstripe"
+STRIPE_JS_PATH = "/js.stripe.com/v3/"
 
 
 def local_stripe_environment(*, port: int) -> dict[str, str]:
@@ -36,6 +50,8 @@ def local_stripe_environment(*, port: int) -> dict[str, str]:
         "STRIPE_SECRET_KEY": LOCAL_SECRET_KEY,
         "STRIPE_API_BASE": f"http://127.0.0.1:{port}",
         "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+        "STRIPE_PUBLISHABLE_KEY": LOCAL_PUBLISHABLE_KEY,
+        "STRIPE_JS_URL": f"http://127.0.0.1:{port}{STRIPE_JS_PATH}",
     }
 
 
@@ -82,6 +98,88 @@ def _use_state_file(path: Path | None) -> None:
     resources.store.try_load_from_disk()
 
 
+_CONFIRM_PATH = re.compile(r"^/v1/payment_intents/(pi_\w+)/confirm$")
+
+
+def _stripe_js() -> str:
+    """localstripe's Stripe.js stand-in followed by liveshop's card confirmation."""
+    import localstripe
+
+    stand_in = Path(localstripe.__file__).with_name("localstripe-v3.js").read_text()
+    addition = Path(__file__).with_name("localstripe_stripe.js").read_text()
+    return f"{stand_in}\n{addition}"
+
+
+def browser_confirm(*, intent_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Stripe.js's confirmation of a PaymentIntent from a page, in localstripe's store.
+
+    The client secret authenticates the page for this one intent (as at Stripe); the
+    card becomes a PaymentMethod of the intent, which is then confirmed exactly as
+    localstripe confirms one (a declined card raises a 402, a card that asks for 3-D
+    Secure leaves the intent `requires_action`, success sends the webhook).
+    """
+    from localstripe.errors import UserError
+    from localstripe.resources import PaymentIntent, PaymentMethod, store
+
+    key, secret, method = body.get("key"), body.get("client_secret"), body.get("payment_method_data")
+    if not (isinstance(key, str) and key.startswith("pk_")):
+        raise UserError(401, "Unauthorized")
+    intent = PaymentIntent._api_retrieve(intent_id)
+    if secret != intent.client_secret:
+        raise UserError(401, "Unauthorized")
+    if intent.status not in ("requires_payment_method", "requires_confirmation"):
+        raise UserError(
+            400, f"This PaymentIntent's status is {intent.status}.", {"code": "payment_intent_unexpected_state"}
+        )
+    if not isinstance(method, dict):
+        raise UserError(400, "Missing payment_method_data.", {"code": "parameter_missing"})
+    card = method.get("card")
+    details = method.get("billing_details")
+    payment_method = PaymentMethod._api_create(
+        type="card",
+        card=card if isinstance(card, dict) else None,
+        billing_details=details if isinstance(details, dict) and details else None,
+    )
+    if intent.status == "requires_payment_method" and intent.latest_charge is not None:
+        # A new attempt after a declined card, as Stripe allows: localstripe would
+        # otherwise refuse to charge an intent whose last charge failed.
+        intent.latest_charge = None
+    intent.payment_method = payment_method.id
+    try:
+        intent._confirm(on_failure_now=intent._report_failure)
+    finally:
+        store.dump_to_disk()
+    exported: dict[str, Any] = intent._export()
+    return exported
+
+
+@web.middleware
+async def browser_confirm_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer what localstripe lacks for a web page: Stripe.js and its card confirmation.
+
+    A confirmation with the secret key (the server's SDK) goes on to localstripe's own
+    route; one without it is Stripe.js's, from a page.
+    """
+    from localstripe.errors import UserError
+
+    if request.method == "GET" and request.path == STRIPE_JS_PATH:
+        return web.Response(text=_stripe_js(), content_type="application/javascript")
+    match = _CONFIRM_PATH.match(request.path)
+    if request.method == "POST" and match and "Authorization" not in request.headers:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        try:
+            if not isinstance(body, dict):
+                raise UserError(400, "Bad request")
+            return web.json_response(browser_confirm(intent_id=match[1], body=body))
+        except UserError as error:
+            response: web.StreamResponse = error.to_response()
+            return response
+    return await handler(request)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -91,8 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     _use_state_file(args.state)
-    from aiohttp import web
     from localstripe.server import app
+
+    # First, so that Stripe.js's confirmation never reaches localstripe's secret-key check.
+    app.middlewares.insert(0, browser_confirm_middleware)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -43,7 +43,7 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "Shop": 3,
         "Product": 9,
         "Sku": 15,
-        "Room": 5,
+        "Room": 6,  # the live show, one coming up, four past shows
         "RoomItem": 14,
         "Order": 9,
         "Refund": 2,
@@ -71,6 +71,8 @@ def test_seed_demo_story():
         "Yangjiao Well-aged Vinegar",
     }
     room = Room.objects.get(status=Room.Status.LIVE)
+    upcoming = Room.objects.get(status=Room.Status.SCHEDULED)
+    assert (upcoming.host, upcoming.scheduled_start is not None) == (cadre, True)
     assert room.featured_item is not None
     assert room.featured_item.sku.product.title == "Xiannv Black Tea"
     assert User.objects.get(username="admin").is_staff
@@ -78,10 +80,11 @@ def test_seed_demo_story():
 
 def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):
     call_command("seed_demo", stdout=StringIO())
-    Room.objects.update(status=Room.Status.ENDED)
+    Room.objects.filter(status=Room.Status.LIVE).update(status=Room.Status.ENDED)
     call_command("seed_demo", stdout=StringIO())
     assert Room.objects.filter(status=Room.Status.LIVE).count() == 1
-    assert Room.objects.count() == 6
+    # The ended demo show, the new live one, the cadre's upcoming one, four past shows.
+    assert Room.objects.count() == 7
 
 
 def test_seed_demo_past_shows_fill_the_district_report(client_for):

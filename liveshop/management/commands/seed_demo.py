@@ -1,12 +1,12 @@
 """`manage.py seed_demo`: the demo story, idempotently.
 
 A verified tea farmer in Wulong with a shop of Wulong specialties, a cadre host in
-Jiangbei, a live show with the shelf set and the tea featured, a viewer and an admin.
-Past shows in four districts (Wulong, Jiangbei, Fengjie, Rongchang) with their orders,
-so that the district report (`GET /api/v1/stats/districts/`) has real rows: the orders
-are placed, paid and refunded through the same services as real ones (the payment as a
-Stripe `payment_intent.succeeded` event through the webhook's outbox and settlement,
-so the ledger holds them too), without calling Stripe.
+Jiangbei with a show coming up, a live show with the shelf set and the tea featured, a
+viewer and an admin. Past shows in four districts (Wulong, Jiangbei, Fengjie, Rongchang)
+with their orders, so that the district report (`GET /api/v1/stats/districts/`) has real
+rows: the orders are placed, paid and refunded through the same services as real ones
+(the payment as a Stripe `payment_intent.succeeded` event through the webhook's outbox
+and settlement, so the ledger holds them too), without calling Stripe.
 Running it again changes nothing and prints the same logins and tokens.
 """
 
@@ -184,7 +184,7 @@ class Command(BaseCommand):
             farmer_host = self._host(
                 farmer, Host.Kind.FARMER, "Wulong", "Third-generation tea farmer on Xiannv Mountain."
             )
-            self._host(cadre, Host.Kind.CADRE, "Jiangbei", "Deputy head of the Jiangbei commerce bureau.")
+            cadre_host = self._host(cadre, Host.Kind.CADRE, "Jiangbei", "Deputy head of the Jiangbei commerce bureau.")
             self._step("hosts: farmer (Wulong), cadre (Jiangbei), both verified")
 
             shop, _ = Shop.objects.get_or_create(
@@ -195,6 +195,8 @@ class Command(BaseCommand):
 
             room = self._live_room(farmer_host, skus)
             self._step(f"room {room.pk} '{room.title}' is live with {room.items.count()} items")
+            upcoming = self._upcoming_room(cadre_host)
+            self._step(f"room {upcoming.pk} '{upcoming.title}' is coming up")
 
             self._user("buyer_wang", "Buyer Wang", "Nanan")
             self._user("buyer_liu", "Buyer Liu", "Shapingba")
@@ -222,6 +224,10 @@ class Command(BaseCommand):
         ):
             self.stdout.write(f"  {user.username:<8} {role:<22} Authorization: Token {user_token(user=user)}")
         self.stdout.write(f"  live room: /api/v1/rooms/{room.pk}/   API docs: /api/docs/")
+        self.stdout.write(
+            f"  web: / (the shows), /rooms/{room.pk}/ (watch and buy as viewer), "
+            f"/studio/rooms/{room.pk}/ (the host console as farmer)"
+        )
         today = timezone.localdate()
         self.stdout.write(
             f"  district report (staff): /api/v1/stats/districts/?from={today - timedelta(days=30)}&to={today}"
@@ -353,3 +359,17 @@ class Command(BaseCommand):
             )
             refund_apply_result(refund_id=refund.pk, stripe_refund_id=f"re_demo_{refund.pk}", status="succeeded")
         return order
+
+    def _upcoming_room(self, host: Host) -> Room:
+        """The cadre's show, scheduled for tomorrow evening (the front page's "coming up")."""
+        title = "Jiangbei specialties: hot pot base and Ciqikou mahua"
+        room = Room.objects.filter(host=host, title=title, status=Room.Status.SCHEDULED).first()
+        if room is not None:
+            return room
+        tomorrow = timezone.now().replace(hour=11, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return Room.objects.create(
+            host=host,
+            title=title,
+            description="Cadre Zhou tastes Jiangbei's hot pot base and fried dough twists with their makers.",
+            scheduled_start=tomorrow,  # 19:00 in Chongqing (UTC+8)
+        )

@@ -1,0 +1,52 @@
+// The front page: rooms live now and coming up (GET /rooms/?status=...), by the host's
+// district.
+
+import {getAll} from './lib/api.js';
+import {$, h, pageConfig, say, show} from './lib/dom.js';
+import {dateTime, errorMessage, fmt, gettext, ngettext} from './lib/format.js';
+
+const config = pageConfig();
+
+function roomCard(room) {
+  const mine = config.user && room.host.user.id === config.user.id;
+  return h('li', {class: 'room-card', dataset: {room: room.id}},
+    h('a', {href: `/rooms/${room.id}/`, class: 'room-link'},
+      h('span', {class: 'room-title'}, room.title),
+      h('span', {class: 'room-host'}, room.host.user.display_name),
+      room.status === 'live'
+        ? h('span', {class: 'room-meta'}, h('span', {class: 'dot live'}),
+          fmt(ngettext('%(n)s watching', '%(n)s watching', room.viewers_now), {n: room.viewers_now}))
+        : h('span', {class: 'room-meta'}, room.scheduled_start ? dateTime(room.scheduled_start) : gettext('Soon')),
+    ),
+    mine ? h('a', {class: 'button small', href: `/studio/rooms/${room.id}/`}, gettext('Studio')) : null,
+  );
+}
+
+function byDistrict(container, empty, rooms) {
+  const districts = new Map();
+  for (const room of rooms) {
+    const district = room.host.district || gettext('Elsewhere');
+    if (!districts.has(district)) districts.set(district, []);
+    districts.get(district).push(room);
+  }
+  container.replaceChildren(...[...districts.keys()].sort().map((district) =>
+    h('section', {class: 'district', 'data-district': district},
+      h('h3', {}, district),
+      h('ul', {class: 'room-cards'}, districts.get(district).map(roomCard)))));
+  container.removeAttribute('aria-busy');
+  show(empty, rooms.length === 0);
+}
+
+async function load() {
+  try {
+    const [live, upcoming] = await Promise.all([getAll('/rooms/?status=live', 5), getAll('/rooms/?status=scheduled', 5)]);
+    upcoming.sort((a, b) => String(a.scheduled_start || '9999').localeCompare(String(b.scheduled_start || '9999')));
+    byDistrict($('#live-rooms'), $('#live-empty'), live);
+    byDistrict($('#upcoming-rooms'), $('#upcoming-empty'), upcoming);
+  } catch (err) {
+    say($('#home-error'), errorMessage(err));
+  }
+}
+
+load();
+setInterval(load, 30000);

@@ -1,0 +1,47 @@
+// The host's live stats: GET /rooms/{id}/stats/ every few seconds (CONTRACT.md,
+// "Statistics"). A server without the endpoint (404) leaves the panel hidden.
+
+import {ApiError, get} from '../lib/api.js';
+import {$, h, show} from '../lib/dom.js';
+import {gettext, money} from '../lib/format.js';
+
+const EVERY_MS = 5000;
+
+export function mountStats({roomId}) {
+  const panel = $('#stats-panel');
+  const grid = $('#stats');
+  const fields = () => [
+    ['viewers_now', gettext('Watching')],
+    ['peak_viewers', gettext('Peak')],
+    ['views', gettext('Views')],
+    ['unique_viewers', gettext('Unique viewers')],
+    ['likes', gettext('Likes')],
+    ['comments', gettext('Comments')],
+    ['orders', gettext('Orders')],
+    ['items_sold', gettext('Items sold')],
+    ['gmv', gettext('Sales (paid)'), true],
+    ['gmv_pending', gettext('Awaiting payment'), true],
+    ['refunds', gettext('Refunds'), true],
+    ['gift_coins', gettext('Gift coins')],
+  ];
+
+  async function refresh() {
+    let stats;
+    try {
+      stats = await get(`/rooms/${roomId}/stats/`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return false; // not on this server
+      return true; // a passing failure: try again later
+    }
+    grid.replaceChildren(...fields().flatMap(([key, label, isMoney]) => [
+      h('dt', {}, label),
+      h('dd', {'data-stat': key}, isMoney ? money(stats[key], stats.currency) : String(stats[key] ?? '–')),
+    ]));
+    show(panel);
+    return true;
+  }
+
+  refresh().then((exists) => {
+    if (exists) setInterval(refresh, EVERY_MS);
+  });
+}

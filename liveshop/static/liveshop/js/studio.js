@@ -1,0 +1,84 @@
+// The host console (/studio/rooms/{id}/): start and end the show, the shelf (feature,
+// flash sales, add and remove), comments with moderation, giveaways, moderators and
+// live stats.
+
+import {get, patch, post} from './lib/api.js';
+import {$, h, pageConfig, say, show} from './lib/dom.js';
+import {errorMessage, gettext} from './lib/format.js';
+import {roomConnection} from './lib/room-page.js';
+import {mountComments} from './panels/comments.js';
+import {mountGiveaways} from './panels/giveaway.js';
+import {mountHostShelf} from './panels/host-shelf.js';
+import {mountLikes} from './panels/likes.js';
+import {moderationActions} from './panels/moderation.js';
+import {mountStats} from './panels/stats.js';
+
+const config = pageConfig();
+const roomId = config.room;
+const errorLine = $('#controls-error');
+let hostShelf = null;
+
+function showControls(status) {
+  show($('#start-show'), status === 'scheduled');
+  show($('#end-show'), status === 'live');
+  if (hostShelf) hostShelf.setLive(status === 'live');
+}
+
+async function control(action) {
+  say(errorLine, '');
+  try {
+    const room = await post(`/rooms/${roomId}/${action}/`);
+    showControls(room.status);
+  } catch (err) {
+    say(errorLine, errorMessage(err));
+  }
+}
+
+const room = roomConnection(roomId, {
+  onRoom: (data) => {
+    $('#room-title').textContent = data.title;
+    showControls(data.status);
+  },
+});
+room.on('viewers', (event) => {
+  $('#viewers-peak').textContent = String(event.data.peak);
+});
+room.on('room.snapshot', (event) => {
+  $('#viewers-peak').textContent = String(event.data.viewers.peak);
+});
+
+hostShelf = room.use(mountHostShelf({
+  roomId,
+  onItems: (items) => {
+    const select = $('#giveaway-prize');
+    const chosen = select.value;
+    select.replaceChildren(h('option', {value: ''}, '–'),
+      ...items.map((item) => h('option', {value: item.sku}, `${item.product.title} · ${item.sku_name}`)));
+    select.value = chosen;
+  },
+}));
+room.use(mountComments({socket: room.socket, config, actions: moderationActions({roomId})}));
+room.use(mountLikes({socket: room.socket}));
+room.use(mountGiveaways({roomId, config, host: true}));
+mountStats({roomId});
+
+$('#start-show').addEventListener('click', () => control('start'));
+$('#end-show').addEventListener('click', () => {
+  if (confirm(gettext('End the show for everyone? This cannot be undone.'))) control('end');
+});
+
+get(`/rooms/${roomId}/`).then((details) => {
+  $('#stream-key').textContent = details.stream_key || '';
+  $('#playback-form').elements.playback_url.value = details.playback_url || '';
+});
+$('#playback-form').addEventListener('submit', async (submit) => {
+  submit.preventDefault();
+  try {
+    await patch(`/rooms/${roomId}/`, {playback_url: submit.target.elements.playback_url.value.trim()});
+    say(errorLine, '');
+  } catch (err) {
+    say(errorLine, errorMessage(err));
+  }
+});
+
+room.connect();

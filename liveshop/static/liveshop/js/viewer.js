@@ -1,0 +1,45 @@
+// The viewer page (/rooms/{id}/): the video, comments, likes, the shelf and buying, the
+// ticker, gifts and giveaways, each a panel fed by the room socket.
+
+import {$, pageConfig} from './lib/dom.js';
+import {fmt, gettext} from './lib/format.js';
+import {roomConnection} from './lib/room-page.js';
+import {mountCheckout} from './panels/checkout.js';
+import {mountComments} from './panels/comments.js';
+import {mountGifts} from './panels/gifts.js';
+import {mountGiveaways} from './panels/giveaway.js';
+import {mountLikes} from './panels/likes.js';
+import {mountShelf} from './panels/shelf.js';
+import {mountTicker} from './panels/ticker.js';
+import {showVideo} from './panels/video.js';
+
+const config = pageConfig();
+const roomId = config.room;
+const checkout = mountCheckout({roomId});
+let shelf = null;
+
+const room = roomConnection(roomId, {
+  onRoom: (data) => {
+    $('#room-title').textContent = data.title;
+    document.title = `${data.title} · liveshop`;
+    $('#host-line').textContent = fmt(gettext('%(name)s · %(district)s'), {
+      name: data.host.user.display_name,
+      district: data.host.district,
+    });
+    shelf.setCanBuy(data.status === 'live');
+    showVideo(data);
+  },
+});
+
+shelf = room.use(mountShelf({onBuy: (item, state) => checkout.open(item, state)}));
+room.use(mountComments({socket: room.socket, config}));
+room.use(mountLikes({socket: room.socket}));
+room.use(mountTicker());
+room.use(mountGiveaways({roomId, config}));
+
+// Gifts only where the server has them (a 404 from GET /gifts/ leaves the panel hidden);
+// the socket connects either way, once every panel listens.
+mountGifts({roomId, config})
+  .then((gifts) => room.use(gifts))
+  .catch((err) => console.warn('gifts are unavailable', err))
+  .finally(() => room.connect());

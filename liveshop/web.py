@@ -1,0 +1,160 @@
+"""The web client: pages that Django serves, whose JavaScript speaks only the public API.
+
+Each page is a template with the page's words (translated here, by Django's i18n) and a
+small ES module under static/liveshop/js/ that fetches everything else from the REST API
+of docs/CONTRACT.md and the room WebSocket, as any other client would. These views
+only decide who may open a page (the studio is its host's) and hand the page its
+configuration; they read no data that the API does not give the page anyway.
+
+Signing in is Django's session login: the pages then call the API with the session
+cookie and the CSRF token (DRF's SessionAuthentication requires it on writes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.middleware.locale import LocaleMiddleware
+from django.shortcuts import render, resolve_url
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from liveshop import services
+from liveshop.errors import Invalid
+from liveshop.models import User
+from rooms import selectors as room_selectors
+from rooms.models import Room
+
+# Paths whose answers are the API's, in its own words: never translated.
+_UNTRANSLATED_PREFIXES = ("/api/", "/ws/", "/healthz", "/readyz")
+
+
+class WebLocaleMiddleware(LocaleMiddleware):
+    """Django's LocaleMiddleware (the browser's Accept-Language, or the language cookie
+    set by /i18n/setlang/) for the web pages and the admin, not for the API."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not request.path.startswith(_UNTRANSLATED_PREFIXES):
+            super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path.startswith(_UNTRANSLATED_PREFIXES):
+            return response
+        response = super().process_response(request, response)
+        # HTTP threads serve request after request: the page's language must not stay
+        # active on this thread for the next one (an API answer, in English).
+        translation.deactivate()
+        return response
+
+
+def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    """What every page's script needs to know, given to it as JSON (json_script)."""
+    user = request.user
+    return {
+        "user": {"id": user.pk, "display_name": user.public_name} if isinstance(user, User) else None,
+        "language": translation.get_language(),
+        "login_url": f"{resolve_url(settings.LOGIN_URL)}?next={request.get_full_path()}",
+        **extra,
+    }
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Rooms live now and coming up, by district."""
+    return render(request, "liveshop/home.html", {"config": _page_config(request)})
+
+
+def _visible_room(request: HttpRequest, room_id: int) -> Room:
+    room = room_selectors.rooms_visible_to(request.user).filter(pk=room_id).first()
+    if room is None:
+        raise Http404("No such room.")
+    return room
+
+
+def _stripe_config() -> dict[str, str]:
+    return {"publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "js_url": settings.STRIPE_JS_URL}
+
+
+@require_GET
+def room_page(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The viewer page: video, comments, likes, the shelf, buying, gifts, giveaways."""
+    room = _visible_room(request, room_id)
+    config = _page_config(request, room=room.pk, stripe=_stripe_config())
+    return render(request, "liveshop/room.html", {"room": room, "config": config})
+
+
+@require_GET
+@login_required
+def studio_page(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The host console. Anyone but the room's host gets a 404, as from the API."""
+    room = _visible_room(request, room_id)
+    if not room_selectors.is_room_host(request.user, room):
+        raise Http404("No such room.")
+    config = _page_config(request, room=room.pk, stripe=_stripe_config())
+    return render(request, "liveshop/studio.html", {"room": room, "config": config})
+
+
+@require_GET
+def giveaway_verify_page(request: HttpRequest, giveaway_id: int) -> HttpResponse:
+    """Checks a drawn giveaway in the browser: the seed against the commitment, and the
+    winners recomputed from the public entrant list (CONTRACT.md, provably fair draw)."""
+    return render(request, "liveshop/verify.html", {"config": _page_config(request, giveaway=giveaway_id)})
+
+
+# Django 5.2's Chinese catalog has this validator message only in an older wording, so a
+# Chinese page would show it in English: liveshop's catalog (liveshop/locale/) carries it.
+PASSWORD_TOO_SHORT = ngettext_lazy(
+    "This password is too short. It must contain at least %d character.",
+    "This password is too short. It must contain at least %d characters.",
+    "min_length",
+)
+
+
+class RegisterForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password = forms.CharField(label=_("Password"), max_length=128, widget=forms.PasswordInput)
+    display_name = forms.CharField(label=_("Display name"), max_length=64, required=False)
+    district = forms.CharField(
+        label=_("District"),
+        max_length=64,
+        required=False,
+        help_text=_("Your district or county in Chongqing, e.g. Wulong"),
+    )
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@require_http_methods(["GET", "POST"])
+def register_page(request: HttpRequest) -> HttpResponse:
+    """A new account (the same service as POST /api/v1/auth/register/), signed in at once."""
+    if request.user.is_authenticated:
+        return HttpResponseRedirect(_next_url(request))
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_register(**form.cleaned_data)
+        except Invalid as exc:
+            fields = exc.fields or {}
+            if "username" in fields:
+                form.add_error("username", _("That username is taken."))
+            for message in fields.get("password", []):
+                form.add_error("password", message)  # Django's validators speak the page's language
+            if not fields:
+                form.add_error(None, exc.detail)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect(_next_url(request))
+    return render(request, "liveshop/register.html", {"form": form, "next": _next_url(request)})
