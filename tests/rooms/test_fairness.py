@@ -56,7 +56,7 @@ def _published(seed, entrants, n, *, winners=None, commitment=None, page_size=2)
     pages = {}
     chunks = [entrants[i : i + page_size] for i in range(0, len(entrants), page_size)] or [[]]
     for index, chunk in enumerate(chunks):
-        url = base + "entries/" + (f"?page={index + 1}" if index else "")
+        url = base + "entries/" + (f"?page={index + 1}" if index else "?page_size=1000")
         nxt = base + f"entries/?page={index + 2}" if index + 1 < len(chunks) else None
         pages[url] = {"count": len(entrants), "next": nxt, "previous": None, "results": [{"user_id": u} for u in chunk]}
     chosen = winners if winners is not None else contract_winners(seed, entrants, n)
