@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orders import api
+from orders import api, api_wallet
 
 urlpatterns = [
     path("orders/", api.OrderListCreateView.as_view(), name="order-list"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("orders/<int:pk>/refund/", api.OrderRefundView.as_view(), name="order-refund"),
     path("shops/<int:pk>/orders/", api.ShopOrdersView.as_view(), name="shop-orders"),
     path("payments/stripe/webhook/", api.StripeWebhookView.as_view(), name="stripe-webhook"),
+    path("wallet/", api_wallet.WalletView.as_view(), name="wallet"),
+    path("wallet/top-ups/", api_wallet.TopUpListCreateView.as_view(), name="top-up-list"),
+    path("wallet/top-ups/<int:pk>/", api_wallet.TopUpDetailView.as_view(), name="top-up-detail"),
+    path("rooms/<int:pk>/gifts/", api_wallet.RoomGiftSendView.as_view(), name="room-gift-send"),
+    path("giveaways/<int:pk>/claim/", api_wallet.GiveawayClaimView.as_view(), name="giveaway-claim"),
 ]

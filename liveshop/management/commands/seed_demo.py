@@ -2,6 +2,9 @@
 
 A verified tea farmer in Wulong with a shop of Wulong specialties, a cadre host in
 Jiangbei, a live show with the shelf set and the tea featured, a viewer and an admin.
+The viewer starts with demo coins for gifts: a staff grant (orders.services.wallet.
+wallet_grant: balanced ledger entries from the platform's promotions account, kept
+apart from bought coins); more come from a top-up paid at localstripe.
 Running it again changes nothing and prints the same logins and tokens.
 """
 
@@ -17,9 +20,11 @@ from django.utils import timezone
 from catalog.models import Product, Shop, Sku
 from liveshop.models import User
 from liveshop.services import user_token
+from orders.services.wallet import wallet_coins, wallet_grant
 from rooms.models import Host, Room, RoomItem
 
 DEMO_PASSWORD = "liveshop-demo"
+DEMO_VIEWER_COINS = 500
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,9 @@ class Command(BaseCommand):
 
             room = self._live_room(farmer_host, skus)
             self._step(f"room {room.pk} '{room.title}' is live with {room.items.count()} items")
+
+            wallet_grant(user=viewer, coins=DEMO_VIEWER_COINS, key="seed_demo:viewer", reason="demo coins")
+            self._step(f"viewer's wallet: {wallet_coins(user_id=viewer.pk)} coins (a staff grant, once)")
 
         self.stdout.write(self.style.SUCCESS(f"\nDemo data ready. Logins (password for all: {DEMO_PASSWORD}):"))
         for user, role in (
