@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -77,6 +77,7 @@ class TopUpSerializer(serializers.Serializer[TopUp]):
             return "canceled"
         return "failed" if top_up.last_error else "requires_payment"
 
+    @extend_schema_field(TopUpPaymentSerializer)
     def get_payment(self, top_up: TopUp) -> dict[str, Any]:
         return TopUpPaymentSerializer(
             {

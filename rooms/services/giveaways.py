@@ -172,8 +172,13 @@ def giveaway_enter(
     live, Banned, or PermissionDenied when the rules exclude the user (the host, a
     follower-only giveaway, an account too new).
     """
-    now = timezone.now()
     giveaway = Giveaway.objects.select_related("room__host").get(pk=giveaway.pk)
+    return _enter(giveaway, user, via=via)
+
+
+def _enter(giveaway: Giveaway, user: User, *, via: GiveawayEntry.Via) -> tuple[GiveawayEntry, bool]:
+    """giveaway_enter with the giveaway, its room and host already loaded."""
+    now = timezone.now()
     if giveaway.status != Giveaway.Status.OPEN or giveaway.closes_at <= now:
         raise Conflict("This giveaway is closed.")
     if giveaway.room.status != Room.Status.LIVE:
@@ -189,14 +194,16 @@ def giveaway_enter(
         raise Banned()
     if reason is not None:
         raise PermissionDenied(_REFUSALS[reason])
-    with transaction.atomic():
-        if not _hold_open_for_entry(giveaway_id=giveaway.pk, now=timezone.now()):
-            raise Conflict("This giveaway is closed.")
-        try:
-            with transaction.atomic():
-                return GiveawayEntry.objects.create(giveaway=giveaway, user=user, via=via), True
-        except IntegrityError:  # the same user, entering at the same moment
-            return GiveawayEntry.objects.get(giveaway=giveaway, user=user), False
+    # No savepoint of its own (a comment's entry joins the comment's transaction): nothing
+    # in the block raises but the unique race, which has its savepoint.
+    with transaction.atomic(savepoint=False):
+        if _hold_open_for_entry(giveaway_id=giveaway.pk, now=timezone.now()):
+            try:
+                with transaction.atomic():
+                    return GiveawayEntry.objects.create(giveaway=giveaway, user=user, via=via), True
+            except IntegrityError:  # the same user, entering at the same moment
+                return GiveawayEntry.objects.get(giveaway=giveaway, user=user), False
+    raise Conflict("This giveaway is closed.")
 
 
 def giveaways_enter_by_comment(*, room: Room, user: User, text: str) -> list[int]:
@@ -211,13 +218,15 @@ def giveaways_enter_by_comment(*, room: Room, user: User, text: str) -> list[int
     key = keyword_key(text)
     if not key:
         return []
-    candidates = Giveaway.objects.filter(
-        room=room, status=Giveaway.Status.OPEN, keyword_key=key, closes_at__gt=timezone.now()
-    ).order_by("pk")
+    candidates = (
+        Giveaway.objects.filter(room=room, status=Giveaway.Status.OPEN, keyword_key=key, closes_at__gt=timezone.now())
+        .select_related("room__host")
+        .order_by("pk")
+    )
     entered = []
     for giveaway in candidates:
         try:
-            _, created = giveaway_enter(giveaway=giveaway, user=user, via=GiveawayEntry.Via.COMMENT)
+            _, created = _enter(giveaway, user, via=GiveawayEntry.Via.COMMENT)
         except ServiceError as exc:
             logger.debug("comment by %s does not enter giveaway %s: %s", user.pk, giveaway.pk, exc.code)
             continue

@@ -242,3 +242,25 @@ def test_grants_add_up(viewer):
     grant(viewer, 5)
     grant(viewer, 7)
     assert wallet_coins(user_id=viewer.pk) == 12
+
+
+# --- The demo's helper ----------------------------------------------------------------------------
+
+
+def test_pay_top_up_pays_at_stripe_and_leaves_the_credit_to_the_webhook(client_for, viewer, committed):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    created = top_up(client_for(viewer), 25).json()
+    out = StringIO()
+    call_command("pay_top_up", str(created["id"]), stdout=out)
+    assert "is succeeded" in out.getvalue()
+    intent = stripe_api.client().v1.payment_intents.retrieve(created["payment"]["payment_intent"]).to_dict()
+    assert intent["status"] == "succeeded"
+    assert wallet(client_for(viewer))["coins"] == 0  # until the webhook
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.succeeded", intent))
+    assert wallet(client_for(viewer))["coins"] == 25
+    with pytest.raises(CommandError, match="No top-up"):
+        call_command("pay_top_up", "999999")

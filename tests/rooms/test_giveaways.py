@@ -495,3 +495,18 @@ def test_the_snapshot_lists_the_rooms_giveaways(live_room, viewer):
     assert listed[1]["seed"] == Giveaway.objects.get(pk=drawn.pk).seed
     assert listed[0]["seed"] is None
     assert listed[1]["entries"] == 1
+
+
+# --- Operations ---------------------------------------------------------------------------------
+
+
+def test_the_sweeper_is_on_beat_at_least_every_two_seconds(settings, live_room, viewer):
+    from rooms.tasks import giveaways_sweep_task
+
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "rooms.tasks.giveaways_sweep_task"]
+    assert entries
+    assert all(float(e["schedule"]) <= 2 for e in entries)
+    due = giveaway(live_room)
+    services.giveaway_enter(giveaway=due, user=viewer)
+    close(due)
+    assert giveaways_sweep_task() == (1, 0)
