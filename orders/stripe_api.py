@@ -94,7 +94,9 @@ def top_up_payment_intent_create(*, top_up_id: int, amount: int, currency: str, 
 
 
 def _payment_intent_create(*, idempotency_key: str, amount: int, currency: str, metadata: dict[str, str]) -> IntentInfo:
-    """Payment method types are listed (card, plus those in STRIPE_PAYMENT_METHOD_TYPES)
+    """A PaymentIntent, created once per idempotency key.
+
+    Payment method types are listed (card, plus those in STRIPE_PAYMENT_METHOD_TYPES)
     instead of `automatic_payment_methods`, which localstripe does not know. WeChat Pay
     needs the client kind; the web is the default.
     """

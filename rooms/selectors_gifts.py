@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Max, QuerySet, Sum
 from django.templatetags.static import static
 from rest_framework import serializers
@@ -14,6 +15,7 @@ from rooms import selectors
 from rooms.models import Gift, GiftSend, Giveaway, GiveawayEntry, GiveawayWinner, Room
 
 LEADERBOARD_SIZE = 50
+LEADERBOARD_CACHE_S = 1
 # Giveaways a room's snapshot shows: the open ones and the latest results.
 SNAPSHOT_GIVEAWAYS = 10
 
@@ -36,7 +38,22 @@ def gifts_catalog() -> list[Gift]:
     return list(Gift.objects.filter(is_active=True).order_by("position", "id"))
 
 
-def gift_leaderboard(*, room: Room, limit: int = LEADERBOARD_SIZE) -> list[dict[str, Any]]:
+def gift_leaderboard(*, room: Room) -> list[dict[str, Any]]:
+    """The room's top senders by coins, at most LEADERBOARD_CACHE_S old.
+
+    Summing a busy show's gift records takes tens of milliseconds (200,000 gifts: ~50 ms,
+    docs/PERFORMANCE.md), and every viewer may ask: one computation a second per room
+    serves them all. Live changes reach clients as `gift.sent` events meanwhile.
+    """
+    key = f"gift-leaderboard:{room.pk}"
+    board: list[dict[str, Any]] | None = cache.get(key)
+    if board is None:
+        board = gift_leaderboard_compute(room=room)
+        cache.set(key, board, timeout=LEADERBOARD_CACHE_S)
+    return board
+
+
+def gift_leaderboard_compute(*, room: Room, limit: int = LEADERBOARD_SIZE) -> list[dict[str, Any]]:
     """The room's top senders by coins, from the gift records (which the ledger backs
     one for one). Ties go to whoever reached the total first (the earlier last send)."""
     rows = list(

@@ -280,3 +280,17 @@ def test_the_leaderboard_of_an_unknown_or_hidden_room_is_404(client_for, room, v
     Room.objects.filter(pk=room.pk).update(status=Room.Status.SUSPENDED)
     assert_error(client_for(viewer).get(f"/api/v1/rooms/{room.pk}/gifts/leaderboard/"), 404, "not_found")
     assert client_for(staff).get(f"/api/v1/rooms/{room.pk}/gifts/leaderboard/").json() == []
+
+
+def test_the_leaderboard_is_computed_at_most_once_a_second_per_room(client_for, live_room, viewer):
+    import time
+
+    from rooms.selectors_gifts import LEADERBOARD_CACHE_S
+
+    grant(viewer, 1000)
+    url = f"/api/v1/rooms/{live_room.pk}/gifts/leaderboard/"
+    assert client_for(None).get(url).json() == []
+    assert send(client_for(viewer), live_room, {"gift": gift().pk}).status_code == 201
+    assert client_for(None).get(url).json() == []  # the same second's answer
+    time.sleep(LEADERBOARD_CACHE_S + 0.1)
+    assert client_for(None).get(url).json() == [{"user": {"id": viewer.pk, "display_name": "Viewer Li"}, "coins": 99}]
