@@ -12,7 +12,8 @@ Three measurements, each against a reference in the same run:
    host's earned coins are summed from the ledger on read; the reference keeps them as a
    balance column that every gift updates (LedgerAccount.BALANCE_KINDS with
    `coin_earnings` in it), the way the wallet is kept. Rounds alternate, twice each.
-2. The comment path. `comment_create` as the socket calls it, for `--comments` comments
+2. The comment path. `comment_create` as the socket calls it (in its transaction,
+   `rooms.consumers.create_comment`), for `--comments` comments
    a round, with an open keyword giveaway in the room: comments that are not the
    keyword, and comments that are (each enters its author); the reference is the same
    service with the keyword hook taken out. Rounds alternate.
@@ -111,6 +112,7 @@ def gifts_round(*, kept_earnings: bool, senders: int, seconds: float) -> dict[st
 def comments_round(*, mode: str, count: int) -> dict[str, Any]:
     """µs per `comment_create` (role moderator: no rate limit, which is Redis work alike in every mode)."""
     from liveshop.models import User
+    from rooms.consumers import create_comment
     from rooms.models import Giveaway, Host, Room
     from rooms.services import giveaway_create, live
 
@@ -129,7 +131,8 @@ def comments_round(*, mode: str, count: int) -> dict[str, Any]:
     try:
         began = time.perf_counter()
         for user in users:
-            live.comment_create(room=room, user=user, text=text, role="moderator")
+            # As the socket does it: the comment's transaction, its author's ack on commit.
+            create_comment(room.pk, user.pk, text, "moderator", lambda comment_id: None)
         elapsed = time.perf_counter() - began
     finally:
         live.giveaways_enter_by_comment = hook
@@ -181,7 +184,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--comments", type=int, default=2000)
     parser.add_argument("--entrants", default="10000,50000")
+    parser.add_argument("--parts", default="gifts,comments,draw", help="which measurements to run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     # One pooled connection per sender thread, and a spare.
     os.environ.setdefault("DATABASE_POOL_MAX_SIZE", str(args.senders + 2))
     setup_django()
@@ -203,7 +208,7 @@ def main() -> None:
     }
 
     gift_rounds = []
-    for kept in (False, True, False, True):
+    for kept in (False, True, False, True) if "gifts" in parts else ():
         label = "kept earnings (reference)" if kept else "summed earnings (shipped)"
         log(f"gifts: {args.senders} senders for {args.seconds:g} s, {label}")
         gift_rounds.append(gifts_round(kept_earnings=kept, senders=args.senders, seconds=args.seconds))
@@ -212,7 +217,7 @@ def main() -> None:
 
     modes = ["no keyword hook (reference)", "comments not the keyword", "keyword comments"]
     comment_rounds = []
-    for _ in range(2):
+    for _ in range(2 if "comments" in parts else 0):
         for mode in modes:
             log(f"comments: {args.comments} through comment_create, {mode}")
             comment_rounds.append(comments_round(mode=mode, count=args.comments))
@@ -220,7 +225,7 @@ def main() -> None:
     report["comments"] = comment_rounds
 
     draws = []
-    for entrants in (int(n) for n in args.entrants.split(",")):
+    for entrants in (int(n) for n in args.entrants.split(",") if "draw" in parts):
         log(f"draw: a giveaway of {entrants} entrants")
         draws.append(draw_round(entrants=entrants))
         log(f"  {draws[-1]['draw_ms']} ms (recomputation {draws[-1]['recompute_ms']} ms)")
@@ -239,28 +244,31 @@ def main() -> None:
         "draws_match_recomputation": all(d["matches_recomputation"] for d in draws),
     }
 
-    print()
-    print(f"gifts: {args.senders} senders in one room, {args.seconds:g} s a round, {os.cpu_count()} cpus")
-    print(f"{'variant':<30}{'gifts/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for r in gift_rounds:
-        print(f"{r['variant']:<30}{r['gifts_per_s']:>10}{r['p50_ms']:>10}{r['p99_ms']:>10}")
-    shipped = statistics.mean(r["gifts_per_s"] for r in gift_rounds if r["variant"].startswith("summed"))
-    kept = statistics.mean(r["gifts_per_s"] for r in gift_rounds if r["variant"].startswith("kept"))
-    report["gifts_shipped_vs_kept"] = round(shipped / kept, 2)
-    print(f"shipped / reference: {report['gifts_shipped_vs_kept']}x")
-    print()
-    print(f"{'comment path':<30}{'µs/comment':>12}{'entered':>10}")
-    for r in comment_rounds:
-        print(f"{r['mode']:<30}{r['us_per_comment']:>12}{r['entered']:>10}")
-    base = statistics.mean(r["us_per_comment"] for r in comment_rounds if r["mode"].startswith("no keyword"))
-    for mode in modes[1:]:
-        cost = statistics.mean(r["us_per_comment"] for r in comment_rounds if r["mode"] == mode)
-        report.setdefault("comment_cost_vs_reference", {})[mode] = round(cost / base, 2)
-        print(f"{mode} / reference: {cost / base:.2f}x")
-    print()
-    print(f"{'draw':<30}{'draw ms':>10}{'recompute ms':>14}")
-    for d in draws:
-        print(f"{str(d['entrants']) + ' entrants':<30}{d['draw_ms']:>10}{d['recompute_ms']:>14}")
+    if gift_rounds:
+        print()
+        print(f"gifts: {args.senders} senders in one room, {args.seconds:g} s a round, {os.cpu_count()} cpus")
+        print(f"{'variant':<30}{'gifts/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        for r in gift_rounds:
+            print(f"{r['variant']:<30}{r['gifts_per_s']:>10}{r['p50_ms']:>10}{r['p99_ms']:>10}")
+        shipped = statistics.mean(r["gifts_per_s"] for r in gift_rounds if r["variant"].startswith("summed"))
+        kept = statistics.mean(r["gifts_per_s"] for r in gift_rounds if r["variant"].startswith("kept"))
+        report["gifts_shipped_vs_kept"] = round(shipped / kept, 2)
+        print(f"shipped / reference: {report['gifts_shipped_vs_kept']}x")
+    if comment_rounds:
+        print()
+        print(f"{'comment path':<30}{'µs/comment':>12}{'entered':>10}")
+        for r in comment_rounds:
+            print(f"{r['mode']:<30}{r['us_per_comment']:>12}{r['entered']:>10}")
+        base = statistics.mean(r["us_per_comment"] for r in comment_rounds if r["mode"].startswith("no keyword"))
+        for mode in modes[1:]:
+            cost = statistics.mean(r["us_per_comment"] for r in comment_rounds if r["mode"] == mode)
+            report.setdefault("comment_cost_vs_reference", {})[mode] = round(cost / base, 2)
+            print(f"{mode} / reference: {cost / base:.2f}x")
+    if draws:
+        print()
+        print(f"{'draw':<30}{'draw ms':>10}{'recompute ms':>14}")
+        for d in draws:
+            print(f"{str(d['entrants']) + ' entrants':<30}{d['draw_ms']:>10}{d['recompute_ms']:>14}")
     print()
     for name, ok in report["checks"].items():
         print(f"  {name:<34}{'OK' if ok else 'FAILED'}")

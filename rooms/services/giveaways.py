@@ -20,7 +20,7 @@ import unicodedata
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Sku
@@ -153,14 +153,33 @@ def _hold_open_for_entry(*, giveaway_id: int, now: datetime) -> bool:
 
     FOR KEY SHARE: entries do not wait for each other, but the draw's FOR UPDATE waits
     for them (and they for it). SQLite runs one writer at a time, which orders them too.
+    Raw SQL because the ORM has no share lock.
     """
     lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {Giveaway._meta.db_table} WHERE id = %s AND status = %s AND closes_at > %s{lock}",
-            [giveaway_id, Giveaway.Status.OPEN, now],
+            [giveaway_id, Giveaway.Status.OPEN, connection.ops.adapt_datetimefield_value(now)],
         )
         return cursor.fetchone() is not None
+
+
+def _entry_insert(*, giveaway_id: int, user_id: int, via: str, now: datetime) -> int | None:
+    """Insert the entry unless the user is in already: its id, or None.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING, PostgreSQL and SQLite
+    alike) instead of an insert in a savepoint that a unique violation rolls back: a
+    giveaway's keyword can bring thousands of these within seconds.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {GiveawayEntry._meta.db_table} "
+            "(giveaway_id, user_id, via, entered_at, eligible, excluded_reason) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (giveaway_id, user_id) DO NOTHING RETURNING id",
+            [giveaway_id, user_id, via, connection.ops.adapt_datetimefield_value(now), True, ""],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row is not None else None
 
 
 def giveaway_enter(
@@ -194,15 +213,16 @@ def _enter(giveaway: Giveaway, user: User, *, via: GiveawayEntry.Via) -> tuple[G
         raise Banned()
     if reason is not None:
         raise PermissionDenied(_REFUSALS[reason])
-    # No savepoint of its own (a comment's entry joins the comment's transaction): nothing
-    # in the block raises but the unique race, which has its savepoint.
+    # No savepoint (a comment's entry joins the comment's transaction): nothing in the
+    # block raises on a business rule, and a database error aborts the transaction anyway.
     with transaction.atomic(savepoint=False):
-        if _hold_open_for_entry(giveaway_id=giveaway.pk, now=timezone.now()):
-            try:
-                with transaction.atomic():
-                    return GiveawayEntry.objects.create(giveaway=giveaway, user=user, via=via), True
-            except IntegrityError:  # the same user, entering at the same moment
+        now = timezone.now()
+        if _hold_open_for_entry(giveaway_id=giveaway.pk, now=now):
+            entry_id = _entry_insert(giveaway_id=giveaway.pk, user_id=user.pk, via=via, now=now)
+            if entry_id is None:  # the same user, entering at the same moment
                 return GiveawayEntry.objects.get(giveaway=giveaway, user=user), False
+            entry = GiveawayEntry(id=entry_id, giveaway=giveaway, user=user, via=via, entered_at=now)
+            return entry, True
     raise Conflict("This giveaway is closed.")
 
 
@@ -218,13 +238,16 @@ def giveaways_enter_by_comment(*, room: Room, user: User, text: str) -> list[int
     key = keyword_key(text)
     if not key:
         return []
-    candidates = (
+    # The common case, a comment that is no keyword, costs this one light query.
+    matching = list(
         Giveaway.objects.filter(room=room, status=Giveaway.Status.OPEN, keyword_key=key, closes_at__gt=timezone.now())
-        .select_related("room__host")
-        .order_by("pk")
+        .order_by()
+        .values_list("pk", flat=True)
     )
+    if not matching:
+        return []
     entered = []
-    for giveaway in candidates:
+    for giveaway in Giveaway.objects.filter(pk__in=matching).select_related("room__host").order_by("pk"):
         try:
             _, created = _enter(giveaway, user, via=GiveawayEntry.Via.COMMENT)
         except ServiceError as exc:
@@ -256,14 +279,18 @@ def giveaway_draw(*, giveaway_id: int) -> bool:
         )
         if giveaway is None:
             return False
-        entries = list(GiveawayEntry.objects.filter(giveaway=giveaway).select_related("user").order_by("id"))
-        host_user_id = giveaway.room.host.user_id
-        excluded = _draw_exclusions(giveaway, entries, host_user_id=host_user_id, now=now)
+        # Only what the rules read, as tuples: a draw of 50,000 entrants stays a few queries.
+        entrants = list(
+            GiveawayEntry.objects.filter(giveaway=giveaway)
+            .order_by("id")
+            .values_list("user_id", "user__is_active", "user__date_joined")
+        )
+        excluded = _draw_exclusions(giveaway, entrants, host_user_id=giveaway.room.host.user_id, now=now)
         for reason in set(excluded.values()):
             GiveawayEntry.objects.filter(
                 giveaway=giveaway, user_id__in=[uid for uid, why in excluded.items() if why == reason]
             ).update(eligible=False, excluded_reason=reason)
-        eligible = [entry.user_id for entry in entries if entry.user_id not in excluded]
+        eligible = [user_id for user_id, _, _ in entrants if user_id not in excluded]
         winner_ids = fairness.draw_winners(giveaway.seed, eligible, giveaway.winners_count)
         has_prize = giveaway.prize_sku_id is not None
         deadline = now + timedelta(seconds=settings.GIVEAWAY_CLAIM_WINDOW_S)
@@ -284,7 +311,7 @@ def giveaway_draw(*, giveaway_id: int) -> bool:
             assert giveaway.prize_sku_id is not None
             sku_release(sku_id=giveaway.prize_sku_id, quantity=unused)
         Giveaway.objects.filter(pk=giveaway.pk).update(status=Giveaway.Status.DRAWN, drawn_at=now)
-        names = {entry.user_id: entry.user.public_name for entry in entries}
+        names = {user.pk: user.public_name for user in User.objects.filter(pk__in=winner_ids)}
         room_event_on_commit(
             giveaway.room_id,
             "giveaway.drawn",
@@ -298,28 +325,30 @@ def giveaway_draw(*, giveaway_id: int) -> bool:
 
 
 def _draw_exclusions(
-    giveaway: Giveaway, entries: list[GiveawayEntry], *, host_user_id: int, now: datetime
+    giveaway: Giveaway, entrants: list[tuple[int, bool, datetime]], *, host_user_id: int, now: datetime
 ) -> dict[int, str]:
-    """{user id: reason} for the entrants the rules exclude at the draw (a few queries in all)."""
-    user_ids = [entry.user_id for entry in entries]
-    banned = set(Ban.objects.filter(room_id=giveaway.room_id, user_id__in=user_ids).values_list("user_id", flat=True))
+    """{user id: reason} for the entrants the rules exclude at the draw, from
+    (user id, is active, joined) tuples: two queries at most, whatever the entrants."""
+    # A room has few bans; a host may have many followers, so those are joined to the entries.
+    banned = set(Ban.objects.filter(room_id=giveaway.room_id).values_list("user_id", flat=True))
     followers: set[int] = set()
     if giveaway.followers_only:
         followers = set(
-            Follow.objects.filter(host__user_id=host_user_id, user_id__in=user_ids).values_list("user_id", flat=True)
+            Follow.objects.filter(host__user_id=host_user_id, user__giveaway_entries__giveaway=giveaway).values_list(
+                "user_id", flat=True
+            )
         )
     joined_by = now - timedelta(seconds=giveaway.min_account_age_s)
     excluded: dict[int, str] = {}
-    for entry in entries:
-        user = entry.user
-        if not user.is_active:
-            excluded[user.pk] = ACCOUNT_INACTIVE
-        elif user.pk in banned:
-            excluded[user.pk] = BANNED
-        elif giveaway.min_account_age_s and user.date_joined > joined_by:
-            excluded[user.pk] = ACCOUNT_TOO_NEW
-        elif giveaway.followers_only and user.pk not in followers:
-            excluded[user.pk] = NOT_FOLLOWING
+    for user_id, is_active, date_joined in entrants:
+        if not is_active:
+            excluded[user_id] = ACCOUNT_INACTIVE
+        elif user_id in banned:
+            excluded[user_id] = BANNED
+        elif giveaway.min_account_age_s and date_joined > joined_by:
+            excluded[user_id] = ACCOUNT_TOO_NEW
+        elif giveaway.followers_only and user_id not in followers:
+            excluded[user_id] = NOT_FOLLOWING
     return excluded
 
 

@@ -412,12 +412,13 @@ def test_a_cancelled_giveaway_draws_nothing(live_room, viewer, sku):
 
 def test_the_rules_are_checked_again_at_the_draw(client_for, live_room, host_profile):
     created = giveaway(live_room, winners=10, followers_only=True)
-    stays, unfollows, banned = fans(3)
-    for fan in (stays, unfollows, banned):
+    stays, unfollows, banned, closed = fans(4)
+    for fan in (stays, unfollows, banned, closed):
         services.host_follow(user=fan, host=host_profile)
         services.giveaway_enter(giveaway=created, user=fan)
     services.host_unfollow(user=unfollows, host=host_profile)
     Ban.objects.create(room=live_room, user=banned)
+    type(closed).objects.filter(pk=closed.pk).update(is_active=False)  # the account was closed
     close(created)
     services.giveaway_draw(giveaway_id=created.pk)
 
@@ -428,6 +429,7 @@ def test_the_rules_are_checked_again_at_the_draw(client_for, live_room, host_pro
     assert (entries[stays.pk]["eligible"], entries[stays.pk]["excluded_reason"]) == (True, "")
     assert (entries[unfollows.pk]["eligible"], entries[unfollows.pk]["excluded_reason"]) == (False, "not_following")
     assert (entries[banned.pk]["eligible"], entries[banned.pk]["excluded_reason"]) == (False, "banned")
+    assert (entries[closed.pk]["eligible"], entries[closed.pk]["excluded_reason"]) == (False, "account_inactive")
 
 
 def test_the_sweeper_draws_what_is_due(live_room, viewer):
