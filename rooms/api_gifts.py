@@ -204,7 +204,7 @@ class GiveawayDetailView(APIView):
 
     @extend_schema(responses={200: GiveawaySerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
-        giveaway = selectors_gifts.giveaway_visible_get(user=request.user, giveaway_id=pk)
+        giveaway = selectors_gifts.giveaway_visible_get(user=request.user, giveaway_id=pk, details=True)
         return Response(selectors_gifts.giveaway_public(giveaway))
 
 
@@ -253,8 +253,7 @@ class GiveawayCancelView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         giveaway = selectors_gifts.giveaway_visible_get(user=request.user, giveaway_id=pk)
-        room = Room.objects.select_related("host").get(pk=giveaway.room_id)
-        if not (selectors.is_room_host(request.user, room) or is_staff(request.user)):
+        if not (selectors.is_room_host(request.user, giveaway.room) or is_staff(request.user)):
             raise PermissionDenied("Only the room's host or staff may cancel a giveaway.")
         services.giveaway_cancel(giveaway=giveaway)
         return _giveaway_response(giveaway.pk)

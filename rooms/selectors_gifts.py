@@ -71,15 +71,21 @@ def gift_leaderboard_compute(*, room: Room, limit: int = LEADERBOARD_SIZE) -> li
 
 def giveaways_with_details() -> QuerySet[Giveaway]:
     return (
-        Giveaway.objects.select_related("room", "prize_sku__product")
+        Giveaway.objects.select_related("room__host", "prize_sku__product")
         .annotate(entries_count=Count("entries"))
         .prefetch_related("winners__user")
     )
 
 
-def giveaway_visible_get(*, user: Any, giveaway_id: int) -> Giveaway:
-    """The giveaway, if its room is visible to the user (404 otherwise)."""
-    giveaway = giveaways_with_details().filter(pk=giveaway_id).first()
+def giveaway_visible_get(*, user: Any, giveaway_id: int, details: bool = False) -> Giveaway:
+    """The giveaway, if its room is visible to the user (404 otherwise).
+
+    With `details`, what giveaway_public reads comes along (the entry count among it);
+    an entry or a claim needs none of it, and counting the entries on every one of a
+    keyword storm's entries would grow with the storm.
+    """
+    giveaways = giveaways_with_details() if details else Giveaway.objects.select_related("room__host")
+    giveaway = giveaways.filter(pk=giveaway_id).first()
     if giveaway is None or not selectors.rooms_visible_to(user).filter(pk=giveaway.room_id).exists():
         raise NotFound("No such giveaway.")
     return giveaway
