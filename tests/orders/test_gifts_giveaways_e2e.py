@@ -244,7 +244,8 @@ async def test_top_up_gift_giveaway_verify_claim(stack: dict[str, Any]) -> None:
         assert detail["status"] == "drawn"
         assert detail["entries"] == 2
         late = datetime.fromisoformat(detail["drawn_at"]) - datetime.fromisoformat(detail["closes_at"])
-        assert late.total_seconds() < 2.5  # the sweeper runs every second
+        # Beat sends the sweep every second; the rest is the broker and a worker on a busy machine.
+        assert late.total_seconds() < 4
         assert drawn["data"]["seed"] == detail["seed"]
         winner_id = drawn["data"]["winners"][0]["id"]
         assert winner_id in (fan.pk, other.pk)

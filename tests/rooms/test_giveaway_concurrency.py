@@ -62,12 +62,12 @@ def test_entries_racing_the_draw_are_either_in_the_draw_or_refused(live_room, mo
     def act(index: int) -> str:
         try:
             if index == len(entrants):  # close the giveaway while entries pour in, then draw
-                time.sleep(0.1)
+                time.sleep(0.15)
                 Giveaway.objects.filter(pk=created.pk).update(closes_at=timezone.now())
                 while not services.giveaway_draw(giveaway_id=created.pk):
                     time.sleep(0.005)
                 return "drew"
-            time.sleep(random.uniform(0, 0.2))
+            time.sleep(random.uniform(0, 0.3))
             try:
                 services.giveaway_enter(giveaway=created, user=entrants[index])
             except Conflict:
