@@ -260,6 +260,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # A sweep not started within a few seconds is dropped: the next one does its work.
     "orders-expire-due": {"task": "orders.tasks.orders_expire_due_task", "schedule": 1.0, "options": {"expires": 5}},
     "flash-sales-sweep": {"task": "rooms.tasks.flash_sales_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
+    "giveaways-sweep": {"task": "rooms.tasks.giveaways_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},
@@ -287,6 +288,12 @@ LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
 ORDER_PAYMENT_TIMEOUT_S = env_int("ORDER_PAYMENT_TIMEOUT_S", 900)
 FLASH_ORDER_PAYMENT_TIMEOUT_S = env_int("FLASH_ORDER_PAYMENT_TIMEOUT_S", 300)
 GIVEAWAY_CLAIM_WINDOW_S = env_int("GIVEAWAY_CLAIM_WINDOW_S", 48 * 3600)
+# What a coin costs in a top-up, in minor units of CURRENCY (default: 1 coin = 10 fen).
+COIN_PRICE_FEN = env_int("COIN_PRICE_FEN", 10)
+# The platform's share of every gift, in basis points of its coins; the host earns the rest.
+GIFT_PLATFORM_SHARE_BPS = env_int("GIFT_PLATFORM_SHARE_BPS", 3000)
+if COIN_PRICE_FEN < 1 or not 0 <= GIFT_PLATFORM_SHARE_BPS <= 10_000:
+    raise ImproperlyConfigured("COIN_PRICE_FEN must be >= 1 and GIFT_PLATFORM_SHARE_BPS from 0 to 10000.")
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
 # The room host's commission, in basis points of an order, when the host sells another
 # seller's goods (a cadre promoting local farmers); nothing when the host is the seller.
@@ -357,6 +364,9 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "ReportStatusEnum": "rooms.models.Report.Status",
         "ReportResolutionEnum": "rooms.models.Report.Resolution",
         "ReportQueueStatusEnum": [("open", "open"), ("resolved", "resolved"), ("all", "all")],
+        "GiveawayStatusEnum": "rooms.models.Giveaway.Status",
+        "GiveawayWinnerStatusEnum": "rooms.models.GiveawayWinner.Status",
+        "TopUpStatusEnum": "orders.models.TopUp.Status",
     },
 }
 

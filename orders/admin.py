@@ -15,8 +15,10 @@ from orders.models import (
     Order,
     OrderItem,
     Payment,
+    PrizeClaim,
     Refund,
     StripeEvent,
+    TopUp,
 )
 
 
@@ -112,3 +114,18 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction", "account", "amount", "currency")
     list_filter = ("currency",)
     search_fields = ("transaction__key", "account__code")
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "coins", "amount", "currency", "status", "payment_intent_id", "created_at", "paid_at")
+    list_filter = ("status",)
+    search_fields = ("user__username", "payment_intent_id")
+    list_select_related = ("user",)
+    exclude = ("client_secret",)
+
+
+@admin.register(PrizeClaim)
+class PrizeClaimAdmin(ReadOnlyAdmin):
+    list_display = ("id", "winner", "order", "created_at")
+    list_select_related = ("winner", "order")

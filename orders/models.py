@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from catalog.models import Shop, Sku
-from rooms.models import FlashSale, Room, RoomItem
+from rooms.models import FlashSale, GiveawayWinner, Room, RoomItem
 
 
 class Order(models.Model):
@@ -211,9 +211,14 @@ class LedgerAccount(models.Model):
     Kinds in use: the processor (money at Stripe: an asset, so it rises with payments),
     the platform's fees, what is owed to each shop (the seller's share) and to each host
     (commission on others' goods), and unallocated payments (money in for an order that
-    could not be filled, until it is refunded). The coin wallet of issue 5 adds a
-    `wallet` account per user in the currency "coin" and a coin-issue account: a gift
-    is then a pair of entries between two users' accounts in that currency.
+    could not be filled, until it is refunded).
+
+    Coins are a currency of their own ("coin"), owed by the platform like the shops'
+    shares, so a user's `wallet` holds a credit (negative: coins = -balance). A top-up
+    records the money in (processor / coin sales, in fen) and the coins issued (coin
+    issue / the wallet, in coins); a gift moves coins from the sender's wallet to the
+    host's `coin_earnings` and the platform's `coin_fees`; a staff grant issues coins
+    from `coin_promotions`. See orders/services/wallet.py.
     """
 
     class Kind(models.TextChoices):
@@ -222,6 +227,12 @@ class LedgerAccount(models.Model):
         SELLER = "seller"
         HOST_COMMISSION = "host_commission"
         UNALLOCATED = "unallocated"
+        COIN_SALES = "coin_sales"  # fen paid for coins (the platform's, until spent)
+        COIN_ISSUE = "coin_issue"  # coins sold, in coins
+        COIN_PROMOTIONS = "coin_promotions"  # coins given by staff, in coins
+        WALLET = "wallet"  # a user's coins to spend
+        COIN_EARNINGS = "coin_earnings"  # a host's share of the gifts received
+        COIN_FEES = "coin_fees"  # the platform's share of the gifts
 
     code = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -240,12 +251,19 @@ class LedgerAccount(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # Belt and braces behind ledger_post's conditional update: no wallet overdrawn.
+            models.CheckConstraint(condition=~Q(kind="wallet") | Q(balance__lte=0), name="ledger_wallet_not_overdrawn"),
+        ]
 
     def __str__(self) -> str:
         return self.code
 
-    # Kinds whose `balance` column is kept equal to the sum of their entries.
-    BALANCE_KINDS: frozenset[str] = frozenset()
+    # Kinds whose `balance` column is kept equal to the sum of their entries. A wallet
+    # is debited conditionally (a gift needs the coins) and belongs to one user, so its
+    # row is hot only for that user. A host's earnings are not kept: every gift in a
+    # room credits them, and a kept row would serialise the room's gifts.
+    BALANCE_KINDS: frozenset[str] = frozenset({Kind.WALLET})
 
     @property
     def keeps_balance(self) -> bool:
@@ -264,6 +282,9 @@ class LedgerTransaction(models.Model):
         ORDER_REFUND = "order_refund"
         PAYMENT_UNALLOCATED = "payment_unallocated"
         UNALLOCATED_REFUND = "unallocated_refund"
+        TOP_UP = "top_up"
+        GIFT = "gift"
+        COIN_GRANT = "coin_grant"
 
     key = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -291,3 +312,52 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.amount:+d} {self.currency}"
+
+
+# --- Coins and prizes --------------------------------------------------------------------------
+
+
+class TopUp(models.Model):
+    """Coins bought with a Stripe payment. Credited once, by settlement of its
+    `payment_intent.succeeded` event (orders/services/wallet.py), never on the client's word."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PAID = "paid"  # the coins are in the wallet
+        CANCELED = "canceled"  # the PaymentIntent was canceled or refused
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="top_ups")
+    coins = models.PositiveIntegerField()
+    amount = models.BigIntegerField(help_text="Minor units: coins times COIN_PRICE_FEN.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(max_length=20, default="stripe")
+    # Set once the PaymentIntent exists (created after the top-up's transaction commits).
+    payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    client_secret = models.CharField(max_length=255, blank=True)
+    amount_received = models.BigIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(coins__gte=1) & Q(amount__gte=1), name="top_up_positive"),
+        ]
+        indexes = [models.Index(fields=["user", "-id"])]
+
+    def __str__(self) -> str:
+        return f"top-up {self.pk}: {self.coins} coins for {self.user_id}"
+
+
+class PrizeClaim(models.Model):
+    """The zero-total order that ships a giveaway's prize to one winner: one per winner,
+    which is what makes a second claim return the same order."""
+
+    winner = models.OneToOneField(GiveawayWinner, on_delete=models.PROTECT, related_name="prize_claim")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="prize_claim")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"prize of winner {self.winner_id}: order {self.order_id}"

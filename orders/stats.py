@@ -28,23 +28,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from orders.models import Order, OrderItem
 from rooms import selectors as room_selectors
-from rooms.models import Room, RoomItem
+from rooms.models import GiftSend, Room, RoomItem
 
 PAID = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
 SOLD = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED)
 
 
 def room_gift_coins(*, room_id: int) -> int:
-    """Coins of the gifts sent in the room.
+    """Coins of the gifts sent in the room (each `GiftSend` row moved its coins in the ledger)."""
+    return int(GiftSend.objects.filter(room_id=room_id).aggregate(coins=Sum("coins"))["coins"] or 0)
 
-    0 on this branch: gifts (`GiftSend`, issue 5) are not here. The gifts branch fills
-    this in at merge: the sum of the room's `GiftSend` coins.
-    """
-    return 0
+
+def sales_orders() -> QuerySet[Order]:
+    """Orders that count as sales: not the zero-total orders that ship giveaway prizes."""
+    return Order.objects.filter(prize_claim__isnull=True)
 
 
 def _order_figures(orders: Any) -> dict[str, int]:
@@ -62,8 +63,10 @@ def room_stats(*, room: Room) -> dict[str, Any]:
     """`GET /rooms/{id}/stats/`: the audience (live counters, or the durable report once
     the show ended) and the money (the room's orders, always current)."""
     audience = room_selectors.room_audience(room=room)
-    money = _order_figures(Order.objects.filter(room=room))
-    items_sold = OrderItem.objects.filter(order__room=room, order__status__in=SOLD).aggregate(units=Sum("quantity"))
+    money = _order_figures(sales_orders().filter(room=room))
+    items_sold = OrderItem.objects.filter(
+        order__room=room, order__status__in=SOLD, order__prize_claim__isnull=True
+    ).aggregate(units=Sum("quantity"))
     return {
         "viewers_now": audience.viewers_now,
         "peak_viewers": audience.peak_viewers,
@@ -144,13 +147,14 @@ def district_report(*, start: dt.date, end: dt.date) -> DistrictReport:
     ):
         row(district).products = products
     for district, units in (
-        OrderItem.objects.filter(order__room__in=shows, order__status__in=SOLD)
+        OrderItem.objects.filter(order__room__in=shows, order__status__in=SOLD, order__prize_claim__isnull=True)
         .values_list("order__room__host__district")
         .annotate(units=Sum("quantity"))
     ):
         row(district).items_sold = int(units or 0)
     for district, sales in (
-        Order.objects.filter(room__in=shows, status__in=PAID)
+        sales_orders()
+        .filter(room__in=shows, status__in=PAID)
         .values_list("room__host__district")
         .annotate(sales=Sum(F("total") - F("refunded_amount")))
     ):

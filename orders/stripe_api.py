@@ -80,7 +80,21 @@ def _intent(obj: Any) -> IntentInfo:
 
 
 def payment_intent_create(*, order_number: str, amount: int, currency: str, metadata: dict[str, str]) -> IntentInfo:
-    """A PaymentIntent for an order, once per order number whatever the retries.
+    """A PaymentIntent for an order, once per order number whatever the retries."""
+    return _payment_intent_create(
+        idempotency_key=f"order-{order_number}", amount=amount, currency=currency, metadata=metadata
+    )
+
+
+def top_up_payment_intent_create(*, top_up_id: int, amount: int, currency: str, metadata: dict[str, str]) -> IntentInfo:
+    """A PaymentIntent for a wallet top-up, once per top-up whatever the retries."""
+    return _payment_intent_create(
+        idempotency_key=f"top-up-{top_up_id}", amount=amount, currency=currency, metadata=metadata
+    )
+
+
+def _payment_intent_create(*, idempotency_key: str, amount: int, currency: str, metadata: dict[str, str]) -> IntentInfo:
+    """A PaymentIntent, created once per idempotency key.
 
     Payment method types are listed (card, plus those in STRIPE_PAYMENT_METHOD_TYPES)
     instead of `automatic_payment_methods`, which localstripe does not know. WeChat Pay
@@ -97,7 +111,7 @@ def payment_intent_create(*, order_number: str, amount: int, currency: str, meta
         params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
     intent = client().v1.payment_intents.create(
         params=params,  # type: ignore[arg-type]
-        options={"idempotency_key": f"order-{order_number}"},
+        options={"idempotency_key": idempotency_key},
     )
     return _intent(intent)
 

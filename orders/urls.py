@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orders import api, stats_api
+from orders import api, api_wallet, stats_api
 
 urlpatterns = [
     path("orders/", api.OrderListCreateView.as_view(), name="order-list"),
@@ -15,4 +15,9 @@ urlpatterns = [
     # Statistics aggregate orders, so they are served here (orders may import rooms, not the reverse).
     path("rooms/<int:pk>/stats/", stats_api.RoomStatsView.as_view(), name="room-stats"),
     path("stats/districts/", stats_api.DistrictStatsView.as_view(), name="stats-districts"),
+    path("wallet/", api_wallet.WalletView.as_view(), name="wallet"),
+    path("wallet/top-ups/", api_wallet.TopUpListCreateView.as_view(), name="top-up-list"),
+    path("wallet/top-ups/<int:pk>/", api_wallet.TopUpDetailView.as_view(), name="top-up-detail"),
+    path("rooms/<int:pk>/gifts/", api_wallet.RoomGiftSendView.as_view(), name="room-gift-send"),
+    path("giveaways/<int:pk>/claim/", api_wallet.GiveawayClaimView.as_view(), name="giveaway-claim"),
 ]

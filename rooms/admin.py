@@ -17,6 +17,11 @@ from rooms.models import (
     Comment,
     FlashSale,
     Follow,
+    Gift,
+    GiftSend,
+    Giveaway,
+    GiveawayEntry,
+    GiveawayWinner,
     Host,
     ModerationAction,
     Mute,
@@ -407,3 +412,93 @@ class RoomSequenceAdmin(EventLogAdmin):
 class RoomEventAdmin(EventLogAdmin):
     list_display = ("id", "room_id", "seq", "header", "created_at")
     list_filter = ("room_id",)
+
+
+# --- Gifts and giveaways ---------------------------------------------------------------------
+
+
+@admin.register(Gift)
+class GiftAdmin(admin.ModelAdmin[Gift]):
+    """The catalog: staff change prices and images, or retire a gift (inactive) once sent."""
+
+    list_display = ("id", "name", "coins", "image_url", "position", "is_active")
+    list_editable = ("coins", "position", "is_active")
+    search_fields = ("name",)
+
+
+class WrittenByServicesAdmin(admin.ModelAdmin[Any]):
+    """Rows that move with coins, stock or a fair draw: read-only here, changed by the services."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(GiftSend)
+class GiftSendAdmin(WrittenByServicesAdmin):
+    list_display = ("id", "room", "sender", "recipient", "gift", "quantity", "coins", "host_coins", "created_at")
+    list_select_related = ("room", "sender", "recipient", "gift")
+    search_fields = ("sender__username", "recipient__username")
+
+
+class GiveawayWinnerInline(admin.TabularInline[GiveawayWinner, Giveaway]):
+    model = GiveawayWinner
+    extra = 0
+    can_delete = False
+    readonly_fields = ("user", "rank", "status", "claim_deadline", "claimed_at", "forfeited_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Giveaway)
+class GiveawayAdmin(WrittenByServicesAdmin):
+    list_display = ("id", "room", "title", "status", "winners_count", "prize_sku", "closes_at", "drawn_at")
+    list_filter = ("status",)
+    search_fields = ("title", "room__title")
+    list_select_related = ("room", "prize_sku")
+    # Not the seed: staff must not see it before the draw either (revealed_seed shows it after).
+    fields = (
+        "room",
+        "title",
+        "prize_sku",
+        "winners_count",
+        "keyword",
+        "followers_only",
+        "min_account_age_s",
+        "commitment",
+        "revealed_seed",
+        "status",
+        "created_at",
+        "closes_at",
+        "drawn_at",
+        "cancelled_at",
+        "fulfilled_at",
+    )
+    readonly_fields = fields
+    inlines = [GiveawayWinnerInline]
+
+    @admin.display(description="seed")
+    def revealed_seed(self, giveaway: Giveaway) -> str:
+        return giveaway.seed if giveaway.is_drawn else "(secret until the draw)"
+
+
+@admin.register(GiveawayWinner)
+class GiveawayWinnerAdmin(WrittenByServicesAdmin):
+    list_display = ("id", "giveaway", "user", "rank", "status", "claim_deadline", "claimed_at", "forfeited_at")
+    list_filter = ("status",)
+    search_fields = ("user__username", "giveaway__title")
+    list_select_related = ("giveaway", "user")
+
+
+@admin.register(GiveawayEntry)
+class GiveawayEntryAdmin(WrittenByServicesAdmin):
+    list_display = ("id", "giveaway", "user", "via", "entered_at", "eligible", "excluded_reason")
+    list_filter = ("via", "eligible")
+    search_fields = ("user__username",)
+    list_select_related = ("giveaway", "user")

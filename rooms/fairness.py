@@ -56,7 +56,7 @@ def _fetch_json(url: str) -> Any:
 
 def _entries_url(giveaway_url: str) -> str:
     base = giveaway_url.split("?", 1)[0]
-    return base.rstrip("/") + "/entries/"
+    return base.rstrip("/") + "/entries/?page_size=1000"
 
 
 def verify_giveaway(url: str, *, fetch: Fetch = _fetch_json, out: Callable[[str], None] = print) -> bool:
@@ -86,12 +86,21 @@ def verify_giveaway(url: str, *, fetch: Fetch = _fetch_json, out: Callable[[str]
 
     out(f"3. Fetching every entrant from {_entries_url(url)}")
     entrant_ids: list[int] = []
+    excluded: list[tuple[int, str]] = []
     page_url: str | None = _entries_url(url)
     while page_url:
         page = fetch(page_url)
-        entrant_ids.extend(int(entry["user_id"]) for entry in page["results"])
+        for entry in page["results"]:
+            # Entrants the rules excluded at the draw (they unfollowed, were banned) are
+            # listed with `eligible: false` and the reason, and are not in the draw.
+            if entry.get("eligible", True):
+                entrant_ids.append(int(entry["user_id"]))
+            else:
+                excluded.append((int(entry["user_id"]), str(entry.get("excluded_reason") or "")))
         page_url = page.get("next")
-    out(f"   {len(entrant_ids)} entrants")
+    out(f"   {len(entrant_ids)} entrants in the draw")
+    for user_id, reason in excluded:
+        out(f"   excluded by the rules at the draw: user {user_id} ({reason or 'no reason given'})")
 
     out("4. Recomputing each entrant's key sha256(seed + ':' + user_id) and ranking them")
     expected = draw_winners(seed, entrant_ids, int(giveaway["winners_count"]))

@@ -391,3 +391,171 @@ class RoomStatsReport(models.Model):
 
     def __str__(self) -> str:
         return f"stats of room {self.room_id}"
+
+
+# --- Gifts and giveaways ---------------------------------------------------------------------
+#
+# The coins behind a gift move in the ledger (orders); the rows here are what the room
+# shows: the catalog, who sent what (the leaderboard sums these), and the giveaways.
+
+
+class Gift(models.Model):
+    """A virtual gift viewers send to a room's host, priced in coins. Seeded by a migration."""
+
+    name = models.CharField(max_length=64, unique=True)
+    coins = models.PositiveIntegerField()
+    # A static file ("gifts/hotpot.svg", served under STATIC_URL) or an absolute URL.
+    image_url = models.CharField(max_length=500)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.CheckConstraint(condition=Q(coins__gte=1), name="gift_coins_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.coins} coins)"
+
+
+class GiftSend(models.Model):
+    """One gift sent in a room. Its coins moved in the ledger in the same transaction,
+    under the key `gift:<id>`, so these rows sum to exactly what the ledger says."""
+
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="gift_sends")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent")
+    # The room's host at the time: the user whose earned coins rose.
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received")
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="sends")
+    quantity = models.PositiveIntegerField()
+    coins = models.BigIntegerField(help_text="What the sender paid: the gift's price times the quantity.")
+    host_coins = models.BigIntegerField(help_text="The host's share; the platform kept the rest.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1) & Q(coins__gte=1), name="gift_send_positive"),
+            models.CheckConstraint(
+                condition=Q(host_coins__gte=0) & Q(host_coins__lte=models.F("coins")), name="gift_send_share_in_range"
+            ),
+        ]
+        # The leaderboard's GROUP BY sender within a room.
+        indexes = [models.Index(fields=["room", "sender"], name="gift_send_room_sender")]
+
+    def __str__(self) -> str:
+        return f"{self.sender_id} sent {self.quantity} x {self.gift_id} in {self.room_id}"
+
+
+class Giveaway(models.Model):
+    """A provably fair draw among a room's viewers (CONTRACT.md, rooms/fairness.py).
+
+    `seed` stays secret until the draw; `commitment` (its hash) is public from the start.
+    When `prize_sku` is set, `winners_count` of its units are held from creation, so that
+    they exist at the draw; the ones no winner takes go back to stock.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        DRAWN = "drawn"
+        FULFILLED = "fulfilled"  # every winner claimed the prize or let it go
+        CANCELLED = "cancelled"
+
+    KEYWORD_MAX_LENGTH = 30
+
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="giveaways")
+    title = models.CharField(max_length=120)
+    prize_sku = models.ForeignKey(Sku, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    winners_count = models.PositiveIntegerField()
+    keyword = models.CharField(max_length=KEYWORD_MAX_LENGTH, blank=True)
+    # The keyword as comments are compared with it (rooms.services.giveaways.keyword_key).
+    keyword_key = models.CharField(max_length=4 * KEYWORD_MAX_LENGTH, blank=True)
+    followers_only = models.BooleanField(default=False)
+    min_account_age_s = models.PositiveIntegerField(default=0)
+    seed = models.CharField(max_length=64, help_text="Secret until the draw.")
+    commitment = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closes_at = models.DateTimeField()
+    drawn_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(winners_count__gte=1), name="giveaway_winners_positive")]
+        indexes = [
+            # The sweeper's query: open giveaways past their close.
+            models.Index(fields=["closes_at"], condition=Q(status="open"), name="giveaway_open_close"),
+            # Every comment in a room asks whether it is an open giveaway's keyword.
+            models.Index(fields=["room", "keyword_key"], condition=Q(status="open"), name="giveaway_open_keyword"),
+        ]
+
+    def __str__(self) -> str:
+        return f"giveaway {self.pk}: {self.title}"
+
+    @property
+    def is_drawn(self) -> bool:
+        return self.status in (self.Status.DRAWN, self.Status.FULFILLED)
+
+
+class GiveawayEntry(models.Model):
+    """A user in a giveaway's draw: once per user (the unique constraint decides races).
+
+    The entries are public (user ids), so anyone can recompute the winners. An entrant
+    whom the rules exclude at the draw (unfollowed the host, was banned) stays listed
+    with `eligible` false and the reason, and is left out of the draw.
+    """
+
+    class Via(models.TextChoices):
+        API = "api"
+        COMMENT = "comment"
+
+    giveaway = models.ForeignKey(Giveaway, on_delete=models.PROTECT, related_name="entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="giveaway_entries")
+    via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
+    entered_at = models.DateTimeField(auto_now_add=True)
+    eligible = models.BooleanField(default=True)
+    excluded_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["giveaway", "user"], name="giveaway_entry_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in giveaway {self.giveaway_id}"
+
+
+class GiveawayWinner(models.Model):
+    """A winner of a drawn giveaway, by rank, and what became of the prize.
+
+    `pending` winners have until `claim_deadline` to claim (the claim creates a prize
+    order, in orders); the sweeper forfeits the others and their units go back to stock.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # a prize waits for the winner's claim
+        CLAIMED = "claimed"
+        FORFEITED = "forfeited"
+        NO_PRIZE = "no_prize"  # a giveaway without a prize sku: nothing to claim
+
+    giveaway = models.ForeignKey(Giveaway, on_delete=models.PROTECT, related_name="winners")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="giveaway_wins")
+    rank = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    claim_deadline = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    forfeited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["giveaway", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["giveaway", "user"], name="giveaway_winner_once"),
+            models.UniqueConstraint(fields=["giveaway", "rank"], name="giveaway_winner_rank_once"),
+        ]
+        indexes = [
+            # The sweeper's query: prizes not claimed in time.
+            models.Index(fields=["claim_deadline"], condition=Q(status="pending"), name="giveaway_winner_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} won #{self.rank} of giveaway {self.giveaway_id}"

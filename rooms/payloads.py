@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms import selectors
+from rooms import selectors, selectors_gifts
 from rooms.models import Comment, FlashSale, Room, RoomItem
 from rooms.realtime.events import iso
 
@@ -61,8 +61,7 @@ def snapshot_shared(room: Room) -> dict[str, Any]:
         "featured_item": RoomItemSerializer(featured).data if featured else None,
         "items": RoomItemSerializer(items, many=True).data,
         "flash_sales": FlashSaleSerializer(flash_sales, many=True).data,
-        # Giveaways arrive with the giveaway feature; until then a room has none.
-        "giveaways": [],
+        "giveaways": selectors_gifts.room_giveaways_public(room=room),
         "recent_comments": [
             comment_history_payload(c, host_user_id=room.host.user_id, moderator_ids=moderator_ids) for c in recent
         ],

@@ -27,3 +27,9 @@ def room_stats_report_task(room_id: int, figures: dict[str, Any] | None = None) 
 def room_stats_reports_sweep_task() -> int:
     """Beat, every minute: reports of ended rooms whose task was lost."""
     return stats.room_stats_reports_sweep()
+
+
+@shared_task(ignore_result=True)
+def giveaways_sweep_task() -> tuple[int, int]:
+    """Beat, every second: draw giveaways at their close, forfeit prizes not claimed in time."""
+    return services.giveaways_sweep()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rooms import api, api_moderation
+from rooms import api, api_gifts, api_moderation
 
 urlpatterns = [
     path("hosts/", api.HostCreateView.as_view(), name="host-create"),
@@ -50,4 +50,14 @@ urlpatterns = [
         name="moderation-banned-word-detail",
     ),
     path("moderation/audit/", api_moderation.AuditLogView.as_view(), name="moderation-audit"),
+    path("gifts/", api_gifts.GiftCatalogView.as_view(), name="gift-catalog"),
+    path(
+        "rooms/<int:pk>/gifts/leaderboard/",
+        api_gifts.RoomGiftLeaderboardView.as_view(),
+        name="room-gift-leaderboard",
+    ),
+    path("rooms/<int:pk>/giveaways/", api_gifts.RoomGiveawaysView.as_view(), name="room-giveaways"),
+    path("giveaways/<int:pk>/", api_gifts.GiveawayDetailView.as_view(), name="giveaway-detail"),
+    path("giveaways/<int:pk>/entries/", api_gifts.GiveawayEntriesView.as_view(), name="giveaway-entries"),
+    path("giveaways/<int:pk>/cancel/", api_gifts.GiveawayCancelView.as_view(), name="giveaway-cancel"),
 ]

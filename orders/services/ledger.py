@@ -28,16 +28,33 @@ class LedgerUnbalanced(Exception):
     """A bug: a transaction's entries do not sum to zero in some currency."""
 
 
+class LedgerOverdrawn(Exception):
+    """A posting would take a kept balance past zero (a wallet without the coins).
+
+    Raised inside the caller's transaction, after the entries were written: the caller
+    lets its transaction roll back (and answers, say, 402 insufficient_coins).
+    """
+
+    def __init__(self, account_id: int) -> None:
+        super().__init__(f"account {account_id} does not cover the posting")
+        self.account_id = account_id
+
+
+def ledger_account_code(
+    *, kind: LedgerAccount.Kind, currency: str, shop_id: int | None = None, user_id: int | None = None
+) -> str:
+    if shop_id is not None:
+        return f"{kind}:shop:{shop_id}:{currency}"
+    if user_id is not None:
+        return f"{kind}:user:{user_id}:{currency}"
+    return f"{kind}:{currency}"
+
+
 def ledger_account(
     *, kind: LedgerAccount.Kind, currency: str, shop_id: int | None = None, user_id: int | None = None
 ) -> LedgerAccount:
     """The account of this kind (for this shop or user) in this currency, created on first use."""
-    if shop_id is not None:
-        code = f"{kind}:shop:{shop_id}:{currency}"
-    elif user_id is not None:
-        code = f"{kind}:user:{user_id}:{currency}"
-    else:
-        code = f"{kind}:{currency}"
+    code = ledger_account_code(kind=kind, currency=currency, shop_id=shop_id, user_id=user_id)
     cached = _accounts.get(code)
     if cached is not None:
         return cached
@@ -72,6 +89,11 @@ def ledger_post(
     each fact happen once; should two ever race past it, the second hits the unique key
     (IntegrityError) and its whole transaction rolls back, to be retried and find the
     fact recorded.
+
+    A kept balance (LedgerAccount.BALANCE_KINDS: what the platform owes a user, a credit)
+    never turns positive: a debit it does not cover raises LedgerOverdrawn, and the
+    caller's transaction must roll back. The conditional update is the check, so two
+    debits racing on one wallet cannot both pass.
     """
     postings = [(account, amount) for account, amount in postings if amount != 0]
     totals: dict[str, int] = defaultdict(int)
@@ -93,7 +115,12 @@ def ledger_post(
         if account.keeps_balance:
             per_account[account.pk] += amount
     for account_id in sorted(per_account):
-        LedgerAccount.objects.filter(pk=account_id).update(balance=F("balance") + per_account[account_id])
+        delta = per_account[account_id]
+        rows = LedgerAccount.objects.filter(pk=account_id)
+        if delta > 0:
+            rows = rows.filter(balance__lte=-delta)
+        if rows.update(balance=F("balance") + delta) != 1:
+            raise LedgerOverdrawn(account_id)
     return txn
 
 

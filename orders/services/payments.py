@@ -1,7 +1,8 @@
 """Payments: PaymentIntents, the webhook outbox, and settlement exactly once.
 
 The order turns `paid` only from a verified `payment_intent.succeeded` event, never
-from the client's word. The webhook stores the event (unique on Stripe's id) in its
+from the client's word (and a wallet top-up's coins are credited the same way:
+orders/services/wallet.py). The webhook stores the event (unique on Stripe's id) in its
 own transaction and enqueues processing on commit; processing runs in a Celery worker,
 as one transaction per event: a compare-and-set on the order's status, ledger entries
 under a unique key, the event marked processed. Running it twice changes nothing;
@@ -23,7 +24,7 @@ from django.utils import timezone
 from liveshop.errors import Invalid, ServiceUnavailable
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
-from orders.services import ledger
+from orders.services import ledger, wallet
 from orders.services.orders import order_close, order_units_hold_again
 from rooms import broadcast
 
@@ -317,8 +318,8 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         .first()
     )
     if payment is None:
-        # Not an order's (a top-up of issue 5, or another application on the account).
-        return "ignored: no payment for this intent"
+        # Not an order's: a wallet top-up's, or another application's on the account.
+        return wallet.top_up_on_intent_succeeded(intent) or "ignored: no payment for this intent"
     order = payment.order
     amount = int(intent.get("amount_received") or intent["amount"])
     now = timezone.now()
@@ -383,13 +384,15 @@ def _on_payment_intent_failed(intent: dict[str, Any]) -> str:
         .exclude(status__in=[Payment.Status.SUCCEEDED, Payment.Status.CANCELED])
         .update(status=Payment.Status.FAILED, last_error=message)
     )
-    return "payment failed" if updated else "ignored: payment already final"
+    if updated:
+        return "payment failed"
+    return wallet.top_up_on_intent_failed(intent, message) or "ignored: payment already final"
 
 
 def _on_payment_intent_canceled(intent: dict[str, Any]) -> str:
     payment = _payment_for_intent(intent)
     if payment is None:
-        return "ignored: no payment for this intent"
+        return wallet.top_up_on_intent_canceled(intent) or "ignored: no payment for this intent"
     Payment.objects.filter(pk=payment.pk).exclude(status=Payment.Status.SUCCEEDED).update(
         status=Payment.Status.CANCELED
     )

@@ -19,6 +19,21 @@ from rooms.services.flash_sales import (
     flash_sales_sweep,
     room_flash_sales_end,
 )
+from rooms.services.gifts import (
+    gift_record,
+    gift_send_check,
+)
+from rooms.services.giveaways import (
+    giveaway_cancel,
+    giveaway_create,
+    giveaway_draw,
+    giveaway_enter,
+    giveaway_fulfil_if_done,
+    giveaway_winner_claim,
+    giveaway_winner_forfeit,
+    giveaways_enter_by_comment,
+    giveaways_sweep,
+)
 from rooms.services.hosts import (
     host_create,
     host_follow,
@@ -77,6 +92,17 @@ __all__ = [
     "flash_sale_stock_publish",
     "flash_sale_take",
     "flash_sales_sweep",
+    "gift_record",
+    "gift_send_check",
+    "giveaway_cancel",
+    "giveaway_create",
+    "giveaway_draw",
+    "giveaway_enter",
+    "giveaway_fulfil_if_done",
+    "giveaway_winner_claim",
+    "giveaway_winner_forfeit",
+    "giveaways_enter_by_comment",
+    "giveaways_sweep",
     "host_create",
     "host_follow",
     "host_unfollow",

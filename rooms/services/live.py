@@ -26,6 +26,7 @@ from rooms.banned_words import banned_word_in
 from rooms.broadcast import room_event_on_commit
 from rooms.models import Comment, Room
 from rooms.realtime.backend import get_backend
+from rooms.services.giveaways import giveaways_enter_by_comment
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
     `role` is the author's role in the room (selectors.room_role): the host and moderators
     are exempt from new-account protection, rate limits and slow mode. Raises Invalid
     (empty or too long), RoomNotLive, Banned, Muted, AccountTooNew, RateLimited or
-    CommentBlocked, having saved nothing.
+    CommentBlocked, having saved nothing. A comment equal to the keyword of an open
+    giveaway of the room also enters its author.
     """
     text = text.strip()
     if not text:
@@ -128,4 +130,6 @@ def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
     comment = Comment.objects.create(room=room, user=user, text=text)
     comment.user = user
     room_event_on_commit(room.pk, "comment.new", payloads.comment_payload(comment, role=role))
+    # A comment that is an open giveaway's keyword enters the commenter (CONTRACT.md).
+    giveaways_enter_by_comment(room=room, user=user, text=text)
     return comment

@@ -47,7 +47,7 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "RoomItem": 14,
         "Order": 9,
         "Refund": 2,
-        "LedgerTransaction": 11,  # 9 payments, 2 refunds
+        "LedgerTransaction": 12,  # 9 payments, 2 refunds, the viewer's coin grant
         "RoomStatsReport": 4,
     }
     assert "past show" in first.getvalue()

@@ -22,6 +22,8 @@ from orders.models import Order
 from rooms import services
 from rooms.broadcast import room_counters
 from rooms.models import Room, RoomStatsReport
+from rooms.services import giveaway_draw
+from tests import coins
 from tests.orders.conftest import deliver, order_body, place, succeeded_event
 from tests.rooms.conftest import _fresh_backend, hub_stopper, ws  # noqa: F401 - the WebSocket fixtures
 
@@ -95,6 +97,28 @@ async def test_scripted_show(
         assert unpaid.status_code == 201
         assert set(Order.objects.values_list("status", flat=True)) == {"paid", "refunded", "pending_payment"}
 
+        # Gifts: 2 hotpots (99 coins each) from the viewer, 1 from the buyer: 297 coins.
+        hotpot = coins.gift("Chongqing hotpot")
+        for sender, quantity in ((viewer, 2), (buyer, 1)):
+            coins.grant(sender, 500)
+            response = client_for(sender).post(
+                f"/api/v1/rooms/{live_room.pk}/gifts/",
+                {"gift": hotpot.pk, "quantity": quantity},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=f"gift-{sender.pk}",
+            )
+            assert response.status_code == 201, response.content
+        # A giveaway's prize ships as a zero-total paid order: it is not a sale.
+        prize = coins.giveaway(live_room, winners=1, prize_sku=shelf_item.sku)
+        assert client_for(other_buyer).post(f"/api/v1/giveaways/{prize.pk}/entries/").status_code == 201
+        coins.close(prize)
+        giveaway_draw(giveaway_id=prize.pk)
+        claim = client_for(other_buyer).post(
+            f"/api/v1/giveaways/{prize.pk}/claim/", {"shipping": coins.SHIPPING}, format="json"
+        )
+        assert claim.status_code == 201, claim.content
+        assert claim.json()["total"] == 0
+
     await sync_to_async(sell)()
 
     def stats() -> dict[str, Any]:
@@ -115,7 +139,7 @@ async def test_scripted_show(
         "gmv": 11600 + 5800 - 2000,
         "gmv_pending": 17400,
         "refunds": 2000 + 5800,
-        "gift_coins": 0,
+        "gift_coins": 3 * 99,
         "currency": "cny",
         "final": False,
     }

@@ -56,7 +56,7 @@ def _published(seed, entrants, n, *, winners=None, commitment=None, page_size=2)
     pages = {}
     chunks = [entrants[i : i + page_size] for i in range(0, len(entrants), page_size)] or [[]]
     for index, chunk in enumerate(chunks):
-        url = base + "entries/" + (f"?page={index + 1}" if index else "")
+        url = base + "entries/" + (f"?page={index + 1}" if index else "?page_size=1000")
         nxt = base + f"entries/?page={index + 2}" if index + 1 < len(chunks) else None
         pages[url] = {"count": len(entrants), "next": nxt, "previous": None, "results": [{"user_id": u} for u in chunk]}
     chosen = winners if winners is not None else contract_winners(seed, entrants, n)
@@ -96,3 +96,39 @@ def test_verifier_runs_standalone_without_django():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_verifier_leaves_out_the_entrants_excluded_at_the_draw():
+    entrants = list(range(10, 25))
+    excluded = {contract_winners(SEED, entrants, 1)[0], 17}  # the best key among them
+    url, fetch = _published(
+        SEED, entrants, 3, winners=contract_winners(SEED, [u for u in entrants if u not in excluded], 3)
+    )
+
+    def marked(page_url):
+        page = fetch(page_url)
+        if "results" in page:
+            page = {**page, "results": [
+                {**entry, "eligible": entry["user_id"] not in excluded, "excluded_reason": "banned"}
+                for entry in page["results"]
+            ]}  # fmt: skip
+        return page
+
+    lines: list[str] = []
+    assert verify_giveaway(url, fetch=marked, out=lines.append) is True
+    assert any("13 entrants in the draw" in line for line in lines)
+    assert any("user 17 (banned)" in line for line in lines)
+    # Counting them in would give other winners: the flag matters.
+    assert contract_winners(SEED, entrants, 3) != contract_winners(SEED, [u for u in entrants if u not in excluded], 3)
+
+
+def test_verify_giveaway_command_refuses_what_it_cannot_check():
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    from tests.servers import free_port
+
+    with pytest.raises(CommandError, match="http"):
+        call_command("verify_giveaway", "--url", "file:///etc/passwd")
+    with pytest.raises(CommandError, match="Could not fetch"):
+        call_command("verify_giveaway", "--url", f"http://127.0.0.1:{free_port()}/api/v1/giveaways/1/")

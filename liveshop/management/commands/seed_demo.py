@@ -7,6 +7,9 @@ with their orders, so that the district report (`GET /api/v1/stats/districts/`) 
 rows: the orders are placed, paid and refunded through the same services as real ones
 (the payment as a Stripe `payment_intent.succeeded` event through the webhook's outbox
 and settlement, so the ledger holds them too), without calling Stripe.
+The viewer starts with demo coins for gifts: a staff grant (orders.services.wallet.
+wallet_grant: balanced ledger entries from the platform's promotions account, kept
+apart from bought coins); more come from a top-up paid at localstripe.
 Running it again changes nothing and prints the same logins and tokens.
 """
 
@@ -28,9 +31,11 @@ from orders.models import Order, Payment, StripeEvent
 from orders.services.orders import LineRequest, order_create
 from orders.services.payments import stripe_events_process
 from orders.services.refunds import refund_apply_result, refund_request
+from orders.services.wallet import wallet_coins, wallet_grant
 from rooms.models import Host, Room, RoomItem, RoomStatsReport
 
 DEMO_PASSWORD = "liveshop-demo"
+DEMO_VIEWER_COINS = 500
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,9 @@ class Command(BaseCommand):
             self._step("buyers buyer_wang and buyer_liu; hosts orchard (Fengjie) and weaver (Rongchang) with shops")
             for show in PAST_SHOWS:
                 self._step(self._past_show(show))
+
+            wallet_grant(user=viewer, coins=DEMO_VIEWER_COINS, key="seed_demo:viewer", reason="demo coins")
+            self._step(f"viewer's wallet: {wallet_coins(user_id=viewer.pk)} coins (a staff grant, once)")
 
         self.stdout.write(self.style.SUCCESS(f"\nDemo data ready. Logins (password for all: {DEMO_PASSWORD}):"))
         for user, role in (

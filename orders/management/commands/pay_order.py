@@ -24,6 +24,33 @@ CARDS = {
 }
 
 
+def use_test_stripe() -> None:
+    """Point the SDK at localstripe as `make run` starts it, unless a Stripe *test* key is set."""
+    if not settings.STRIPE_SECRET_KEY:
+        # `make run` started localstripe with these settings for its processes.
+        env = localstripe_server.local_stripe_environment(port=settings.LOCALSTRIPE_PORT)
+        settings.STRIPE_SECRET_KEY = env["STRIPE_SECRET_KEY"]
+        settings.STRIPE_API_BASE = env["STRIPE_API_BASE"]
+    elif not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
+        raise CommandError("Refusing to pay with a live Stripe key: use a test key or localstripe.")
+
+
+def pay_intent(*, intent_id: str, card: str) -> str:
+    """Pay a PaymentIntent with a test card as the buyer's app would; returns its status.
+
+    Raises stripe.CardError for a declined card, CommandError if Stripe refuses.
+    """
+    intents = stripe_api.client().v1.payment_intents
+    try:
+        # localstripe's confirm takes no payment method: attach it first (Stripe accepts both).
+        intents.update(intent_id, params={"payment_method": card})
+        return str(intents.confirm(intent_id)["status"])
+    except stripe.CardError:
+        raise
+    except stripe.StripeError as exc:
+        raise CommandError(f"Stripe refused: {exc}") from exc
+
+
 class Command(BaseCommand):
     help = "Pay an order's PaymentIntent with a test card (localstripe or a Stripe test account)."
 
@@ -32,14 +59,7 @@ class Command(BaseCommand):
         parser.add_argument("--card", choices=sorted(CARDS), default="visa")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.STRIPE_SECRET_KEY:
-            # `make run` started localstripe with these settings for its processes.
-            env = localstripe_server.local_stripe_environment(port=settings.LOCALSTRIPE_PORT)
-            settings.STRIPE_SECRET_KEY = env["STRIPE_SECRET_KEY"]
-            settings.STRIPE_API_BASE = env["STRIPE_API_BASE"]
-        elif not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
-            raise CommandError("Refusing to pay with a live Stripe key: use a test key or localstripe.")
-
+        use_test_stripe()
         reference = options["order"]
         query = Q(number=reference) | (Q(pk=int(reference)) if reference.isdigit() else Q())
         order = Order.objects.select_related("payment").filter(query).first()
@@ -48,20 +68,14 @@ class Command(BaseCommand):
         if not hasattr(order, "payment"):
             raise CommandError(f"Order {order.number} has no PaymentIntent yet.")
         intent_id = order.payment.payment_intent_id
-        card = CARDS[options["card"]]
-        intents = stripe_api.client().v1.payment_intents
         try:
-            # localstripe's confirm takes no payment method: attach it first (Stripe accepts both).
-            intents.update(intent_id, params={"payment_method": card})
-            intent = intents.confirm(intent_id)
+            status = pay_intent(intent_id=intent_id, card=CARDS[options["card"]])
         except stripe.CardError as exc:
             self.stdout.write(self.style.WARNING(f"{order.number}: the card was declined ({exc.user_message})."))
             return
-        except stripe.StripeError as exc:
-            raise CommandError(f"Stripe refused: {exc}") from exc
         self.stdout.write(
             self.style.SUCCESS(
-                f"{order.number}: PaymentIntent {intent_id} is {intent['status']}; the webhook will mark it paid "
+                f"{order.number}: PaymentIntent {intent_id} is {status}; the webhook will mark it paid "
                 "within a few seconds (GET /api/v1/orders/{id}/)."
             )
         )
