@@ -1,4 +1,4 @@
-"""Benchmark 4: gifts in a busy room, the keyword check on the comment path, the draw.
+"""Benchmark 5: gifts in a busy room, the keyword check on the comment path, the draw.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
         .venv/bin/python -m bench.gifts [--senders 8] [--seconds 6] [--comments 2000] [--entrants 10000,50000]

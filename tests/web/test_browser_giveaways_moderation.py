@@ -1,17 +1,10 @@
-"""Browser stories that need the giveaway (issue 5) and moderation (issue 6) endpoints.
-
-The pages already speak to those endpoints as CONTRACT.md fixes them; until a server has
-them, these tests are skipped (the route does not resolve), and they run as soon as it
-does. They are written to the contract, not against a running server: when one first
-fails, compare the endpoint's answer with CONTRACT.md before changing the page.
-"""
+"""Browser stories of giveaways (entered by comment, drawn, verified) and moderation (a mute)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.urls import Resolver404, resolve
 from playwright.sync_api import expect
 
 from rooms.models import Room, RoomItem
@@ -19,20 +12,6 @@ from tests import factories
 from tests.web.conftest import Pages
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def _route_exists(path: str) -> bool:
-    try:
-        resolve(path)
-    except Resolver404:
-        return False
-    return True
-
-
-needs_giveaways = pytest.mark.skipif(
-    not _route_exists("/api/v1/rooms/1/giveaways/"), reason="giveaways arrive with issue 5"
-)
-needs_mutes = pytest.mark.skipif(not _route_exists("/api/v1/rooms/1/mutes/"), reason="mutes arrive with issue 6")
 
 
 @pytest.fixture
@@ -44,7 +23,6 @@ def shelf(live_room: Room) -> list[RoomItem]:
     return [factories.RoomItemFactory.create(room=live_room, sku=tea, position=1)]
 
 
-@needs_giveaways
 def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: Pages, live_room, shelf, host):
     ana = factories.UserFactory.create(username="ana", display_name="Ana Liu")
     bo = factories.UserFactory.create(username="bo", display_name="Bo Chen")
@@ -81,7 +59,6 @@ def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: P
     assert verify.get_by_test_id("seed-hash").inner_text() == verify.get_by_test_id("commitment").inner_text()
 
 
-@needs_mutes
 def test_muted_viewer_sees_the_muted_message_and_the_room_never_sees_the_comment(pages: Pages, live_room, host):
     loud = factories.UserFactory.create(username="loud", display_name="Loud Lu")
     studio = pages.open(f"/studio/rooms/{live_room.pk}/", user=host, phone=False)
