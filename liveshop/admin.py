@@ -1,10 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
 from liveshop.models import IdempotencyRecord, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """For rows only services write (money, the audit log, draws, the event log): staff see
+    them; a change by hand would break what the services keep true (a balanced ledger)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from liveshop.admin import ReadOnlyAdmin
 from orders.models import (
     LedgerAccount,
     LedgerEntry,
@@ -20,17 +21,6 @@ from orders.models import (
     StripeEvent,
     TopUp,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OrderItemInline(admin.TabularInline[OrderItem, Order]):

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from liveshop.admin import ReadOnlyAdmin
 from liveshop.errors import Conflict, ServiceError
 from liveshop.models import User
 from rooms import services
@@ -362,17 +363,6 @@ class ReportAdmin(admin.ModelAdmin[Report]):
         self._resolve(request, queryset, Report.Resolution.BAN)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(ModerationAction)
 class ModerationActionAdmin(ReadOnlyAdmin):
     """The audit log: written by the moderation services only, never changed."""
@@ -393,23 +383,15 @@ class RoomStatsReportAdmin(ReadOnlyAdmin):
     list_select_related = ("room",)
 
 
-class EventLogAdmin(admin.ModelAdmin[Any]):
+@admin.register(RoomSequence)
+class RoomSequenceAdmin(ReadOnlyAdmin):
     """The embedded default's event log: written by the broadcast path only."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(RoomSequence)
-class RoomSequenceAdmin(EventLogAdmin):
     list_display = ("room_id", "last_seq")
 
 
 @admin.register(RoomEvent)
-class RoomEventAdmin(EventLogAdmin):
+class RoomEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "room_id", "seq", "header", "created_at")
     list_filter = ("room_id",)
 
@@ -426,21 +408,11 @@ class GiftAdmin(admin.ModelAdmin[Gift]):
     search_fields = ("name",)
 
 
-class WrittenByServicesAdmin(admin.ModelAdmin[Any]):
-    """Rows that move with coins, stock or a fair draw: read-only here, changed by the services."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(GiftSend)
-class GiftSendAdmin(WrittenByServicesAdmin):
+class GiftSendAdmin(ReadOnlyAdmin):
+    """Gifts, giveaways, entries and winners move with coins, stock or a fair draw: the
+    services change them, the admin only shows them."""
+
     list_display = ("id", "room", "sender", "recipient", "gift", "quantity", "coins", "host_coins", "created_at")
     list_select_related = ("room", "sender", "recipient", "gift")
     search_fields = ("sender__username", "recipient__username")
@@ -457,7 +429,7 @@ class GiveawayWinnerInline(admin.TabularInline[GiveawayWinner, Giveaway]):
 
 
 @admin.register(Giveaway)
-class GiveawayAdmin(WrittenByServicesAdmin):
+class GiveawayAdmin(ReadOnlyAdmin):
     list_display = ("id", "room", "title", "status", "winners_count", "prize_sku", "closes_at", "drawn_at")
     list_filter = ("status",)
     search_fields = ("title", "room__title")
@@ -489,7 +461,7 @@ class GiveawayAdmin(WrittenByServicesAdmin):
 
 
 @admin.register(GiveawayWinner)
-class GiveawayWinnerAdmin(WrittenByServicesAdmin):
+class GiveawayWinnerAdmin(ReadOnlyAdmin):
     list_display = ("id", "giveaway", "user", "rank", "status", "claim_deadline", "claimed_at", "forfeited_at")
     list_filter = ("status",)
     search_fields = ("user__username", "giveaway__title")
@@ -497,7 +469,7 @@ class GiveawayWinnerAdmin(WrittenByServicesAdmin):
 
 
 @admin.register(GiveawayEntry)
-class GiveawayEntryAdmin(WrittenByServicesAdmin):
+class GiveawayEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "giveaway", "user", "via", "entered_at", "eligible", "excluded_reason")
     list_filter = ("via", "eligible")
     search_fields = ("user__username",)
