@@ -246,7 +246,14 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     # acks_late tasks are redelivered after the visibility timeout when a worker dies.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 300)}
+    # Every worker looks for such tasks every unacked_restore_interval (10 s), but kombu
+    # only scans on every unacked_restore_throttle-th look (10 by default): 100 s more
+    # on top of the timeout. Scanning every time (one small sorted-set read) keeps the
+    # delay to the visibility timeout plus 10 s (tests/chaos/test_worker_kill.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 300),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
