@@ -151,6 +151,16 @@ if _pooled:
         # A request waits this long for a free connection before failing.
         "timeout": env_int("DATABASE_POOL_TIMEOUT_S", 10),
     }
+# A process frozen in the middle of a transaction (a paused VM, a stopped worker) keeps
+# its connection open and its row locks held: one holding a sku's row would stall every
+# order of that sku and every sweeper behind it. PostgreSQL ends a session left idle in a
+# transaction this long, rolling it back (tests/chaos/test_worker_kill.py). No code path
+# keeps a transaction idle (network calls happen outside transactions); 0 turns it off.
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S = env_int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S", 60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S * 1000}"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The embedded default runs the web process, a worker and beat on one file: WAL lets

@@ -41,6 +41,7 @@ from tests.chaos.worker_support import (
     Worker,
     broker_backlog,
     broker_clear,
+    freeze_mid_transaction,
     kill_mid_work,
     wait_for_dead_backends,
     wait_until,
@@ -318,3 +319,68 @@ def test_worker_killed_mid_expiry_sweep_expires_every_order_once(workers: list[W
     assert Order.objects.filter(status=Order.Status.EXPIRED, closed_at__isnull=False).count() == EXPIRE_ORDERS
     assert_units_exact()  # every unit back exactly once: a double release would overshoot
     assert set(Sku.objects.filter(pk__in=skus).values_list("stock", flat=True)) == {INITIAL_STOCK}
+
+
+# --- A frozen worker ---------------------------------------------------------------------------------
+
+IDLE_TIMEOUT_S = 3
+
+
+def test_a_worker_frozen_mid_expiry_holds_its_locks_only_until_postgresql_ends_its_session(
+    workers: list[Worker], tmp_path: Path
+) -> None:
+    """SIGSTOP, not SIGKILL (a paused VM, a stopped container): the socket stays open, and
+    without settings.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S the frozen transaction would
+    hold its order's and its sku's row locks for ever, stalling every order of that sku
+    and every sweep behind it."""
+    room, items = _live_shelf(stock=INITIAL_STOCK, skus=3)
+    _orders(room, items, EXPIRE_ORDERS)
+    Order.objects.update(expires_at=timezone.now())
+    skus = [item.sku_id for item in items]
+    idle_timeout = {"DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S": str(IDLE_TIMEOUT_S)}
+
+    def expired() -> int:
+        return Order.objects.filter(status=Order.Status.EXPIRED).count()
+
+    orders_expire_due_task.delay()
+    first = _start(workers, tmp_path, "frozen", env=idle_timeout)
+    freeze = freeze_mid_transaction(
+        first, done=expired, total=EXPIRE_ORDERS, at_least=EXPIRE_ORDERS // 4, timeout=60, holding=Sku._meta.db_table
+    )
+    frozen_at = time.monotonic()
+    print(f"\nfrozen: {freeze}")
+
+    # A buyer orders every sku meanwhile: the frozen sweep holds one of their rows (it gave
+    # an expiring order's units back), so that order waits for PostgreSQL to end the session.
+    buyer = factories.UserFactory.create()
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '20s'")  # fail, rather than hang, if the lock is never freed
+    for item in items:
+        order_create(buyer=buyer, lines=[LineRequest(quantity=1, item=item)], room=room, shipping=SHIPPING)
+    ordered_in = time.monotonic() - frozen_at
+    with connection.cursor() as cursor:
+        cursor.execute("RESET lock_timeout")
+    second = _start(workers, tmp_path, "after-freeze", beat=True, env=idle_timeout)
+    wait_until(lambda: expired() == EXPIRE_ORDERS, timeout=60, interval=0.2, what="every due order expired")
+    print(f"frozen: the buyer's orders went through {ordered_in:.1f} s after the freeze, all {EXPIRE_ORDERS} "
+          f"expired {time.monotonic() - frozen_at:.1f} s after it")  # fmt: skip
+    assert 1 < ordered_in < IDLE_TIMEOUT_S + 10  # it did wait for the frozen lock, and not for long
+
+    # The frozen worker wakes up: its session is gone, so its sweep fails and does nothing twice.
+    first.resume()
+    wait_until(
+        lambda: "orders_expire_due_task" in first.log() and "raised unexpected: OperationalError" in first.log(),
+        timeout=30,
+        what="the woken worker's sweep to fail",
+    )
+    wait_until(lambda: second.log().count("orders_expire_due_task") >= 6, timeout=30, what="more sweeps")
+
+    assert Order.objects.filter(status=Order.Status.EXPIRED, closed_at__isnull=False).count() == EXPIRE_ORDERS
+    assert Order.objects.filter(status=Order.Status.PENDING_PAYMENT).count() == len(items)
+    held = dict(
+        OrderItem.objects.filter(order__status=Order.Status.PENDING_PAYMENT)
+        .values_list("sku")
+        .annotate(units=Sum("quantity"))
+    )
+    assert held == dict.fromkeys(skus, 1)
+    assert set(Sku.objects.filter(pk__in=skus).values_list("stock", flat=True)) == {INITIAL_STOCK - 1}

@@ -120,9 +120,17 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def freeze(self) -> None:
+        """SIGSTOP the worker and its children, as a paused VM: its sockets stay open."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """A warm shutdown (SIGTERM), then SIGKILL if it does not end."""
         if self.process.poll() is None:
+            self.resume()  # a frozen worker cannot act on SIGTERM
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
@@ -178,7 +186,7 @@ class KillReport:
     def __str__(self) -> str:
         in_xact = sum(1 for backend in self.worker_backends if backend["in_transaction"])
         return (
-            f"killed with {self.done_at_kill}/{self.total} done, {self.seconds_into_work:.2f} s into the work, "
+            f"struck with {self.done_at_kill}/{self.total} done, {self.seconds_into_work:.2f} s into the work, "
             f"{in_xact} worker transaction(s) open, queue/unacked {self.backlog_at_kill}"
         )
 
@@ -208,6 +216,50 @@ def kill_mid_work(worker: Worker, *, done: Callable[[], int], total: int, at_lea
         worker_backends=backends,
         backlog_at_kill=backlog,
     )
+
+
+def tables_written(pid: int) -> set[str]:
+    """The tables a backend's open transaction has written to (and so holds row locks in)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relation::regclass::text FROM pg_locks WHERE pid = %s AND mode = 'RowExclusiveLock'", [pid]
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def freeze_mid_transaction(
+    worker: Worker, *, done: Callable[[], int], total: int, at_least: int, timeout: float, holding: str
+) -> KillReport:
+    """Like kill_mid_work, but SIGSTOP the worker, and only inside one of its transactions
+    that has written to the table `holding` (a worker frozen between transactions holds
+    no lock and would prove nothing)."""
+    began = time.monotonic()
+
+    def partial() -> int | None:
+        count = done()
+        if count >= total:
+            raise AssertionError(f"the work finished ({count}/{total}) before the freeze: make it bigger")
+        return count if count >= at_least else None
+
+    wait_until(partial, timeout=timeout, interval=0.02, what=f"{at_least} of {total} done")
+    for _attempt in range(50):
+        worker.freeze()
+        time.sleep(0.2)  # let a statement in flight finish: the session is then idle in its transaction
+        backends = worker.backends()
+        if any(
+            backend["state"] == "idle in transaction" and holding in tables_written(backend["pid"])
+            for backend in backends
+        ):
+            return KillReport(
+                done_at_kill=done(),
+                total=total,
+                seconds_into_work=time.monotonic() - began,
+                worker_backends=backends,
+                backlog_at_kill=broker_backlog(),
+            )
+        worker.resume()
+        time.sleep(0.013)
+    raise AssertionError("never froze the worker inside a transaction")
 
 
 def wait_for_dead_backends(kill: KillReport, *, timeout: float = 20) -> None:
