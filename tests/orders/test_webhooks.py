@@ -235,6 +235,29 @@ def test_lost_broker_message_is_recovered_by_the_outbox_sweeper(client_for, orde
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
 
 
+def test_a_lost_payment_cancel_is_sent_again_by_the_outbox_sweeper(order, committed):
+    from orders.services.orders import order_expire
+    from orders.services.payments import order_payments_cancel_lost
+
+    Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert order_expire(order_id=order.pk)  # no commit hook runs: as if the process died there
+    assert Payment.objects.get(order=order).status == Payment.Status.REQUIRES_PAYMENT
+    with committed():
+        assert order_payments_cancel_lost() == 0  # not yet a minute old
+    Order.objects.filter(pk=order.pk).update(closed_at=timezone.now() - timedelta(days=2))
+    with committed():
+        assert order_payments_cancel_lost() == 0  # too old: left alone
+    Order.objects.filter(pk=order.pk).update(closed_at=timezone.now() - timedelta(minutes=2))
+    with committed():
+        assert order_payments_cancel_lost() == 1
+
+    assert Payment.objects.get(order=order).status == Payment.Status.CANCELED
+    intent = stripe_api.client().v1.payment_intents.retrieve(order.payment.payment_intent_id)
+    assert intent["status"] == "canceled"
+    with committed():
+        assert order_payments_cancel_lost() == 0  # done: nothing sent again
+
+
 def test_payment_failed_marks_the_payment_and_keeps_the_order_open(client_for, order, committed):
     intents = stripe_api.client().v1.payment_intents
     intent_id = order.payment.payment_intent_id
