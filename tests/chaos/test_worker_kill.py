@@ -42,7 +42,7 @@ from tests.chaos.worker_support import (
     broker_backlog,
     broker_clear,
     freeze_mid_transaction,
-    kill_mid_work,
+    kill_mid_transaction,
     wait_for_dead_backends,
     wait_until,
     worker_start,
@@ -149,7 +149,9 @@ def test_worker_killed_mid_settlement_settles_every_order_once(workers: list[Wor
         return StripeEvent.objects.filter(processed_at__isnull=False).count()
 
     first = _start(workers, tmp_path, "settle-1")
-    kill = kill_mid_work(first, done=processed, total=total_events, at_least=3 * BATCH_SIZE, timeout=60)
+    kill = kill_mid_transaction(
+        first, done=processed, total=total_events, at_least=3 * BATCH_SIZE, timeout=60, holding=Order._meta.db_table
+    )
     killed_at = time.monotonic()
     print(f"\nsettlement: {kill}")
     wait_for_dead_backends(kill)
@@ -247,7 +249,9 @@ def test_worker_killed_mid_draw_draws_every_giveaway_once(workers: list[Worker],
 
     giveaways_sweep_task.delay()  # one sweep, as beat sends it: it draws all of them
     first = _start(workers, tmp_path, "draw-1")
-    kill = kill_mid_work(first, done=drawn, total=GIVEAWAYS, at_least=GIVEAWAYS // 4, timeout=60)
+    kill = kill_mid_transaction(
+        first, done=drawn, total=GIVEAWAYS, at_least=GIVEAWAYS // 4, timeout=60, holding=GiveawayWinner._meta.db_table
+    )
     killed_at = time.monotonic()
     print(f"\ndraws: {kill}")
     wait_for_dead_backends(kill)
@@ -303,7 +307,9 @@ def test_worker_killed_mid_expiry_sweep_expires_every_order_once(workers: list[W
 
     orders_expire_due_task.delay()  # one sweep, as beat sends it (it expires up to 500)
     first = _start(workers, tmp_path, "expire-1")
-    kill = kill_mid_work(first, done=expired, total=EXPIRE_ORDERS, at_least=EXPIRE_ORDERS // 4, timeout=60)
+    kill = kill_mid_transaction(
+        first, done=expired, total=EXPIRE_ORDERS, at_least=EXPIRE_ORDERS // 4, timeout=60, holding=Sku._meta.db_table
+    )
     killed_at = time.monotonic()
     print(f"\nexpiry: {kill}")
     wait_for_dead_backends(kill)

@@ -184,45 +184,22 @@ class KillReport:
     backlog_at_kill: tuple[int, int]
 
     def __str__(self) -> str:
-        in_xact = sum(1 for backend in self.worker_backends if backend["in_transaction"])
+        open_transactions = [
+            backend.get("written", []) for backend in self.worker_backends if backend["in_transaction"]
+        ]
         return (
             f"struck with {self.done_at_kill}/{self.total} done, {self.seconds_into_work:.2f} s into the work, "
-            f"{in_xact} worker transaction(s) open, queue/unacked {self.backlog_at_kill}"
+            f"worker transactions open having written to {open_transactions}, queue/unacked {self.backlog_at_kill}"
         )
-
-
-def kill_mid_work(worker: Worker, *, done: Callable[[], int], total: int, at_least: int, timeout: float) -> KillReport:
-    """Wait until `done()` shows partial progress (at least `at_least`, not all), then kill.
-
-    Fails if the work finished before the kill could land (the test would prove nothing).
-    """
-    began = time.monotonic()
-
-    def partial() -> int | None:
-        count = done()
-        if count >= total:
-            raise AssertionError(f"the work finished ({count}/{total}) before the kill: make it bigger")
-        return count if count >= at_least else None
-
-    wait_until(partial, timeout=timeout, interval=0.02, what=f"{at_least} of {total} done")
-    backends = worker.backends()
-    backlog = broker_backlog()
-    worker.kill()
-    done_at_kill = done()  # what committed before the kill: the worker's open transaction rolled back
-    return KillReport(
-        done_at_kill=done_at_kill,
-        total=total,
-        seconds_into_work=time.monotonic() - began,
-        worker_backends=backends,
-        backlog_at_kill=backlog,
-    )
 
 
 def tables_written(pid: int) -> set[str]:
     """The tables a backend's open transaction has written to (and so holds row locks in)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT relation::regclass::text FROM pg_locks WHERE pid = %s AND mode = 'RowExclusiveLock'", [pid]
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = %s AND l.mode = 'RowExclusiveLock' AND c.relkind = 'r'",
+            [pid],
         )
         return {name for (name,) in cursor.fetchall()}
 
@@ -230,9 +207,9 @@ def tables_written(pid: int) -> set[str]:
 def freeze_mid_transaction(
     worker: Worker, *, done: Callable[[], int], total: int, at_least: int, timeout: float, holding: str
 ) -> KillReport:
-    """Like kill_mid_work, but SIGSTOP the worker, and only inside one of its transactions
-    that has written to the table `holding` (a worker frozen between transactions holds
-    no lock and would prove nothing)."""
+    """Wait until `done()` shows partial progress (at least `at_least`, not all), then
+    SIGSTOP the worker, and only inside one of its transactions that has written to the
+    table `holding` (a worker stopped between transactions would prove nothing)."""
     began = time.monotonic()
 
     def partial() -> int | None:
@@ -242,14 +219,14 @@ def freeze_mid_transaction(
         return count if count >= at_least else None
 
     wait_until(partial, timeout=timeout, interval=0.02, what=f"{at_least} of {total} done")
-    for _attempt in range(50):
+    seen: list[tuple[int, list[tuple[str, list[str]]]]] = []
+    for _attempt in range(100):
         worker.freeze()
         time.sleep(0.2)  # let a statement in flight finish: the session is then idle in its transaction
         backends = worker.backends()
-        if any(
-            backend["state"] == "idle in transaction" and holding in tables_written(backend["pid"])
-            for backend in backends
-        ):
+        for backend in backends:
+            backend["written"] = sorted(tables_written(backend["pid"])) if backend["in_transaction"] else []
+        if any(backend["state"] == "idle in transaction" and holding in backend["written"] for backend in backends):
             return KillReport(
                 done_at_kill=done(),
                 total=total,
@@ -257,9 +234,22 @@ def freeze_mid_transaction(
                 worker_backends=backends,
                 backlog_at_kill=broker_backlog(),
             )
+        seen.append((done(), [(backend["state"], backend["written"]) for backend in backends]))
         worker.resume()
-        time.sleep(0.013)
-    raise AssertionError("never froze the worker inside a transaction")
+        time.sleep(0.01)
+    raise AssertionError(f"never froze the worker inside a transaction that wrote to {holding}: {seen[-5:]}")
+
+
+def kill_mid_transaction(
+    worker: Worker, *, done: Callable[[], int], total: int, at_least: int, timeout: float, holding: str
+) -> KillReport:
+    """Wait for partial progress, freeze the worker inside a transaction that has written
+    to `holding` (freeze_mid_transaction), then SIGKILL it there: the kill lands in the
+    middle of a transaction every time, not by luck."""
+    report = freeze_mid_transaction(worker, done=done, total=total, at_least=at_least, timeout=timeout, holding=holding)
+    worker.kill()
+    report.done_at_kill = done()  # what committed: the worker's open transaction rolls back
+    return report
 
 
 def wait_for_dead_backends(kill: KillReport, *, timeout: float = 20) -> None:
