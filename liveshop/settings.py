@@ -151,6 +151,16 @@ if _pooled:
         # A request waits this long for a free connection before failing.
         "timeout": env_int("DATABASE_POOL_TIMEOUT_S", 10),
     }
+# A process frozen in the middle of a transaction (a paused VM, a stopped worker) keeps
+# its connection open and its row locks held: one holding a sku's row would stall every
+# order of that sku and every sweeper behind it. PostgreSQL ends a session left idle in a
+# transaction this long, rolling it back (tests/chaos/test_worker_kill.py). No code path
+# keeps a transaction idle (network calls happen outside transactions); 0 turns it off.
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S = env_int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S", 60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S * 1000}"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The embedded default runs the web process, a worker and beat on one file: WAL lets
@@ -246,7 +256,14 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     # acks_late tasks are redelivered after the visibility timeout when a worker dies.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 300)}
+    # Every worker looks for such tasks every unacked_restore_interval (10 s), but kombu
+    # only scans on every unacked_restore_throttle-th look (10 by default): 100 s more
+    # on top of the timeout. Scanning every time (one small sorted-set read) keeps the
+    # delay to the visibility timeout plus 10 s (tests/chaos/test_worker_kill.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 300),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

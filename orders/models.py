@@ -131,6 +131,18 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
+    # Not final yet: the payments of pending orders, and cancels still to send.
+    NOT_FINAL = (Status.REQUIRES_PAYMENT, Status.FAILED)
+
+    class Meta:
+        indexes = [
+            # The outbox sweeper's query (payments.order_payments_cancel_lost): a few rows,
+            # however many payments there have been.
+            models.Index(
+                fields=["order"], condition=Q(status__in=["requires_payment", "failed"]), name="payment_not_final"
+            ),
+        ]
+
     def __str__(self) -> str:
         return self.payment_intent_id
 

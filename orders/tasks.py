@@ -42,8 +42,9 @@ def orders_expire_due_task() -> int:
 
 @shared_task(ignore_result=True)
 def stripe_events_requeue_task() -> int:
-    """Beat, every 30 s: the outbox sweeper (events and refunds not done within a minute)."""
-    return payments.stripe_events_requeue() + refunds.refunds_retry_pending()
+    """Beat, every 30 s: the outbox sweeper (events, refunds and PaymentIntent cancels not
+    done within a minute)."""
+    return payments.stripe_events_requeue() + refunds.refunds_retry_pending() + payments.order_payments_cancel_lost()
 
 
 @shared_task(ignore_result=True)

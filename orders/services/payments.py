@@ -102,6 +102,34 @@ def order_payment_cancel_on_commit(*, order: Order) -> None:
     transaction.on_commit(lambda: order_payment_cancel_task.delay(order_id), robust=True)
 
 
+# Cancels are sent again for orders closed this long: after that, an intent Stripe will
+# not cancel (paid at the last moment, its webhook still to come) is left alone.
+CANCEL_RETRY_WINDOW = timedelta(days=1)
+
+
+def order_payments_cancel_lost(*, older_than_s: int = OUTBOX_RETRY_AFTER_S, batch: int = 500) -> int:
+    """The beat sweeper: cancel the PaymentIntents of orders closed unpaid over a minute
+    ago whose cancel never completed. The task enqueued on the close's commit is lost
+    when the process dies between the commit and the enqueueing, or the broker refuses
+    it; the intent would stay payable. Returns how many cancels were enqueued."""
+    from orders.tasks import order_payment_cancel_task
+
+    now = timezone.now()
+    lost = list(
+        Payment.objects.filter(
+            status__in=Payment.NOT_FINAL,
+            order__status__in=(Order.Status.EXPIRED, Order.Status.CANCELLED),
+            order__closed_at__lt=now - timedelta(seconds=older_than_s),
+            order__closed_at__gte=now - CANCEL_RETRY_WINDOW,
+        )
+        .order_by("order_id")
+        .values_list("order_id", flat=True)[:batch]
+    )
+    for order_id in lost:
+        order_payment_cancel_task.delay(order_id)
+    return len(lost)
+
+
 # --- The webhook outbox ---------------------------------------------------------------------
 
 # Events that change something here; the others are answered 200 and dropped.

@@ -18,7 +18,7 @@ from orders.services.ledger import ledger_balance, ledger_check
 from orders.services.payments import stripe_events_requeue
 from rooms.models import Room
 from tests import factories
-from tests.helpers import assert_error
+from tests.helpers import assert_error, on_postgresql, run_concurrently
 from tests.orders.conftest import (
     deliver,
     order_body,
@@ -233,6 +233,29 @@ def test_lost_broker_message_is_recovered_by_the_outbox_sweeper(client_for, orde
     with committed():
         assert stripe_events_requeue() == 1
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+def test_a_lost_payment_cancel_is_sent_again_by_the_outbox_sweeper(order, committed):
+    from orders.services.orders import order_expire
+    from orders.services.payments import order_payments_cancel_lost
+
+    Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert order_expire(order_id=order.pk)  # no commit hook runs: as if the process died there
+    assert Payment.objects.get(order=order).status == Payment.Status.REQUIRES_PAYMENT
+    with committed():
+        assert order_payments_cancel_lost() == 0  # not yet a minute old
+    Order.objects.filter(pk=order.pk).update(closed_at=timezone.now() - timedelta(days=2))
+    with committed():
+        assert order_payments_cancel_lost() == 0  # too old: left alone
+    Order.objects.filter(pk=order.pk).update(closed_at=timezone.now() - timedelta(minutes=2))
+    with committed():
+        assert order_payments_cancel_lost() == 1
+
+    assert Payment.objects.get(order=order).status == Payment.Status.CANCELED
+    intent = stripe_api.client().v1.payment_intents.retrieve(order.payment.payment_intent_id)
+    assert intent["status"] == "canceled"
+    with committed():
+        assert order_payments_cancel_lost() == 0  # done: nothing sent again
 
 
 def test_payment_failed_marks_the_payment_and_keeps_the_order_open(client_for, order, committed):
@@ -463,4 +486,123 @@ def test_refund_failed_webhook_frees_the_reserved_amount(client_for, host, paid_
         again = client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "again"}, format="json")
     assert again.json()["status"] == "succeeded"
     assert Order.objects.get(pk=paid_order.pk).status == Order.Status.REFUNDED
+    assert_ledger_balanced()
+
+
+# --- Late, repeated, out of order, unknown (issue 8) -----------------------------------------------
+
+
+def test_a_canceled_event_after_the_success_changes_nothing(client_for, order, committed, sku):
+    paid = succeeded_event(order)
+    canceled = stripe_event("payment_intent.canceled", {**paid["data"]["object"], "status": "canceled"})
+    with committed():
+        deliver(client_for(None), paid)
+        deliver(client_for(None), canceled)  # out of order, or about an earlier attempt
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.closed_at is None
+    assert Payment.objects.get(order=order).status == Payment.Status.SUCCEEDED
+    assert Sku.objects.get(pk=sku.pk).stock == 47  # the paid units stay held
+    assert StripeEvent.objects.get(event_id=canceled["id"]).processed_at is not None
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+    assert_ledger_balanced()
+
+
+def test_a_success_after_the_canceled_event_is_settled_as_a_late_payment(client_for, order, committed, sku):
+    intent = stripe_api.client().v1.payment_intents.retrieve(order.payment.payment_intent_id).to_dict()
+    canceled = stripe_event("payment_intent.canceled", {**intent, "status": "canceled"})
+    # Stripe's events about one intent can arrive in any order: the success comes last.
+    succeeded = stripe_event("payment_intent.succeeded", {**intent, "status": "succeeded", "amount_received": 17400})
+    with committed():
+        deliver(client_for(None), canceled)
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+    assert Sku.objects.get(pk=sku.pk).stock == 50
+    with committed():
+        deliver(client_for(None), succeeded)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert Payment.objects.get(order=order).status == Payment.Status.SUCCEEDED
+    assert Sku.objects.get(pk=sku.pk).stock == 47
+    assert StripeEvent.objects.get(event_id=succeeded["id"]).outcome == "settled late: units held again"
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+    assert_ledger_balanced()
+
+
+def test_a_failure_after_the_cancel_leaves_the_payment_canceled(client_for, order, committed):
+    intent = stripe_api.client().v1.payment_intents.cancel(order.payment.payment_intent_id).to_dict()
+    failed = {**intent, "last_payment_error": {"code": "card_declined", "message": "Your card was declined."}}
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.canceled", intent))
+        deliver(client_for(None), stripe_event("payment_intent.payment_failed", failed))
+    payment = Payment.objects.get(order=order)
+    assert (payment.status, payment.last_error) == (Payment.Status.CANCELED, "")
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("payment_intent.payment_failed", {"id": "pi_unknown", "object": "payment_intent", "amount": 100}),
+        ("payment_intent.canceled", {"id": "pi_unknown", "object": "payment_intent", "amount": 100}),
+        ("refund.updated", {"id": "re_unknown", "object": "refund", "amount": 100, "status": "succeeded",
+                            "payment_intent": "pi_unknown"}),
+    ],
+)  # fmt: skip
+def test_events_for_unknown_intents_are_ignored(client_for, order, committed, event_type, obj):
+    with committed():
+        response = deliver(client_for(None), stripe_event(event_type, obj))
+    assert response.json() == {"received": True, "stored": True}
+    event = StripeEvent.objects.get()
+    assert event.processed_at is not None
+    assert event.outcome.startswith("ignored"), event.outcome
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+    assert Payment.objects.get(order=order).status == Payment.Status.REQUIRES_PAYMENT
+    assert not Refund.objects.exists()
+    assert not LedgerTransaction.objects.exists()
+
+
+def test_a_replayed_event_is_refused_once_stale_and_changes_nothing_when_fresh(client_for, order, committed, settings):
+    event = succeeded_event(order)
+    with committed():
+        assert deliver(client_for(None), event).json() == {"received": True, "stored": True}
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_S
+    # The same bytes with their original, valid signature, replayed past the tolerance: 400.
+    stale = deliver(client_for(None), event, timestamp=int(time.time()) - tolerance - 30)
+    assert_error(stale, 400, "invalid")
+    # Within the tolerance (Stripe's own late retry), or freshly signed: 200, stored once.
+    with committed():
+        late = deliver(client_for(None), event, timestamp=int(time.time()) - tolerance + 30)
+        again = deliver(client_for(None), event)
+    assert late.json() == again.json() == {"received": True, "stored": False}
+    assert StripeEvent.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_delivered_concurrently_is_stored_and_settled_once(client_for, order):
+    if not on_postgresql():
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    first = succeeded_event(order)
+    second = {**first, "id": first["id"] + "_2"}  # the same fact under a second event id
+    payloads = [json.dumps(event).encode() for event in (first, second)]
+
+    def deliver_at_once(index: int) -> tuple[int, bool]:
+        payload = payloads[index % 2]
+        response = client_for(None).post(
+            WEBHOOK, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signed(payload)
+        )
+        return response.status_code, response.json()["stored"]
+
+    # Each delivery's task runs in its thread on commit (the eager worker of these tests).
+    results = run_concurrently(deliver_at_once, 8)
+
+    assert sorted(results) == [(200, False)] * 6 + [(200, True)] * 2
+    assert StripeEvent.objects.count() == 2
+    outcomes = sorted(StripeEvent.objects.values_list("outcome", flat=True))
+    assert outcomes == ["duplicate: already settled", "settled"]
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
     assert_ledger_balanced()
