@@ -334,6 +334,10 @@ if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COM
     raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
 # Idempotency-Key records are kept at least this long (the contract says 24 hours).
 IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
+# How long a request may work on a key before a retry may take it over: a process that
+# crashed (or lost the database) never releases its key; a live request finishes far
+# sooner, Stripe's timeouts included.
+IDEMPOTENCY_LEASE_S = env_int("IDEMPOTENCY_LEASE_S", 60)
 # The district report's days (`?from=`, `?to=`) are days in this time zone: a show at
 # 07:00 in Chongqing on 1 April belongs to April, though it is still 31 March in UTC.
 STATS_TIME_ZONE = env_str("STATS_TIME_ZONE", "Asia/Shanghai")
