@@ -1,7 +1,8 @@
 """The ASGI entry point: HTTP through Django, WebSockets through Channels.
 
 Serve with `uvicorn liveshop.asgi:application --ws websockets-sansio
---ws-per-message-deflate false` (docs/PERFORMANCE.md says why deflate stays off).
+--ws-per-message-deflate false --ws-max-size 65536` (docs/PERFORMANCE.md says why
+deflate stays off; client frames are small JSON, see docs/reliability/limits.md).
 """
 
 from __future__ import annotations
