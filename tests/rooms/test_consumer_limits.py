@@ -4,13 +4,16 @@ sockets against uvicorn)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from django.db import InterfaceError, OperationalError
 
 from rooms import consumers
 from rooms.models import Comment
-from tests.rooms.test_consumer import expect_error, open_as, snapshot_of
+from tests.rooms.conftest import Socket
+from tests.rooms.test_consumer import expect_error, open_as, snapshot_of, ticket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,17 +92,32 @@ async def test_a_flood_of_frames_closes_1008(ws, live_room, viewer):
     assert await socket.closed_with() == 1008
 
 
-async def test_comments_are_limited_per_ip(ws, live_room, viewer, other_host, settings):
-    """Two people behind one address (the test sockets all come from 127.0.0.1)."""
+async def open_from(address: str, user, room) -> Socket:
+    """A signed-in socket whose client is `address` (every other test socket comes from
+    127.0.0.1, whose buckets this test must not empty for the rest of the session)."""
+    ticket = await ticket_for(user, room)
+    socket = Socket(f"/ws/rooms/{room.pk}/?ticket={ticket}")
+    socket.communicator.scope["client"] = (address, 50000)  # read when the app starts
+    return await socket.connect()
+
+
+async def test_comments_are_limited_per_ip(hub_stopper, live_room, viewer, other_host, settings):
+    """Two people behind one address."""
     settings.RATE_LIMITS = True
     settings.RATE_LIMIT_COMMENT_IP = (1, 2)
-    first = await open_as(ws, viewer, live_room)
-    second = await open_as(ws, other_host, live_room)
-    await snapshot_of(first)
-    await snapshot_of(second)
+    office = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    first = await open_from(office, viewer, live_room)
+    second = await open_from(office, other_host, live_room)
+    elsewhere = await open_from("198.51.100.9", other_host, live_room)
+    for socket in (first, second, elsewhere):
+        await snapshot_of(socket)
     await first.send({"type": "comment.send", "text": "one", "nonce": 1})
     await first.receive_type("comment.ack")
     await second.send({"type": "comment.send", "text": "two", "nonce": 2})
     await second.receive_type("comment.ack")
     data = await expect_error(second, {"type": "comment.send", "text": "three", "nonce": 3}, "rate_limited")
     assert data["retry_after"] >= 1
+    await elsewhere.send({"type": "comment.send", "text": "four", "nonce": 4})
+    await elsewhere.receive_type("comment.ack")
+    for socket in (first, second, elsewhere):
+        await socket.disconnect()
