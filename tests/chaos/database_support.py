@@ -8,6 +8,7 @@ connections, and this test process's own (the test reconnects before its checks)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -174,3 +175,58 @@ def load(
     for thread in threads:
         thread.start()
     return threads
+
+
+@dataclass
+class SocketTally:
+    """What the room sockets saw while the database was cut."""
+
+    opened: int = 0
+    closes: Counter[int] = field(default_factory=Counter)
+    acks: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    unanswered: int = 0
+
+
+async def comment_on_sockets(ws_base: str, tickets: list[str], tally: SocketTally, stop: threading.Event) -> None:
+    """Open a socket with the next ticket, send three comments, close; again until `stop`.
+
+    A socket is admitted (its snapshot) or closed with a code; a comment is acked or
+    answered an `error`; what the socket sees is counted in `tally`."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    for ticket in tickets:
+        if stop.is_set():
+            return
+        try:
+            async with connect(f"{ws_base}?ticket={ticket}", open_timeout=10, ping_interval=None) as socket:
+                first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert first["type"] == "room.snapshot", first
+                tally.opened += 1
+                for n in range(3):
+                    await socket.send(json.dumps({"type": "comment.send", "text": f"cut {n}", "nonce": n}))
+                    answer = await _reply(socket)
+                    if answer is None:
+                        tally.unanswered += 1
+                    elif answer["type"] == "comment.ack":
+                        tally.acks += 1
+                    else:
+                        tally.errors[answer["data"]["code"]] += 1
+                tally.closes[1000] += 1
+        except ConnectionClosed as closed:
+            tally.closes[closed.rcvd.code if closed.rcvd else 1006] += 1
+        await asyncio.sleep(0.05)
+
+
+async def _reply(socket: Any) -> dict[str, Any] | None:
+    """The next `comment.ack` or `error` (room events in between are skipped)."""
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                frame = json.loads(await socket.recv())
+                for event in frame.get("events", [frame]):
+                    if event["type"] in ("comment.ack", "error"):
+                        return dict(event)
+    except TimeoutError:
+        return None

@@ -13,6 +13,7 @@ Figures (printed with `-s`) are recorded in docs/reliability/database-cut.md.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -28,7 +29,17 @@ from orders.models import Order, OrderItem
 from orders.services.ledger import ledger_check
 from rooms.models import Room
 from tests import factories
-from tests.chaos.database_support import SHIPPING, Killer, Tally, call, database_url, load, localstripe
+from tests.chaos.database_support import (
+    SHIPPING,
+    Killer,
+    SocketTally,
+    Tally,
+    call,
+    comment_on_sockets,
+    database_url,
+    load,
+    localstripe,
+)
 from tests.servers import start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -101,8 +112,26 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
             warm = call("POST", f"{server.http}/api/v1/orders/", token=tokens[0], body=order_body, key="warm")
             assert warm.status == 201, (warm.status, warm.body, server.log()[-3000:])
 
+            # The host comments from sockets it opens again and again (hosts have no
+            # comment limit): tickets first, while the database is there.
+            host_token = room.host.user.auth_token.key
+            tickets = []
+            for _ in range(120):
+                issued = call("POST", f"{server.http}/api/v1/rooms/{room.pk}/ws-ticket/", token=host_token)
+                assert issued.status == 201, issued
+                assert issued.body is not None
+                tickets.append(issued.body["ticket"])
+
             # Buyers order and read; after a calm moment, the killer cuts for a while.
             tally, stop = Tally(), threading.Event()
+            sockets = SocketTally()
+            socket_thread = threading.Thread(
+                target=lambda: asyncio.run(
+                    comment_on_sockets(f"{server.ws}/ws/rooms/{room.pk}/", tickets, sockets, stop)
+                ),
+                daemon=True,
+            )
+            socket_thread.start()
             threads = load(
                 server.http,
                 tokens=tokens[1:],
@@ -120,7 +149,7 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
             reconnect()
             time.sleep(AFTER_S)  # the load goes on: the server must heal under it
             stop.set()
-            for thread in threads:
+            for thread in [*threads, socket_thread]:
                 thread.join(30)
                 assert not thread.is_alive(), "a request hung"
 
@@ -175,6 +204,13 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
         "idle_cut_backends_terminated": idle_cut.terminated,
         "after_idle_cut_serving_in_s": round(recovery_s, 2),
         "after_idle_cut_failures": failures_after_cuts,
+        "sockets": {
+            "opened": sockets.opened,
+            "closes": dict(sockets.closes),
+            "comments_acked": sockets.acks,
+            "comment_errors": dict(sockets.errors),
+            "unanswered": sockets.unanswered,
+        },
         "orders_refused_then_retried": len(retried),
         "keys_retried_after_their_lease": len(leased_keys),
     }
@@ -197,6 +233,14 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
     assert not probes.others
     assert not probes.bad_503s
     assert "Traceback" not in log, log[-3000:]
+
+    # Sockets: admitted, or closed 1013 ("try again later") when the database failed
+    # them; every comment acked or answered `unavailable`.
+    assert sockets.opened > 0
+    assert set(sockets.closes) <= {1000, 1013}, sockets.closes
+    assert set(sockets.errors) <= {"unavailable"}, sockets.errors
+    assert sockets.unanswered == 0
+    assert sockets.acks > 0
 
     # Nothing half-written: every order is whole and each key made at most one.
     orders = Order.objects.filter(items__sku=sku).distinct()
