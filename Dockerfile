@@ -24,4 +24,5 @@ HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
 
 CMD ["uvicorn", "liveshop.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--proxy-headers", "--no-access-log"]
+     "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "65536", \
+     "--proxy-headers", "--no-access-log"]

@@ -17,6 +17,7 @@ from liveshop.api_docs import errors
 from liveshop.errors import Invalid
 from liveshop.models import User
 from liveshop.permissions import authenticated_user, host_of
+from liveshop.ratelimit import LoginThrottle, RegisterThrottle
 
 
 class RegisterSerializer(serializers.Serializer[Any]):
@@ -66,6 +67,7 @@ class MeSerializer(serializers.ModelSerializer[User]):
 class RegisterView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = [RegisterThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: RegisteredSerializer, **errors(400)})
     def post(self, request: Request) -> Response:
@@ -84,6 +86,8 @@ class RegisterView(APIView):
 
 class TokenView(APIView):
     """POST logs in (no credentials needed); DELETE revokes the token it is sent with."""
+
+    throttle_classes = [LoginThrottle]
 
     def get_authenticators(self) -> list[Any]:
         if self.request is not None and self.request.method == "POST":

@@ -1,7 +1,8 @@
 """The ASGI entry point: HTTP through Django, WebSockets through Channels.
 
 Serve with `uvicorn liveshop.asgi:application --ws websockets-sansio
---ws-per-message-deflate false` (docs/PERFORMANCE.md says why deflate stays off).
+--ws-per-message-deflate false --ws-max-size 65536` (docs/PERFORMANCE.md says why
+deflate stays off; client frames are small JSON, see docs/reliability/limits.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from rooms.routing import websocket_urlpatterns  # noqa: E402
 # HTTP goes through Django's WSGI handler on a thread pool (one hop per request instead
 # of one per sync middleware: ~5x the requests per process, see liveshop/wsgi_threads.py),
 # behind the order intake that answers certain flash-sale refusals from Redis alone.
-http_application = OrderIntake(WsgiInThreads(get_wsgi_application(), threads=settings.HTTP_THREADS))
+http_application = OrderIntake(
+    WsgiInThreads(get_wsgi_application(), threads=settings.HTTP_THREADS, max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+)
 
 # The room socket does its own authentication (a single-use ticket or the session
 # cookie) and origin check, so no Channels middleware wraps it: the hub then writes to

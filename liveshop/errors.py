@@ -8,16 +8,21 @@ same exceptions into `error` frames with `ServiceError.as_dict()`.
 
 from __future__ import annotations
 
+import logging
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -156,9 +161,48 @@ class RateLimited(ServiceError):
 
 
 class ServiceUnavailable(ServiceError):
+    """Something the request needs (the database, Stripe) is out of reach for now: retry."""
+
     code = "unavailable"
     status = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class PayloadTooLarge(ServiceError):
+    code = "payload_too_large"
+    status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
+# Seconds a client is asked to wait after a database failure: a pool replaces dead
+# connections at once, and a restarted PostgreSQL takes a few seconds.
+DATABASE_RETRY_AFTER_S = 2
+
+
+def database_outage(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for a database failure that a retry may not meet, else None.
+
+    OperationalError covers a connection that died (a terminated backend, PostgreSQL
+    restarting), a pool with no connection to give in time (psycopg_pool's PoolTimeout),
+    and transient refusals (deadlock, serialization failure, SQLite's "database is
+    locked"); InterfaceError a connection already closed. Neither is a bug of the
+    request, and a transaction cut short by one was rolled back by the server, so the
+    client may retry (with the same Idempotency-Key where it sent one).
+    """
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).strip()[:200])
+    return ServiceUnavailable("The database is unavailable; try again shortly.", retry_after=DATABASE_RETRY_AFTER_S)
 
 
 # DRF's own exceptions, by class, to the contract's codes. Anything not listed keeps
@@ -210,13 +254,12 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the contract's shape."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif (outage := database_outage(exc)) is not None:
+        exc = outage
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.status, headers=exc.headers())
-    if isinstance(exc, RequestDataTooBig):
-        return Response(
-            {"code": "payload_too_large", "detail": "The request body is too large."},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -281,6 +324,17 @@ def error_404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception: a database failure outside the
+    # API's views (a middleware, a web page) is a 503 to retry as well.
+    outage = database_outage(sys.exc_info()[1] or Exception())
+    if outage is not None:
+        if _wants_json(request):
+            response: HttpResponse = JsonResponse(outage.as_dict(), status=outage.status)
+        else:
+            response = HttpResponse(outage.detail, status=outage.status, content_type="text/plain; charset=utf-8")
+        for name, value in outage.headers().items():
+            response[name] = value
+        return response
     if _wants_json(request):
         return JsonResponse({"code": "server_error", "detail": "Internal server error."}, status=500)
     return defaults.server_error(request)

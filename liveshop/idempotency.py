@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
@@ -48,11 +49,10 @@ from liveshop.errors import Conflict, IdempotencyKeyReused, Invalid, ServiceErro
 from liveshop.models import IdempotencyRecord
 from liveshop.permissions import authenticated_user
 
+logger = logging.getLogger(__name__)
+
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-# How long a request may work on a key before a retry may take it over (a crashed
-# process never answers; a live one finishes far sooner, Stripe's timeouts included).
-LEASE_S = 60
 
 M = TypeVar("M", bound=models.Model)
 
@@ -128,7 +128,7 @@ def _validated_key(request: Request) -> str | None:
 def _claim(*, user_id: int, key: str, scope: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
     """Claim the key for this request. Returns (record, is_replay)."""
     now = timezone.now()
-    lease = now + timedelta(seconds=LEASE_S)
+    lease = now + timedelta(seconds=settings.IDEMPOTENCY_LEASE_S)
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -184,27 +184,45 @@ def idempotent(request: Request, handler: Callable[[IdempotentCall], Response]) 
 
     call = IdempotentCall(record=record, key=key)
     try:
-        response = handler(call)
-    except Exception as exc:
-        if _is_refusal(exc):
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        rendered = _render(handler(call))
+        if 200 <= rendered.status_code < 300:
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                response_status=rendered.status_code,
+                response_body=rendered.content,
+                response_content_type=rendered["Content-Type"],
+                completed_at=timezone.now(),
+                locked_until=None,
+            )
         else:
-            # An outage (503) or a bug: keep what was created; a retry may resume at once.
-            IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=None)
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    except Exception as exc:
+        _release(record_id=record.pk, refused=_is_refusal(exc))
         raise
-
-    rendered = _render(response)
-    if 200 <= rendered.status_code < 300:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            response_status=rendered.status_code,
-            response_body=rendered.content,
-            response_content_type=rendered["Content-Type"],
-            completed_at=timezone.now(),
-            locked_until=None,
-        )
-    else:
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
     return rendered
+
+
+def _release(*, record_id: int, refused: bool) -> None:
+    """Give up the key of a request that failed: forget it after a refusal (4xx), else
+    keep what was created and drop the lease so that a retry resumes at once.
+
+    When the failure was the database connection (a 503: PostgreSQL restarted, the
+    backend was terminated), that connection is dead; the release then runs on a fresh
+    one from the pool. If that fails too, the lease runs out by itself after
+    IDEMPOTENCY_LEASE_S.
+    """
+    records = IdempotencyRecord.objects.filter(pk=record_id)
+    for attempt in range(2):
+        try:
+            if refused:
+                records.delete()
+            else:
+                records.update(locked_until=None)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt or transaction.get_connection().in_atomic_block:
+                logger.warning("Idempotency-Key record %s keeps its lease: the database is unavailable", record_id)
+                return
+            transaction.get_connection().close()
 
 
 def idempotency_records_purge(*, older_than_s: int | None = None) -> int:

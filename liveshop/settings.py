@@ -53,6 +53,20 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit written `<per minute>,<burst>` ("30,10"), or None for `off` (or 0)."""
+    value = env_str(name, default).strip().lower()
+    if value in {"off", "0", "none"}:
+        return None
+    try:
+        per_minute, burst = (int(part) for part in value.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be `<per minute>,<burst>` or `off`, not {value!r}") from None
+    if per_minute < 1 or burst < 1:
+        raise ImproperlyConfigured(f"{name}: the rate and the burst must be at least 1, not {value!r}")
+    return per_minute, burst
+
+
 # --- Core -----------------------------------------------------------------------------
 
 # Like healthchecks, DEBUG defaults to on for a source checkout (make run, tests); the
@@ -237,6 +251,24 @@ COMMENT_BURST = env_int("COMMENT_BURST", 5)
 COMMENT_RATE_PER_MIN = env_int("COMMENT_RATE_PER_MIN", 20)
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 
+# --- Rate limits and sizes (liveshop/ratelimit.py) ------------------------------------------
+
+# Per-user and per-IP limits on the paths one client could flood (login, register, order
+# creation, comments), each `<per minute>,<burst>` or `off`. The client's IP is the
+# socket's peer as uvicorn gives it: the X-Forwarded-For address only when the peer is a
+# proxy listed in uvicorn's FORWARDED_ALLOW_IPS. Per-IP limits are higher than per-user
+# ones because a county office or a mobile carrier puts many people behind one address.
+RATE_LIMITS = env_bool("RATE_LIMITS", True)
+RATE_LIMIT_LOGIN_USER = env_rate("RATE_LIMIT_LOGIN_USER", "10,10")  # per username tried
+RATE_LIMIT_LOGIN_IP = env_rate("RATE_LIMIT_LOGIN_IP", "120,60")
+RATE_LIMIT_REGISTER_IP = env_rate("RATE_LIMIT_REGISTER_IP", "30,30")
+RATE_LIMIT_ORDER_USER = env_rate("RATE_LIMIT_ORDER_USER", "30,10")
+RATE_LIMIT_ORDER_IP = env_rate("RATE_LIMIT_ORDER_IP", "600,200")
+RATE_LIMIT_COMMENT_IP = env_rate("RATE_LIMIT_COMMENT_IP", "600,100")  # per user: COMMENT_* above
+# The largest WebSocket text frame a client may send (a comment is 200 characters): a
+# bigger one closes the socket with 1009. uvicorn's --ws-max-size caps what it buffers.
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 4096)
+
 # --- Celery ---------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
@@ -319,6 +351,10 @@ if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COM
     raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
 # Idempotency-Key records are kept at least this long (the contract says 24 hours).
 IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
+# How long a request may work on a key before a retry may take it over: a process that
+# crashed (or lost the database) never releases its key; a live request finishes far
+# sooner, Stripe's timeouts included.
+IDEMPOTENCY_LEASE_S = env_int("IDEMPOTENCY_LEASE_S", 60)
 # The district report's days (`?from=`, `?to=`) are days in this time zone: a show at
 # 07:00 in Chongqing on 1 April belongs to April, though it is still 31 March in UTC.
 STATS_TIME_ZONE = env_str("STATS_TIME_ZONE", "Asia/Shanghai")
@@ -397,7 +433,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# Bodies larger than this are refused before any view parses them.
+# Bodies larger than this are refused with 413 as they arrive (liveshop/wsgi_threads.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024)
 
 LOGGING: dict[str, Any] = {

@@ -7,6 +7,7 @@ from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from liveshop import api, health, web
+from liveshop.ratelimit import LOGIN, rate_limited_page
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
@@ -25,7 +26,9 @@ web_pages: list[URLPattern | URLResolver] = [
     path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="liveshop/login.html", redirect_authenticated_user=True),
+        rate_limited_page(LOGIN)(
+            auth_views.LoginView.as_view(template_name="liveshop/login.html", redirect_authenticated_user=True)
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from liveshop import services
 from liveshop.errors import Invalid
 from liveshop.models import User
+from liveshop.ratelimit import REGISTER, rate_limited_page
 from rooms import selectors as room_selectors
 from rooms.models import Room
 
@@ -138,6 +139,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited_page(REGISTER)
 def register_page(request: HttpRequest) -> HttpResponse:
     """A new account (the same service as POST /api/v1/auth/register/), signed in at once."""
     if request.user.is_authenticated:

@@ -13,11 +13,17 @@ WebSockets keep going through Channels on the same port.
 Threads block on the database or on Stripe without blocking each other or the event
 loop; `HTTP_THREADS` bounds how many requests a process works on at once (the
 database pool bounds the connections).
+
+Bodies are capped here, as they arrive: a request that announces (Content-Length) or
+sends more than `max_body` bytes is answered 413 `payload_too_large` at once and its
+connection closed, so an endless or huge upload costs neither memory nor disk (Django's
+own DATA_UPLOAD_MAX_MEMORY_SIZE check runs only after the body was received).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
@@ -25,25 +31,37 @@ from typing import Any
 
 from asgiref.wsgi import WsgiToAsgiInstance
 
+from liveshop.errors import PayloadTooLarge
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class WsgiInThreads:
     """An ASGI app that runs a WSGI app on a bounded thread pool, one hop per request."""
 
-    def __init__(self, wsgi_app: WsgiApp, *, threads: int) -> None:
+    def __init__(self, wsgi_app: WsgiApp, *, threads: int, max_body: int | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
+        self.max_body = max_body
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"WsgiInThreads serves HTTP only, not {scope['type']}")
+        if self.max_body is not None and _content_length(scope) > self.max_body:
+            await _send_too_large(send)
+            return
         with SpooledTemporaryFile(max_size=65536) as body:
+            received = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
-                body.write(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if self.max_body is not None and received > self.max_body:
+                    await _send_too_large(send)
+                    return
+                body.write(chunk)
                 if not message.get("more_body"):
                     break
             body.seek(0)
@@ -76,6 +94,30 @@ class WsgiInThreads:
             if close is not None:
                 close()
         return started["status"], started["headers"], chunks
+
+
+def _content_length(scope: dict[str, Any]) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0  # the ASGI server refuses a malformed length itself
+    return 0
+
+
+_TOO_LARGE = json.dumps(PayloadTooLarge().as_dict(), separators=(",", ":")).encode()
+
+
+async def _send_too_large(send: Any) -> None:
+    # The rest of the body is never read: `Connection: close` ends the connection
+    # after the answer instead of waiting for bytes that may never end.
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_TOO_LARGE)).encode()),
+        (b"connection", b"close"),
+    ]
+    await _send(send, 413, headers, [_TOO_LARGE])
 
 
 async def _send(send: Any, status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> None:

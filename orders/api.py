@@ -22,6 +22,7 @@ from liveshop.errors import Invalid, NotFound, PermissionDenied, ServiceUnavaila
 from liveshop.idempotency import HEADER as IDEMPOTENCY_HEADER
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user, is_staff
+from liveshop.ratelimit import OrderThrottle
 from orders import selectors, stripe_api
 from orders.models import Order, OrderItem, Refund
 from orders.services import orders as order_services
@@ -176,6 +177,7 @@ _IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class OrderListCreateView(generics.ListAPIView[Order]):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = OrderSerializer
+    throttle_classes = [OrderThrottle]  # POST only
 
     def get_queryset(self) -> QuerySet[Order]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator

@@ -25,12 +25,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
 
-from liveshop.errors import Invalid, NotAuthenticated, RoomNotLive, ServiceError
+from liveshop.errors import Invalid, NotAuthenticated, RoomNotLive, ServiceError, database_outage
 from liveshop.models import User
 from rooms import payloads, selectors, services
 from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
@@ -41,10 +41,18 @@ from rooms.realtime.hub import Connection, HubRoom, get_hub
 
 logger = logging.getLogger(__name__)
 
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 MAX_NONCE_LENGTH = 100
 MAX_LIKES_PER_FRAME = 50
 LIKE_FRAMES_PER_S = 10
+# Frames a client may send: a burst, then this many a second. A person's app sends a
+# ping every ~20 s, likes at most LIKE_FRAMES_PER_S, and comments at the comment pace;
+# a client past this is flooding and is closed (1008).
+CLIENT_FRAMES_PER_S = 20
+CLIENT_FRAME_BURST = 100
 # The snapshot's shared part is rebuilt when the room's seq moved or after this long
 # (stock changes from orders emit no room event).
 SNAPSHOT_MAX_AGE_S = 2.0
@@ -138,7 +146,9 @@ def snapshot_shared_json(room_id: int) -> tuple[str, str]:
     return ev.dumps(room_data)[1:-1], ev.dumps(shared)[1:-1]
 
 
-def create_comment(room_id: int, user_id: int, text: str, role: str, on_created: Any) -> int:
+def create_comment(
+    room_id: int, user_id: int, text: str, role: str, on_created: Any, client_ip: str | None = None
+) -> int:
     """Save the comment; `on_created(comment_id)` runs at commit, before the comment.new
     is published, so the author's ack always precedes the comment in its socket."""
     created: list[int] = []
@@ -146,7 +156,7 @@ def create_comment(room_id: int, user_id: int, text: str, role: str, on_created:
         transaction.on_commit(lambda: on_created(created[0]))
         room = Room.objects.get(pk=room_id)
         user = User.objects.get(pk=user_id)
-        comment = services.comment_create(room=room, user=user, text=text, role=role)
+        comment = services.comment_create(room=room, user=user, text=text, role=role, client_ip=client_ip)
         created.append(comment.pk)
     return comment.pk
 
@@ -174,6 +184,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         self._like_tokens = float(LIKE_FRAMES_PER_S)
         self._like_at = time.monotonic()
+        self._frame_tokens = float(CLIENT_FRAME_BURST)
+        self._frame_at = time.monotonic()
         if not origin_allowed(self.scope):
             await self._refuse(CLOSE_FORBIDDEN)
             return
@@ -181,6 +193,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ticket = params["ticket"][0] if "ticket" in params else None
         try:
             self.admission = await self._admit(ticket)
+        except (OperationalError, InterfaceError) as exc:
+            database_outage(exc)
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)  # the client reconnects later
+            return
         except Exception:
             logger.exception("room socket: admission failed")
             await self._refuse(CLOSE_INTERNAL_ERROR)
@@ -191,9 +207,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         try:
             await self._join(params)
+        except (OperationalError, InterfaceError) as exc:
+            database_outage(exc)
+            await self._close_before_join(CLOSE_TRY_AGAIN_LATER)
         except Exception:
             logger.exception("room socket: joining room %s failed", self.room_id)
-            await self.close(CLOSE_INTERNAL_ERROR)
+            await self._close_before_join(CLOSE_INTERNAL_ERROR)
+
+    async def _close_before_join(self, code: int) -> None:
+        if self.conn is not None:  # joined the hub before failing: the hub closes it
+            self.conn.close(code)
+        else:
+            await self.close(code)
 
     async def _admit(self, ticket: str | None) -> Admission:
         anonymous = _is_anonymous(self.scope, ticket)
@@ -275,18 +300,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- frames from the client ---------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conn is None:
+        conn = self.conn
+        if conn is None or conn.closing or conn.lost:
             return
+        size = len(text_data.encode("utf-8", "surrogatepass")) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            conn.close(CLOSE_TOO_BIG)
+            return
+        now = time.monotonic()
+        self._frame_tokens = min(CLIENT_FRAME_BURST, self._frame_tokens + (now - self._frame_at) * CLIENT_FRAMES_PER_S)
+        self._frame_at = now
+        if self._frame_tokens < 1:
+            logger.info("closing a socket of room %s: its client floods frames", self.room_id)
+            conn.close(CLOSE_POLICY_VIOLATION)
+            return
+        self._frame_tokens -= 1
         try:
             frame = json.loads(text_data) if text_data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             self._error(Invalid("Frames are JSON objects with a string `type`."))
             return
         kind = frame["type"]
         if kind == "ping":
-            self.conn.push_text(PONG)
+            conn.push_text(PONG)
         elif kind == "comment.send":
             await self._comment(frame)
         elif kind == "like.send":
@@ -315,12 +353,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
             ack = ev.dumps({"type": "comment.ack", "data": {"nonce": nonce, "id": comment_id}})
             loop.call_soon_threadsafe(conn.push_text, ack)
 
+        client = self.scope.get("client")
         try:
             await database_sync_to_async(create_comment, thread_sensitive=False)(
-                self.room_id, self.admission.user_id, text, self.admission.role, acknowledge
+                self.room_id,
+                self.admission.user_id,
+                text,
+                self.admission.role,
+                acknowledge,
+                client_ip=client[0] if client else None,
             )
         except ServiceError as exc:
             self._error(exc, nonce)
+        except (OperationalError, InterfaceError) as exc:
+            self._error(database_outage(exc) or ServiceError(), nonce)
 
     async def _like(self, frame: dict[str, Any]) -> None:
         count = frame.get("count", 1)

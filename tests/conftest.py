@@ -54,6 +54,15 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings: Any) -> None:
+    # Every in-process test client comes from 127.0.0.1 and the limits' buckets outlive a
+    # test, so the suite as a whole would trip the per-IP limits; their own tests
+    # (tests/liveshop/test_rate_limits.py) turn them back on. Servers started by the
+    # end-to-end tests run with the real limits.
+    settings.RATE_LIMITS = False
+
+
 @pytest.fixture
 def client_for() -> ClientFor:
     def make(user: User | None) -> APIClient:

@@ -79,6 +79,8 @@ def start_uvicorn(
                 "websockets-sansio",
                 "--ws-per-message-deflate",
                 "false",
+                "--ws-max-size",
+                "65536",
                 "--no-access-log",
             ],
             cwd=BASE_DIR,

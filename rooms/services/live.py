@@ -21,6 +21,7 @@ from liveshop.errors import (
     RoomNotLive,
 )
 from liveshop.models import User
+from liveshop.ratelimit import COMMENT, rate_limit_take
 from rooms import payloads, selectors
 from rooms.banned_words import banned_word_in
 from rooms.broadcast import room_event_on_commit
@@ -86,14 +87,22 @@ def _check_account_age(*, room: Room, user: User) -> None:
         )
 
 
-def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def comment_create(*, room: Room, user: User, text: str, role: str, client_ip: str | None = None) -> Comment:
     """Save a comment and announce it (`comment.new`) on commit.
 
     `role` is the author's role in the room (selectors.room_role): the host and moderators
-    are exempt from new-account protection, rate limits and slow mode. Raises Invalid
-    (empty or too long), RoomNotLive, Banned, Muted, AccountTooNew, RateLimited or
-    CommentBlocked, having saved nothing. A comment equal to the keyword of an open
-    giveaway of the room also enters its author.
+    are exempt from new-account protection, rate limits (the user's, and `client_ip`'s
+    when given) and slow mode. Raises Invalid (empty, too long, or not text), RoomNotLive,
+    Banned, Muted, AccountTooNew, RateLimited or CommentBlocked, having saved nothing. A
+    comment equal to the keyword of an open giveaway of the room also enters its author.
     """
     text = text.strip()
     if not text:
@@ -103,6 +112,10 @@ def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
             f"A comment has at most {Comment.MAX_LENGTH} characters.",
             fields={"text": [f"Ensure this field has no more than {Comment.MAX_LENGTH} characters."]},
         )
+    # PostgreSQL's text cannot hold NUL, and a lone surrogate (JSON can spell one, \ud800)
+    # is not UTF-8: either would fail at the insert instead of being refused here.
+    if "\x00" in text or _has_lone_surrogate(text):
+        raise Invalid("A comment must be valid text.", fields={"text": ["Not valid text."]})
     room = Room.objects.select_related("host").get(pk=room.pk)
     if room.status != Room.Status.LIVE:
         raise RoomNotLive("Comments are open while the room is live.")
@@ -119,6 +132,7 @@ def comment_create(*, room: Room, user: User, text: str, role: str) -> Comment:
         )
         if wait > 0:
             raise RateLimited("You are commenting too fast.", retry_after=math.ceil(wait))
+        rate_limit_take(action=COMMENT, ip=client_ip)
         if room.slow_mode_s:
             wait = backend.slow_mode(room.pk, user.pk, room.slow_mode_s)
             if wait > 0:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import InterfaceError, OperationalError, ProgrammingError
 
+from liveshop import api
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +44,47 @@ def test_validation_error_names_fields(client_for, viewer):
     response = client_for(viewer).post("/api/v1/hosts/", {"kind": "astronaut"}, format="json")
     body = assert_error(response, 400, "invalid")
     assert set(body["fields"]) == {"kind", "district"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("terminating connection due to administrator command"),
+        InterfaceError("connection already closed"),
+    ],
+)
+def test_a_lost_database_is_503_with_retry_after(client_for, viewer, monkeypatch, error):
+    client = client_for(viewer)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(api.MeView, "get", fail)
+    response = client.get("/api/v1/me/")
+    body = assert_error(response, 503, "unavailable")
+    assert int(response["Retry-After"]) >= 1
+    assert body["retry_after"] == int(response["Retry-After"])
+
+
+@pytest.mark.urls("tests.liveshop.failing_urls")
+def test_a_lost_database_outside_the_api_views_is_503_too(client):
+    """A failure that reaches Django's 500 handler (a middleware, a plain view, a page)."""
+    client.raise_request_exception = False
+    api_response = client.get("/api/v1/fail/")
+    assert_error(api_response, 503, "unavailable")
+    assert int(api_response["Retry-After"]) >= 1
+    page_response = client.get("/fail/")
+    assert page_response.status_code == 503
+    assert int(page_response["Retry-After"]) >= 1
+
+
+def test_other_database_errors_stay_server_errors(client_for, viewer, monkeypatch):
+    """A bug (bad SQL, a constraint the code forgot) is not an outage to retry."""
+    client = client_for(viewer)
+    client.raise_request_exception = False
+
+    def fail(*args, **kwargs):
+        raise ProgrammingError("column does not exist")
+
+    monkeypatch.setattr(api.MeView, "get", fail)
+    assert_error(client.get("/api/v1/me/"), 500, "server_error")

@@ -36,3 +36,11 @@ def test_bad_boolean_is_refused():
     result = _import_settings(DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_a_rate_limit_is_per_minute_and_burst_or_off():
+    assert _import_settings(RATE_LIMIT_LOGIN_IP="120,60", RATE_LIMIT_ORDER_IP="off").returncode == 0
+    for bad in ("fast", "10", "10,0", "-1,5"):
+        result = _import_settings(RATE_LIMIT_LOGIN_IP=bad)
+        assert result.returncode != 0, bad
+        assert "RATE_LIMIT_LOGIN_IP" in result.stderr

@@ -78,6 +78,10 @@ def liveshop_processes(*, host: str, port: int) -> list[Process]:
                 # Compressing costs 2-2.3x the CPU per frame, for each socket (docs/PERFORMANCE.md).
                 "--ws-per-message-deflate",
                 "false",
+                # Client frames are small JSON (the consumer closes past WS_MAX_FRAME_BYTES
+                # with 1009); uvicorn's default would buffer up to 16 MiB per frame.
+                "--ws-max-size",
+                "65536",
                 "--no-access-log",
             ],
         ),
