@@ -22,6 +22,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from liveshop.redis_client import REDIS_RETRY_AFTER_S, REDIS_UNAVAILABLE
+
 logger = logging.getLogger(__name__)
 
 
@@ -258,6 +260,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = PayloadTooLarge()
     elif (outage := database_outage(exc)) is not None:
         exc = outage
+    elif isinstance(exc, REDIS_UNAVAILABLE):
+        # Redis is down or restarting: a clean "try again shortly", never a 500.
+        logger.warning("Redis unavailable: %s: %s", type(exc).__name__, exc)
+        exc = ServiceUnavailable(retry_after=REDIS_RETRY_AFTER_S)
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.status, headers=exc.headers())
     if isinstance(exc, Http404):

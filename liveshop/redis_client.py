@@ -22,6 +22,12 @@ from django.conf import settings
 
 POOL_TIMEOUT_S = 10
 
+# What a call raises while Redis is down or restarting (a refused connect, a dropped
+# connection, a pool with no connection to give): callers answer "try again shortly"
+# (HTTP 503 with Retry-After, WebSocket close 1013) instead of failing as a bug would.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_RETRY_AFTER_S = 2
+
 
 def redis_key(*parts: object) -> str:
     """`<prefix>:part:part`: every key liveshop writes is made here or in the realtime backend."""

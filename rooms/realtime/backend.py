@@ -110,6 +110,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def acurrent_seqs(self, room_ids: list[int]) -> dict[int, int]: ...
 
+    async def aensure_seq(self, room_id: int) -> int:
+        """The room's seq, its counter set up first if it has none (a new room, or Redis
+        lost it): then above every seq given before. Only Redis can lose it."""
+        return await self.acurrent_seq(room_id)
+
     @abc.abstractmethod
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         """The events with after < seq <= upto, or None when the history no longer has

@@ -19,7 +19,7 @@ from rooms.models import BannedWord, RoomEvent
 from rooms.realtime import events as ev
 from rooms.realtime.backend import LocalRateLimiter, get_backend
 from rooms.realtime.db_backend import DatabaseBackend, _prune
-from rooms.realtime.redis_backend import RedisBackend
+from rooms.realtime.redis_backend import SEQ_BLOCK, RedisBackend
 from tests.helpers import run_concurrently
 
 _room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
@@ -28,6 +28,7 @@ _room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
 # --- room_publish and its choke point ---------------------------------------------------------
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_room_publish_numbers_events_and_encodes_once():
     room_id = next(_room_ids)
     assert [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(3)] == [1, 2, 3]
@@ -38,6 +39,7 @@ def test_room_publish_numbers_events_and_encodes_once():
     assert dt.datetime.fromisoformat(frame["ts"]).tzinfo is not None
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_room_publish_reads_fanout_facts_from_the_event():
     room_id = next(_room_ids)
     broadcast.room_publish(room_id, "comment.new", {"id": 1, "user": {"id": 9, "role": "host"}, "text": "hi"})
@@ -117,6 +119,7 @@ async def _received(subscribe_with: RedisBackend, publish_with: RedisBackend, ro
     return got
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_prefixes_keep_deployments_apart(settings, realtime_prefix):
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
@@ -124,12 +127,15 @@ def test_prefixes_keep_deployments_apart(settings, realtime_prefix):
     ours = RedisBackend(url=settings.REDIS_URL, prefix=realtime_prefix, max_connections=10)
     theirs = RedisBackend(url=settings.REDIS_URL, prefix=f"{realtime_prefix}-other", max_connections=10)
     assert asyncio.run(_received(ours, theirs, room_id)) == []
-    assert asyncio.run(_received(ours, ours, room_id)) == [1]  # its own seq: the other's counter is apart too
+    # Its own counter (the other's would give 2), on the next block of seqs the database
+    # reserves for the room: the two deployments share this test database.
+    assert asyncio.run(_received(ours, ours, room_id)) == [SEQ_BLOCK + 1]
     assert theirs.counters(room_id).views == 0
     ours.close()
     theirs.close()
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_history_keeps_the_minimum_count_and_age(settings):
     settings.ROOM_REPLAY_MIN_EVENTS = 100
     settings.ROOM_REPLAY_MIN_AGE_S = 600

@@ -16,6 +16,9 @@ from rooms.realtime import events as ev
 from rooms.realtime.backend import get_backend
 from rooms.realtime.hub import Connection, fair_sample, get_hub
 
+# Publishing reserves seqs in the database (rooms/realtime/redis_backend.py, SEQ_BLOCK).
+pytestmark = pytest.mark.django_db
+
 _room_ids = itertools.count(10_000_000 + int(time.time()) % 1_000_000 * 10)
 
 
