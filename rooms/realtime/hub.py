@@ -319,7 +319,9 @@ class HubRoom:
         get the events they missed or, when the history has lost them too, a fresh
         snapshot from the database. Then `held` (events after `seq`) go out as usual.
         """
-        self.close_all(CLOSE_TRY_AGAIN)
+        for conn in self.connections():
+            if conn.after_seq < seq:  # one that joined with a snapshot past the break missed nothing
+                conn.close(CLOSE_TRY_AGAIN)
         self.pending.clear()
         self.recent.clear()  # events of before the break must not catch up a newcomer
         self.snapshot_cache = None

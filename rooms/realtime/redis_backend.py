@@ -335,7 +335,10 @@ class RedisBackend(Backend):
         pipe.get(self.room_key(room_id, "seq"))
         self._counter_reads(pipe, room_id)
         results = await pipe.execute()
-        return int(results[4] or 0), self._counters_from(results[5:])
+        # No counter: Redis restarted empty; set it up above every seq given before, so
+        # the snapshot this join sends is not numbered below what clients already hold.
+        seq = int(results[4]) if results[4] is not None else await self.aensure_seq(room_id)
+        return seq, self._counters_from(results[5:])
 
     async def alikes_add(self, room_id: int, count: int) -> None:
         pipe = self._aredis().pipeline(transaction=False)
