@@ -636,12 +636,14 @@ class RoomHub:
         # A message lost while pub/sub reconnected leaves a room behind until its next
         # event shows the gap; a quiet room would wait, so compare with the seq each second.
         rooms = [r for r in self.rooms.values() if r.ready and r.ready.done() and r.filling is None]
+        # What each room had before the read: events that arrive during it are newer.
+        had = {room.room_id: room.last_seq for room in rooms}
         seqs = await self.backend.acurrent_seqs([r.room_id for r in rooms])
         for room in rooms:
             if room.filling is not None:
                 continue  # a gap found by an event that came in meanwhile
             current = seqs.get(room.room_id, 0)
-            if current < room.last_seq:
+            if current < had[room.room_id]:
                 # The seq went backwards: Redis restarted empty. Restore the room's counter
                 # (above every seq given before) and resync its sockets, before an event.
                 room.filling = []

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -481,15 +482,24 @@ class RedisSubscriber(Subscriber):
         self._room_of.pop(channel, None)
 
     async def _read(self) -> None:
+        failing_since: float | None = None
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("room subscriber: Redis read failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - logged once per outage, retried
+                # Redis is down or restarting. Each read retries the connection; once it is
+                # back, redis-py subscribes again to every channel (PubSub.on_connect) and
+                # the hub fills or resyncs what was missed.
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    logger.warning("room subscriber: Redis read failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
+            if failing_since is not None:
+                logger.warning("room subscriber: Redis back after %.1f s", time.monotonic() - failing_since)
+                failing_since = None
             await self._handle(message)
 
     async def _handle(self, message: dict[str, Any] | None) -> None:

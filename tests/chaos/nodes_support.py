@@ -13,9 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +30,10 @@ from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from rooms.realtime.backend import get_backend
 from rooms.realtime.events import COMMENT_NEW, LIKE_TOTAL, VIEWERS
-from tests.servers import Server, free_port, http_json, start_uvicorn
+from rooms.realtime.redis_backend import RedisBackend
+from tests.servers import BASE_DIR, Server, free_port, http_json, start_uvicorn
 
 # Counter events carry absolute values: a replay keeps only the latest of each, so a
 # client that reconnected may not have seen every one.
@@ -134,6 +140,96 @@ def private_redis(log_dir: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+# --- Other processes and plain HTTP ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (this environment with `env` over it), terminated at the end."""
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(
+            args,
+            cwd=BASE_DIR,
+            env=os.environ | env | {"PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def celery_worker(env: dict[str, str], log_path: Path) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A real Celery worker, as tests/orders/test_integration.py runs it."""
+    args = [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-P", "solo", "-l", "info"]
+    return process([*args, "--without-mingle", "--without-gossip", "--without-heartbeat"], env, log_path)
+
+
+@contextlib.contextmanager
+def localstripe(log_path: Path) -> Iterator[str]:
+    """localstripe on a free port; yields its URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "orders.localstripe_server", "--port", str(port)]
+    with process(args, {}, log_path) as child:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers", timeout=1)
+            except urllib.error.HTTPError:
+                break  # it answers (401 without a key)
+            except OSError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise
+                time.sleep(0.1)
+            else:
+                break
+        yield f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]  # names in lower case
+    seconds: float
+
+
+def http_call(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    body: bytes | dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One HTTP request; any status is an answer (http_json raises on errors)."""
+    data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, method=method, data=data)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            status, raw, answer_headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        status, raw, answer_headers = error.code, error.read(), error.headers
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    lowered = {name.lower(): value for name, value in answer_headers.items()}
+    return Answer(status=status, body=parsed, headers=lowered, seconds=time.monotonic() - started)
 
 
 # --- Room clients -------------------------------------------------------------------------------
@@ -254,7 +350,9 @@ class RoomClient:
             self.ws = None
             if record.close_code in FINAL_CLOSE_CODES:
                 return
+            # Back off a little when the node sent nothing (1013: Redis is restarting).
             attempt = 1 if record.first_at is not None else attempt + 1
+            await asyncio.sleep(0.05 if record.first_at is not None else 0.3)
 
     def _take(self, record: Connect, event: dict[str, Any]) -> None:
         if record.first_at is None and "seq" in event:
@@ -266,6 +364,22 @@ class RoomClient:
             self.events.append(event)
         else:
             self.replies.append(event)
+
+
+# --- The room's history: what every client is checked against ----------------------------------
+
+
+async def room_history(room_id: int) -> dict[int, str]:
+    """seq -> type of every event the room's Redis history holds (the whole show here)."""
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    first: Any = backend._sync.xrange(backend.room_key(room_id, "history"), count=1)
+    if not first:
+        return {}
+    after = int(first[0][0].split(b"-")[0]) - 1
+    events = await backend.areplay(room_id, after, await backend.acurrent_seq(room_id))
+    assert events is not None, "the history must hold the whole show"
+    return {event.seq: event.type for event in events}
 
 
 # --- Checks -------------------------------------------------------------------------------------

@@ -27,10 +27,9 @@ from rest_framework.authtoken.models import Token
 
 from rooms.broadcast import room_publish
 from rooms.models import FlashSale, Room
-from rooms.realtime.backend import get_backend
 from rooms.services.flash_sales import flash_sale_end
 from tests import factories
-from tests.chaos.nodes_support import RoomClient, check_client, node_env, start_nodes, wait_until
+from tests.chaos.nodes_support import RoomClient, check_client, node_env, room_history, start_nodes, wait_until
 from tests.servers import Server, http_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -112,14 +111,6 @@ class Show:
             await self.call("DELETE", f"/rooms/{room}/items/{self.items.pop(0)}/")
 
 
-async def history(room_id: int) -> dict[int, str]:
-    backend = get_backend()
-    current = await backend.acurrent_seq(room_id)
-    events = await backend.areplay(room_id, 0, current)
-    assert events is not None, "the history must still hold the whole show"
-    return {event.seq: event.type for event in events}
-
-
 async def test_three_nodes_one_room_a_node_killed(nodes: list[Server], live_room, host, shop) -> None:
     room_id = live_room.pk
     skus, host_token, tokens = await database_sync_to_async(cast)(shop, host)
@@ -168,12 +159,12 @@ async def test_three_nodes_one_room_a_node_killed(nodes: list[Server], live_room
         await asyncio.sleep(0.05)
     assert count_settled is not None
     left_in = await count_settled
-    last = max(await history(room_id))
+    last = max(await room_history(room_id))
     await wait_until(lambda: all((c.last_seq or 0) >= last for c in staying), timeout=15, what="every client caught up")
     for client in staying:
         await client.stop()
     # The show up to `last` (later `viewers` counts are not part of it).
-    truth = {seq: kind for seq, kind in (await history(room_id)).items() if seq <= last}
+    truth = {seq: kind for seq, kind in (await room_history(room_id)).items() if seq <= last}
 
     kinds = set(truth.values())
     assert {
@@ -192,6 +183,8 @@ async def test_three_nodes_one_room_a_node_killed(nodes: list[Server], live_room
     for client in staying:
         check_client(client, truth, every_counter=client not in moved, upto=last)
         assert len(client.snapshots) == 1, f"{client.name} needed a fresh snapshot"
+        if client not in moved:
+            assert len(client.connects) == 1, f"{client.name} was disconnected"
     for client in moved:
         assert len(client.connects) == 2
         assert client.connects[1].port != victim.port
