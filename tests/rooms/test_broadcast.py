@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from rooms import broadcast
 from rooms.banned_words import BannedWordMatcher, banned_word_in, normalize
-from rooms.models import BannedWord, RoomEvent
+from rooms.models import BannedWord, RoomEvent, RoomSequence
 from rooms.realtime import events as ev
+from rooms.realtime import redis_backend
 from rooms.realtime.backend import LocalRateLimiter, get_backend
 from rooms.realtime.db_backend import DatabaseBackend, _prune
 from rooms.realtime.redis_backend import SEQ_BLOCK, RedisBackend
@@ -148,6 +149,30 @@ def test_history_keeps_the_minimum_count_and_age(settings):
     assert [e.seq for e in events] == list(range(1, 1501))
     assert asyncio.run(get_backend().areplay(room_id, 1490, 1500)) is not None
     assert asyncio.run(get_backend().areplay(room_id, 1500, 1500)) == []
+
+
+@pytest.mark.django_db
+def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    monkeypatch.setattr(redis_backend, "SEQ_BLOCK", 10)
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    room_id = next(_room_ids)
+    first = [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(25)]
+    assert first == list(range(1, 26))  # across three blocks of 10
+    assert RoomSequence.objects.get(room_id=room_id).last_seq == 30
+
+    # Redis restarts empty: the counter, its ceiling and the history are gone.
+    backend._sync.delete(*(backend.room_key(room_id, name) for name in ("seq", "seq-ceiling", "history", "marks")))
+    again = [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(3)]
+    assert again == [31, 32, 33]  # above every seq given before, then one by one
+    # A client's `since` from before the break finds no history: it gets a snapshot.
+    assert asyncio.run(backend.areplay(room_id, 25, 33)) is None
+
+    # Only the counter lost (evicted): the next block, never a seq given already.
+    backend._sync.delete(backend.room_key(room_id, "seq"))
+    assert broadcast.room_publish(room_id, "order.placed", {}) == 41
 
 
 # --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------
