@@ -218,6 +218,17 @@ def _build() -> Backend:
     if settings.REALTIME_BACKEND == "redis":
         from rooms.realtime.redis_backend import RedisBackend
 
+        if settings.REALTIME_REDIS_URLS:
+            from rooms.realtime.sharded import ShardedBackend
+
+            return ShardedBackend(
+                [
+                    RedisBackend(
+                        url=url, prefix=settings.LIVESHOP_REDIS_PREFIX, max_connections=settings.REDIS_MAX_CONNECTIONS
+                    )
+                    for url in settings.REALTIME_REDIS_URLS
+                ]
+            )
         return RedisBackend(
             url=settings.REDIS_URL,
             prefix=settings.LIVESHOP_REDIS_PREFIX,

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from rooms.realtime.backend import get_backend
 from rooms.realtime.events import COMMENT_NEW, LIKE_TOTAL, VIEWERS
 from rooms.realtime.redis_backend import RedisBackend
+from rooms.realtime.sharded import ShardedBackend
 from tests.servers import BASE_DIR, Server, free_port, http_json, start_uvicorn
 
 # Counter events carry absolute values: a replay keeps only the latest of each, so a
@@ -56,6 +57,9 @@ def node_env(*, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
         "LIVESHOP_REDIS_PREFIX": prefix,
         "PRESENCE_TTL_S": "2",
         "CONN_MAX_AGE": "0",
+        # A show's commenters here comment faster than a person would.
+        "COMMENT_BURST": "50",
+        "COMMENT_RATE_PER_MIN": "600",
         **extra,
     }
 
@@ -133,8 +137,8 @@ class PrivateRedis:
 
 
 @contextlib.contextmanager
-def private_redis(log_dir: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(port=free_port(), log_path=log_dir / "redis.log")
+def private_redis(log_dir: Path, name: str = "redis") -> Iterator[PrivateRedis]:
+    server = PrivateRedis(port=free_port(), log_path=log_dir / f"{name}.log")
     server.start()
     try:
         yield server
@@ -372,6 +376,8 @@ class RoomClient:
 async def room_history(room_id: int) -> dict[int, str]:
     """seq -> type of every event the room's Redis history holds (the whole show here)."""
     backend = get_backend()
+    if isinstance(backend, ShardedBackend):
+        backend = backend.shard(room_id)
     assert isinstance(backend, RedisBackend)
     first: Any = backend._sync.xrange(backend.room_key(room_id, "history"), count=1)
     if not first:

@@ -46,8 +46,6 @@ def nodes(realtime_prefix: str, tmp_path) -> Any:
     env = node_env(
         redis_url=settings.REDIS_URL,
         prefix=realtime_prefix,
-        COMMENT_BURST="50",
-        COMMENT_RATE_PER_MIN="600",
         ROOM_VIEWER_COMMENTS_PER_S="3",  # viewers get comments thinned
     )
     servers = start_nodes(NODES, env, tmp_path)

@@ -71,8 +71,6 @@ def stack(realtime_prefix: str, tmp_path, settings) -> Any:
             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             LIVESHOP_VAR_DIR=str(tmp_path),
             CELERY_TASK_LOG_LEVEL="INFO",
-            COMMENT_BURST="50",
-            COMMENT_RATE_PER_MIN="600",
         )
         settings.REDIS_URL = redis_server.url
         settings.STRIPE_SECRET_KEY = env["STRIPE_SECRET_KEY"]
