@@ -8,8 +8,9 @@ dies (SIGKILL) and comes back empty on the same port.
 
 What must hold:
 - while it is down, API calls that need it answer 503 with Retry-After in the contract's
-  error shape, quickly (no 500, no hang); a socket that tries to join is closed with
-  1013; whatever was acknowledged (2xx order, 200 webhook, comment.ack) is kept;
+  error shape, quickly (no 500, no hang); a comment over an open socket is answered
+  `error` `unavailable` (not acked); a socket that tries to join is closed with 1013;
+  whatever was acknowledged (2xx order, 200 webhook, comment.ack) is kept;
 - after it is back, the sockets reconnect by themselves and resync with a fresh snapshot
   (their `since` points into a history Redis lost); seqs never go backwards or repeat;
   the hub resubscribes by itself and new events reach every socket; the payment
@@ -180,6 +181,10 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
         assert answer.seconds < 5
     ready = await asyncio.to_thread(http_call, "GET", f"{nodes[0].http}/readyz")
     assert ready.status == 503
+    # A comment sent over an open socket meanwhile: refused as `unavailable`, not acked.
+    assert await fans[0].send({"type": "comment.send", "text": "still there?", "nonce": "outage"})
+    await wait_until(lambda: _reply_to(fans[0], "outage") is not None, timeout=10, what="the comment answered")
+    assert _reply_to(fans[0], "outage") == {"type": "error", "code": "unavailable"}
     # The buyer pays the pending order now: Stripe's webhook reaches a node while Redis
     # (the broker too) is down. Accepted (200) means stored: it must settle later.
     webhook = await database_sync_to_async(pay)(nodes[0], pending.body["id"])
@@ -272,6 +277,13 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
         f"seq {last_before} -> {min(after)}; events after: {len(after)}; acked comments {len(acked)}, lost 0; "
         f"503 answered in {max(a.seconds for a in refused):.3f} s; order during the outage: {during.status}"
     )
+
+
+def _reply_to(client: RoomClient, nonce: str) -> dict[str, str] | None:
+    for reply in client.replies:
+        if reply.get("data", {}).get("nonce") == nonce:
+            return {"type": reply["type"], "code": reply["data"].get("code", "")}
+    return None
 
 
 async def _is_paid(order_id: int) -> bool:
