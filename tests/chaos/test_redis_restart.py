@@ -33,6 +33,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from liveshop.redis_client import redis_sync
 from orders.models import Order, StripeEvent
@@ -181,6 +183,12 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
         assert answer.seconds < 5
     ready = await asyncio.to_thread(http_call, "GET", f"{nodes[0].http}/readyz")
     assert ready.status == 503
+    # A new socket cannot join now: closed with 1013 (try again later), not 1011.
+    async with connect(f"{nodes[1].ws}/ws/rooms/{room_id}/") as newcomer:
+        with pytest.raises(ConnectionClosed) as closed:
+            await newcomer.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
     # A comment sent over an open socket meanwhile: refused as `unavailable`, not acked.
     assert await fans[0].send({"type": "comment.send", "text": "still there?", "nonce": "outage"})
     await wait_until(lambda: _reply_to(fans[0], "outage") is not None, timeout=10, what="the comment answered")
