@@ -115,6 +115,11 @@ class Backend(abc.ABC):
         lost it): then above every seq given before. Only Redis can lose it."""
         return await self.acurrent_seq(room_id)
 
+    async def arestore_seq(self, room_id: int) -> int:
+        """The room's seq after its counter was seen going back (Redis restarted empty, or
+        from an older snapshot): set again above every seq given before."""
+        return await self.acurrent_seq(room_id)
+
     @abc.abstractmethod
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         """The events with after < seq <= upto, or None when the history no longer has

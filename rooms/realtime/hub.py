@@ -644,8 +644,9 @@ class RoomHub:
                 continue  # a gap found by an event that came in meanwhile
             current = seqs.get(room.room_id, 0)
             if current < had[room.room_id]:
-                # The seq went backwards: Redis restarted empty. Restore the room's counter
-                # (above every seq given before) and resync its sockets, before an event.
+                # The seq went backwards: Redis restarted empty or from an older snapshot.
+                # Set the room's counter above every seq given before and resync its
+                # sockets, before the next event.
                 room.filling = []
                 self.loop.create_task(self._restore_seq(room))
                 continue
@@ -656,7 +657,7 @@ class RoomHub:
 
     async def _restore_seq(self, room: HubRoom) -> None:
         try:
-            seq = await self.backend.aensure_seq(room.room_id)
+            seq = await self.backend.arestore_seq(room.room_id)
         except Exception:
             logger.exception("room %s: could not set its seq up again; retrying", room.room_id)
             held, room.filling = room.filling or [], None
@@ -664,7 +665,7 @@ class RoomHub:
                 room.receive(event)
             return
         held, room.filling = room.filling or [], None
-        logger.warning("room %s: its seq restarted at %s (Redis lost it); its sockets resync", room.room_id, seq)
+        logger.warning("room %s: its seq went back (Redis lost it); now %s, its sockets resync", room.room_id, seq)
         room.restart_at(seq, held)
 
     async def _drop_idle_rooms(self) -> None:

@@ -49,9 +49,11 @@ ROOM_KEY_TTL_S = 7 * 24 * 3600
 SEQ_BLOCK = 10_000
 
 # Set a reserved block: the counter starts at `floor` only if Redis has none (otherwise
-# it is already past every earlier block), and the ceiling only rises.
+# it is already past every earlier block), or, with ARGV[4] = 1, if it is below the floor
+# (a Redis restored from an older snapshot: its counter went back); the ceiling only rises.
 SEQ_RESERVE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if current < 0 or (ARGV[4] == '1' and current < tonumber(ARGV[1])) then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 end
 local ceiling = tonumber(redis.call('GET', KEYS[2]) or '-1')
@@ -216,13 +218,15 @@ class RedisBackend(Backend):
             self.seq_reserve(room_id)
         raise RuntimeError(f"room {room_id}: no seq after reserving a block")
 
-    def seq_reserve(self, room_id: int) -> int:
+    def seq_reserve(self, room_id: int, *, above_all: bool = False) -> int:
         """Reserve the room's next SEQ_BLOCK seqs in the database, then let Redis use them.
-        Returns the room's seq now (the block's floor when Redis had lost the counter).
-        Any thread, in or out of a transaction."""
+        Returns the room's seq now: the block's floor when Redis had lost the counter, or,
+        with `above_all`, when the counter is below it (it went back). Any thread, in or
+        out of a transaction."""
         ceiling = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
         keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
-        return int(self._seq_reserve(keys=keys, args=[ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S]))
+        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, int(above_all)]
+        return int(self._seq_reserve(keys=keys, args=args))
 
     def control(self, room_id: int, message: dict[str, Any]) -> None:
         self._sync.publish(self.control_channel, dumps({**message, "room": room_id}))
@@ -299,6 +303,9 @@ class RedisBackend(Backend):
         if seq is not None:
             return int(seq)
         return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id))
+
+    async def arestore_seq(self, room_id: int) -> int:
+        return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id, above_all=True))
 
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         if upto <= after:

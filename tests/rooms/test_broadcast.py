@@ -174,6 +174,12 @@ def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
     backend._sync.delete(backend.room_key(room_id, "seq"))
     assert broadcast.room_publish(room_id, "order.placed", {}) == 41
 
+    # Restored from an older snapshot, the counter went back (the hub notices and restores
+    # it): above every seq given before.
+    backend._sync.set(backend.room_key(room_id, "seq"), 35)
+    assert backend.seq_reserve(room_id, above_all=True) == 50
+    assert broadcast.room_publish(room_id, "order.placed", {}) == 51
+
 
 # --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------
 

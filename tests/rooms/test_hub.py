@@ -218,7 +218,8 @@ async def test_quiet_room_notices_missed_events_within_seconds(hub_stopper):
     assert [e["seq"] for e in socket.events] == missed
 
 
-async def test_a_room_redis_lost_resyncs_its_sockets(hub_stopper):
+@pytest.mark.parametrize("restart", ["empty", "older-snapshot"])
+async def test_a_room_redis_lost_resyncs_its_sockets(hub_stopper, restart):
     room_id = next(_room_ids)
     socket, _ = await joined(room_id)
     before = [room_publish(room_id, "order.placed", {"n": i}) for i in range(3)]
@@ -226,8 +227,12 @@ async def test_a_room_redis_lost_resyncs_its_sockets(hub_stopper):
     assert [e["seq"] for e in socket.events] == before
     backend = get_backend()
     assert isinstance(backend, RedisBackend)
-    # Redis restarts empty: the room's counter and history are gone.
-    backend._sync.delete(*(backend.room_key(room_id, name) for name in ("seq", "seq-ceiling", "history", "marks")))
+    if restart == "empty":  # the room's counter and history are gone
+        backend._sync.delete(*(backend.room_key(room_id, name) for name in ("seq", "seq-ceiling", "history", "marks")))
+    else:  # restored from a snapshot taken after the first event: the counter went back
+        backend._sync.set(backend.room_key(room_id, "seq"), before[0])
+        backend._sync.xtrim(backend.room_key(room_id, "history"), minid=f"{before[0]}-0")
+        backend._sync.xdel(backend.room_key(room_id, "history"), f"{before[1]}-0", f"{before[2]}-0")
 
     # Within seconds the hub notices (the seq went back, or the next event, its own viewers
     # count, leaves a gap the history cannot fill): the counter is set up again above the
