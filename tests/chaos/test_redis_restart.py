@@ -248,6 +248,10 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
         await wait_until(lambda: _is_paid(during.body["id"]), timeout=30, what="the order placed during, paid")
         accepted.append(during)
 
+    # Each node's hub kept its one pub/sub connection and subscribed again by itself (the
+    # rooms were never subscribed anew: the events above reached the sockets through it).
+    for node in nodes:
+        assert "room subscriber: Redis back after" in node.log()
     # Presence came back: the sockets are counted again (each node reports every second).
     await wait_until(lambda: _viewers_are(nodes[0], room_id, len(clients)), timeout=10, what="presence back")
 
