@@ -57,9 +57,10 @@ def node_env(*, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
         "LIVESHOP_REDIS_PREFIX": prefix,
         "PRESENCE_TTL_S": "2",
         "CONN_MAX_AGE": "0",
-        # A show's commenters here comment faster than a person would.
+        # A show's commenters here comment faster than a person would, all from 127.0.0.1.
         "COMMENT_BURST": "50",
         "COMMENT_RATE_PER_MIN": "600",
+        "RATE_LIMIT_COMMENT_IP": "6000,1000",
         **extra,
     }
 
