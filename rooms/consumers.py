@@ -37,9 +37,10 @@ from liveshop.errors import (
     ServiceError,
     ServiceUnavailable,
     database_outage,
+    redis_outage,
 )
 from liveshop.models import User
-from liveshop.redis_client import REDIS_RETRY_AFTER_S, REDIS_UNAVAILABLE
+from liveshop.redis_client import REDIS_UNAVAILABLE
 from rooms import payloads, selectors, services
 from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 from rooms.models import Room
@@ -383,9 +384,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._error(exc, nonce)
         except (OperationalError, InterfaceError) as exc:
             self._error(database_outage(exc) or ServiceError(), nonce)
-        except REDIS_UNAVAILABLE:
+        except REDIS_UNAVAILABLE as exc:
             # Not acknowledged, so the client knows to send it again.
-            self._error(ServiceUnavailable(retry_after=REDIS_RETRY_AFTER_S), nonce)
+            self._error(redis_outage(exc) or ServiceUnavailable(), nonce)
 
     async def _like(self, frame: dict[str, Any]) -> None:
         count = frame.get("count", 1)
@@ -408,8 +409,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._like_tokens -= 1
         try:
             await get_backend().alikes_add(self.room_id, count)
-        except REDIS_UNAVAILABLE:
-            self._error(ServiceUnavailable(retry_after=REDIS_RETRY_AFTER_S))
+        except REDIS_UNAVAILABLE as exc:
+            self._error(redis_outage(exc) or ServiceUnavailable())
             return
         hub_room.likes_dirty = True
 
