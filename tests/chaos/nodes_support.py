@@ -269,6 +269,7 @@ class RoomClient:
     reconnect: bool = True
     task: asyncio.Task[None] | None = None
     dead: set[int] = field(default_factory=set)  # ports that refused a connect
+    sent: list[tuple[int, str]] = field(default_factory=list)  # (socket index, nonce)
 
     @property
     def last_seq(self) -> int | None:
@@ -303,7 +304,16 @@ class RoomClient:
             await ws.send(json.dumps(frame))
         except ConnectionClosed:
             return False
+        if "nonce" in frame:
+            self.sent.append((len(self.connects) - 1, str(frame["nonce"])))
         return True
+
+    def unanswered(self) -> list[str]:
+        """Nonces sent on the current socket with no `comment.ack` or `error` yet (those
+        sent on a socket that died may never be answered)."""
+        answered = {str(r["data"].get("nonce")) for r in self.replies if isinstance(r.get("data"), dict)}
+        current = len(self.connects) - 1
+        return [nonce for index, nonce in self.sent if index == current and nonce not in answered]
 
     def _next_node(self, attempt: int) -> Server:
         live = [n for n in self.nodes if n.port not in self.dead] or self.nodes

@@ -157,6 +157,9 @@ async def test_three_nodes_one_room_a_node_killed(nodes: list[Server], live_room
         await asyncio.sleep(0.05)
     assert count_settled is not None
     left_in = await count_settled
+    # Every comment sent on a live socket is answered (and so published) before the show's
+    # last seq is taken.
+    await wait_until(lambda: not any(c.unanswered() for c in commenters), timeout=15, what="comments answered")
     last = max(await room_history(room_id))
     await wait_until(lambda: all((c.last_seq or 0) >= last for c in staying), timeout=15, what="every client caught up")
     for client in staying:
