@@ -22,6 +22,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from liveshop.redis_client import REDIS_RETRY_AFTER_S, REDIS_UNAVAILABLE
+
 logger = logging.getLogger(__name__)
 
 
@@ -205,6 +207,15 @@ def database_outage(exc: BaseException) -> ServiceUnavailable | None:
     return ServiceUnavailable("The database is unavailable; try again shortly.", retry_after=DATABASE_RETRY_AFTER_S)
 
 
+def redis_outage(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for Redis down or restarting (a refused connect, a dropped connection, a
+    pool with nothing to give), else None: try again shortly, never a 500."""
+    if not isinstance(exc, REDIS_UNAVAILABLE):
+        return None
+    logger.warning("Redis unavailable: %s: %s", type(exc).__name__, str(exc).strip()[:200])
+    return ServiceUnavailable("Redis is unavailable; try again shortly.", retry_after=REDIS_RETRY_AFTER_S)
+
+
 # DRF's own exceptions, by class, to the contract's codes. Anything not listed keeps
 # DRF's default code (e.g. `method_not_allowed`, `unsupported_media_type`).
 _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
@@ -256,7 +267,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's EXCEPTION_HANDLER: every API error leaves in the contract's shape."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
-    elif (outage := database_outage(exc)) is not None:
+    elif (outage := database_outage(exc)) is not None or (outage := redis_outage(exc)) is not None:
         exc = outage
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.status, headers=exc.headers())
@@ -324,9 +335,10 @@ def error_404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
-    # Django calls this while handling the exception: a database failure outside the
-    # API's views (a middleware, a web page) is a 503 to retry as well.
-    outage = database_outage(sys.exc_info()[1] or Exception())
+    # Django calls this while handling the exception: a database or Redis failure outside
+    # the API's views (a middleware, a web page) is a 503 to retry as well.
+    failure = sys.exc_info()[1] or Exception()
+    outage = database_outage(failure) or redis_outage(failure)
     if outage is not None:
         if _wants_json(request):
             response: HttpResponse = JsonResponse(outage.as_dict(), status=outage.status)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -17,10 +20,10 @@ def _check_database() -> None:
         cursor.execute("SELECT 1")
 
 
-def _check_redis() -> None:
+def _check_redis(url: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
     finally:
@@ -36,9 +39,11 @@ def _check_broker() -> None:
 
 def readyz(request: HttpRequest) -> JsonResponse:
     """Database, Redis (when configured) and the Celery broker are reachable; 503 names what is not."""
-    checks = {"database": _check_database, "broker": _check_broker}
+    checks: dict[str, Callable[[], None]] = {"database": _check_database, "broker": _check_broker}
     if settings.REDIS_URL:
-        checks["redis"] = _check_redis
+        checks["redis"] = functools.partial(_check_redis, settings.REDIS_URL)
+    for index, url in enumerate(settings.REALTIME_REDIS_URLS):
+        checks[f"realtime_shard_{index}"] = functools.partial(_check_redis, url)
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

@@ -18,14 +18,37 @@ import weakref
 
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.retry
 from django.conf import settings
+from redis.backoff import ExponentialBackoff
 
 POOL_TIMEOUT_S = 10
+
+# What a call raises while Redis is down or restarting (a refused connect, a dropped
+# connection, a pool with no connection to give): callers answer "try again shortly"
+# (HTTP 503 with Retry-After, WebSocket close 1013) instead of failing as a bug would.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_RETRY_AFTER_S = 2
 
 
 def redis_key(*parts: object) -> str:
     """`<prefix>:part:part`: every key liveshop writes is made here or in the realtime backend."""
     return ":".join([settings.LIVESHOP_REDIS_PREFIX, *map(str, parts)])
+
+
+# After a Redis restart every connection idle in a pool is dead, and the asyncio pool
+# hands one out without noticing. One retry, on a new connection, after a connection
+# error (only: a timeout may have run the command); if Redis is still down, the retry's
+# connect is refused at once and the caller gets REDIS_UNAVAILABLE.
+def _retry() -> redis.retry.Retry:
+    return redis.retry.Retry(ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,))
+
+
+def _async_retry() -> redis.asyncio.retry.Retry:
+    return redis.asyncio.retry.Retry(
+        ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,)
+    )
 
 
 def new_sync_client(url: str, *, max_connections: int) -> redis.Redis:
@@ -37,6 +60,7 @@ def new_sync_client(url: str, *, max_connections: int) -> redis.Redis:
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=30,
+            retry=_retry(),
         )
     )
 
@@ -44,7 +68,11 @@ def new_sync_client(url: str, *, max_connections: int) -> redis.Redis:
 def new_async_client(url: str, *, max_connections: int) -> redis.asyncio.Redis:
     return redis.asyncio.Redis(
         connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=POOL_TIMEOUT_S, socket_connect_timeout=2
+            url,
+            max_connections=max_connections,
+            timeout=POOL_TIMEOUT_S,
+            socket_connect_timeout=2,
+            retry=_async_retry(),
         )
     )
 

@@ -230,6 +230,13 @@ if REALTIME_BACKEND not in {"redis", "database"}:
     raise ImproperlyConfigured(f"REALTIME_BACKEND must be redis or database, not {REALTIME_BACKEND!r}")
 if REALTIME_BACKEND == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
+# Past what one Redis carries, rooms shard over several (comma-separated URLs): a room's
+# seq, history, pub/sub channel, presence and counters live on one of them, chosen by a
+# stable hash of its id. Unset: all on REDIS_URL. Tickets, the cache, flash-sale gates and
+# the Celery broker stay on REDIS_URL either way.
+REALTIME_REDIS_URLS = env_list("REALTIME_REDIS_URLS", "")
+if REALTIME_REDIS_URLS and REALTIME_BACKEND != "redis":
+    raise ImproperlyConfigured("REALTIME_REDIS_URLS needs the redis real-time backend (REDIS_URL)")
 # Pending events of a room go out as one `batch` frame per tick (a quiet room's first
 # event goes at once): a socket gets at most 1000/ROOM_TICK_MS frames a second.
 ROOM_TICK_MS = env_int("ROOM_TICK_MS", 100)

@@ -30,8 +30,17 @@ from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
 
-from liveshop.errors import Invalid, NotAuthenticated, RoomNotLive, ServiceError, database_outage
+from liveshop.errors import (
+    Invalid,
+    NotAuthenticated,
+    RoomNotLive,
+    ServiceError,
+    ServiceUnavailable,
+    database_outage,
+    redis_outage,
+)
 from liveshop.models import User
+from liveshop.redis_client import REDIS_UNAVAILABLE
 from rooms import payloads, selectors, services
 from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 from rooms.models import Room
@@ -197,6 +206,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             database_outage(exc)
             await self._refuse(CLOSE_TRY_AGAIN_LATER)  # the client reconnects later
             return
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("room socket: Redis unavailable at admission: %s", exc)
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
+            return
         except Exception:
             logger.exception("room socket: admission failed")
             await self._refuse(CLOSE_INTERNAL_ERROR)
@@ -209,6 +222,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._join(params)
         except (OperationalError, InterfaceError) as exc:
             database_outage(exc)
+            await self._close_before_join(CLOSE_TRY_AGAIN_LATER)
+        except REDIS_UNAVAILABLE as exc:
+            # Redis is restarting: the client comes back with ?since= in a moment.
+            logger.warning("room socket: Redis unavailable joining room %s: %s", self.room_id, exc)
             await self._close_before_join(CLOSE_TRY_AGAIN_LATER)
         except Exception:
             logger.exception("room socket: joining room %s failed", self.room_id)
@@ -367,6 +384,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._error(exc, nonce)
         except (OperationalError, InterfaceError) as exc:
             self._error(database_outage(exc) or ServiceError(), nonce)
+        except REDIS_UNAVAILABLE as exc:
+            # Not acknowledged, so the client knows to send it again.
+            self._error(redis_outage(exc) or ServiceUnavailable(), nonce)
 
     async def _like(self, frame: dict[str, Any]) -> None:
         count = frame.get("count", 1)
@@ -387,7 +407,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self._like_tokens < 1:
             return  # past a human's tapping speed: dropped without a word
         self._like_tokens -= 1
-        await get_backend().alikes_add(self.room_id, count)
+        try:
+            await get_backend().alikes_add(self.room_id, count)
+        except REDIS_UNAVAILABLE as exc:
+            self._error(redis_outage(exc) or ServiceUnavailable())
+            return
         hub_room.likes_dirty = True
 
     def _error(self, error: ServiceError, nonce: Any = None) -> None:

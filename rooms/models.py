@@ -248,10 +248,13 @@ class BannedWord(models.Model):
 
 
 class RoomSequence(models.Model):
-    """The last `seq` given to a room's events when no Redis is configured (the embedded default).
+    """A room's seq high-water mark: no event of the room was ever given a higher `seq`.
 
-    With Redis the counter is a Redis key; without it, this row is the counter every
-    process (web, Celery worker, beat) shares through the database.
+    Without Redis (the embedded default) this row is the counter itself, which every
+    process (web, Celery worker, beat) shares through the database. With Redis the counter
+    is a Redis key that hands out seqs only up to this mark, reserved in blocks, so a
+    Redis that restarts empty continues above every seq it gave
+    (rooms/realtime/redis_backend.py, SEQ_BLOCK).
     """
 
     room_id = models.BigIntegerField(primary_key=True)

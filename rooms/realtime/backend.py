@@ -110,6 +110,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def acurrent_seqs(self, room_ids: list[int]) -> dict[int, int]: ...
 
+    async def aensure_seq(self, room_id: int) -> int:
+        """The room's seq, its counter set up first if it has none (a new room, or Redis
+        lost it): then above every seq given before. Only Redis can lose it."""
+        return await self.acurrent_seq(room_id)
+
+    async def arestore_seq(self, room_id: int) -> int:
+        """The room's seq after its counter was seen going back (Redis restarted empty, or
+        from an older snapshot): set again above every seq given before."""
+        return await self.acurrent_seq(room_id)
+
     @abc.abstractmethod
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         """The events with after < seq <= upto, or None when the history no longer has
@@ -213,6 +223,17 @@ def _build() -> Backend:
     if settings.REALTIME_BACKEND == "redis":
         from rooms.realtime.redis_backend import RedisBackend
 
+        if settings.REALTIME_REDIS_URLS:
+            from rooms.realtime.sharded import ShardedBackend
+
+            return ShardedBackend(
+                [
+                    RedisBackend(
+                        url=url, prefix=settings.LIVESHOP_REDIS_PREFIX, max_connections=settings.REDIS_MAX_CONNECTIONS
+                    )
+                    for url in settings.REALTIME_REDIS_URLS
+                ]
+            )
         return RedisBackend(
             url=settings.REDIS_URL,
             prefix=settings.LIVESHOP_REDIS_PREFIX,

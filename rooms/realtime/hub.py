@@ -15,7 +15,10 @@ that one text, in one shared ASGI event dict, to each socket in a plain loop.
   makes it wait (its write buffer is full), only that socket's send moves to a task of
   its own; its next frames queue up to ROOM_SOCKET_BACKLOG, then it is closed (1013) and
   its client reconnects with ?since=.
-- Gaps in seq (a pub/sub reconnect) are filled from the replay history.
+- Gaps in seq (a pub/sub reconnect) are filled from the replay history. A gap the
+  history cannot fill, or a seq that went backwards (Redis restarted empty), closes the
+  room's sockets with 1013: their clients come back with ?since= and get what they
+  missed or a fresh snapshot.
 - Once a second the hub reports its sockets per room (presence with a heartbeat) and
   publishes `viewers` when the totals changed; `like.total` goes out at most every
   LIKE_TOTAL_INTERVAL_MS per room.
@@ -297,11 +300,34 @@ class HubRoom:
         except Exception:
             logger.exception("room %s: could not fill the gap %s..%s", self.room_id, after + 1, upto)
             missed = None
-        if missed is None:
-            logger.warning("room %s: events %s..%s are lost to this process", self.room_id, after + 1, upto)
-            missed = []
         held, self.filling = self.filling or [], None
+        if missed is None:
+            logger.warning(
+                "room %s: events %s..%s are not in the history; its sockets resync", self.room_id, after + 1, upto
+            )
+            self.restart_at(upto, held)
+            return
         for event in sorted([*missed, *held], key=lambda e: e.seq):
+            if event.seq > self.last_seq:
+                self._accept(event)
+
+    def restart_at(self, seq: int, held: Sequence[Event] = ()) -> None:
+        """Continue from `seq` when the history cannot say what the sockets missed (Redis
+        restarted empty, or trimmed past a long stall).
+
+        The room's sockets are closed with 1013: their clients reconnect with ?since= and
+        get the events they missed or, when the history has lost them too, a fresh
+        snapshot from the database. Then `held` (events after `seq`) go out as usual.
+        """
+        for conn in self.connections():
+            if conn.after_seq < seq:  # one that joined with a snapshot past the break missed nothing
+                conn.close(CLOSE_TRY_AGAIN)
+        self.pending.clear()
+        self.recent.clear()  # events of before the break must not catch up a newcomer
+        self.snapshot_cache = None
+        self.last_seq = self.flushed_seq = seq
+        self.stalled_at_seq = None
+        for event in sorted(held, key=lambda e: e.seq):
             if event.seq > self.last_seq:
                 self._accept(event)
 
@@ -514,7 +540,7 @@ class RoomHub:
 
     async def _subscribe(self, room: HubRoom) -> None:
         await self.subscriber.subscribe(room.room_id)
-        seq = await self.backend.acurrent_seq(room.room_id)
+        seq = await self.backend.aensure_seq(room.room_id)
         # Events up to `seq` are already in every snapshot read from now on.
         room.last_seq = max(room.last_seq, seq)
         room.flushed_seq = max(room.flushed_seq, seq)
@@ -610,13 +636,37 @@ class RoomHub:
         # A message lost while pub/sub reconnected leaves a room behind until its next
         # event shows the gap; a quiet room would wait, so compare with the seq each second.
         rooms = [r for r in self.rooms.values() if r.ready and r.ready.done() and r.filling is None]
+        # What each room had before the read: events that arrive during it are newer.
+        had = {room.room_id: room.last_seq for room in rooms}
         seqs = await self.backend.acurrent_seqs([r.room_id for r in rooms])
         for room in rooms:
+            if room.filling is not None:
+                continue  # a gap found by an event that came in meanwhile
             current = seqs.get(room.room_id, 0)
+            if current < had[room.room_id]:
+                # The seq went backwards: Redis restarted empty or from an older snapshot.
+                # Set the room's counter above every seq given before and resync its
+                # sockets, before the next event.
+                room.filling = []
+                self.loop.create_task(self._restore_seq(room))
+                continue
             if current > room.last_seq and room.stalled_at_seq == room.last_seq:
                 room.filling = []
                 self.loop.create_task(room._fill_gap(room.last_seq, current))
             room.stalled_at_seq = room.last_seq if current > room.last_seq else None
+
+    async def _restore_seq(self, room: HubRoom) -> None:
+        try:
+            seq = await self.backend.arestore_seq(room.room_id)
+        except Exception:
+            logger.exception("room %s: could not set its seq up again; retrying", room.room_id)
+            held, room.filling = room.filling or [], None
+            for event in held:
+                room.receive(event)
+            return
+        held, room.filling = room.filling or [], None
+        logger.warning("room %s: its seq went back (Redis lost it); now %s, its sockets resync", room.room_id, seq)
+        room.restart_at(seq, held)
 
     async def _drop_idle_rooms(self) -> None:
         now = self.loop.time()

@@ -12,13 +12,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from liveshop.redis_client import new_async_client, new_sync_client
+from rooms.models import RoomSequence
 from rooms.realtime.backend import (
     Backend,
     ControlHandler,
@@ -35,8 +39,33 @@ logger = logging.getLogger(__name__)
 # long past any show, short enough that Redis does not fill with old rooms.
 ROOM_KEY_TTL_S = 7 * 24 * 3600
 
+# A room's seqs are handed out from Redis within a ceiling reserved in PostgreSQL
+# (`RoomSequence.last_seq`, raised SEQ_BLOCK at a time): no seq above it is ever issued.
+# A Redis that restarts empty (or evicts the counter) has no counter or no ceiling; the
+# publish then returns -1, the caller reserves the next block, and the counter restarts
+# at that block's floor, above every seq given before. So a seq never goes backwards or
+# repeats; after such a restart it jumps, and `?since=` from before the jump finds no
+# history and gets a fresh snapshot.
+SEQ_BLOCK = 10_000
+
+# Set a reserved block: the counter starts at `floor` only if Redis has none (otherwise
+# it is already past every earlier block), or, with ARGV[4] = 1, if it is below the floor
+# (a Redis restored from an older snapshot: its counter went back); the ceiling only rises.
+SEQ_RESERVE_LUA = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if current < 0 or (ARGV[4] == '1' and current < tonumber(ARGV[1])) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+end
+local ceiling = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[2]) > ceiling then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+end
+return tonumber(redis.call('GET', KEYS[1]))
+"""
+
 # Publish one event: seq, history, retention and the pub/sub message, in one atomic step,
-# so the order messages reach subscribers is the seq order.
+# so the order messages reach subscribers is the seq order. -1 (nothing published) when
+# the room's reserved seqs are used up or lost (see SEQ_BLOCK).
 #
 # Retention keeps an event while it is younger than min_age OR among the last min_events.
 # The stream's IDs are "<seq>-0", so trimming by count is trimming below seq-min_events+1.
@@ -45,6 +74,10 @@ ROOM_KEY_TTL_S = 7 * 24 * 3600
 # mark's bucket start. Both bounds are prefixes of the stream; the shorter one is trimmed.
 # Buckets are a sixtieth of the minimum age (10 s for 10 minutes), at least a second.
 PUBLISH_LUA = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if current < 0 or current >= tonumber(redis.call('GET', KEYS[4]) or '-1') then
+  return -1
+end
 local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[2] .. seq .. ARGV[3]
 redis.call('XADD', KEYS[2], seq .. '-0', 'h', ARGV[4], 'f', frame)
@@ -70,7 +103,7 @@ if tonumber(b0) * bucket_ms <= cutoff then
   end
 end
 if seq % 32 == 1 then
-  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 end
 redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[4] .. '\\n' .. frame)
 return seq
@@ -134,6 +167,7 @@ class RedisBackend(Backend):
         # Blocking pools (liveshop.redis_client): a connect storm waits for a connection.
         self._sync = new_sync_client(url, max_connections=max_connections)
         self._publish = self._sync.register_script(PUBLISH_LUA)
+        self._seq_reserve = self._sync.register_script(SEQ_RESERVE_LUA)
         self._rate_limit = self._sync.register_script(RATE_LIMIT_LUA)
         # redis.asyncio connections belong to the event loop that made them.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
@@ -161,7 +195,12 @@ class RedisBackend(Backend):
     # --- publishing ---------------------------------------------------------------------
 
     def publish(self, room_id: int, event: EncodedEvent) -> int:
-        keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "history"), self.room_key(room_id, "marks")]
+        keys = [
+            self.room_key(room_id, "seq"),
+            self.room_key(room_id, "history"),
+            self.room_key(room_id, "marks"),
+            self.room_key(room_id, "seq-ceiling"),
+        ]
         args: list[str | int] = [
             self.room_channel(room_id),
             event.prefix,
@@ -172,7 +211,22 @@ class RedisBackend(Backend):
             ROOM_KEY_TTL_S,
             max(1000, settings.ROOM_REPLAY_MIN_AGE_S * 1000 // 60),
         ]
-        return int(self._publish(keys=keys, args=args))
+        for _attempt in range(3):
+            seq = int(self._publish(keys=keys, args=args))
+            if seq > 0:
+                return seq
+            self.seq_reserve(room_id)
+        raise RuntimeError(f"room {room_id}: no seq after reserving a block")
+
+    def seq_reserve(self, room_id: int, *, above_all: bool = False) -> int:
+        """Reserve the room's next SEQ_BLOCK seqs in the database, then let Redis use them.
+        Returns the room's seq now: the block's floor when Redis had lost the counter, or,
+        with `above_all`, when the counter is below it (it went back). Any thread, in or
+        out of a transaction."""
+        ceiling = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
+        keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
+        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, int(above_all)]
+        return int(self._seq_reserve(keys=keys, args=args))
 
     def control(self, room_id: int, message: dict[str, Any]) -> None:
         self._sync.publish(self.control_channel, dumps({**message, "room": room_id}))
@@ -244,6 +298,15 @@ class RedisBackend(Backend):
         values = await self._aredis().mget([self.room_key(room_id, "seq") for room_id in room_ids])
         return {room_id: int(value or 0) for room_id, value in zip(room_ids, values, strict=True)}
 
+    async def aensure_seq(self, room_id: int) -> int:
+        seq = await self._aredis().get(self.room_key(room_id, "seq"))
+        if seq is not None:
+            return int(seq)
+        return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id))
+
+    async def arestore_seq(self, room_id: int) -> int:
+        return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id, above_all=True))
+
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         if upto <= after:
             return []
@@ -280,7 +343,10 @@ class RedisBackend(Backend):
         pipe.get(self.room_key(room_id, "seq"))
         self._counter_reads(pipe, room_id)
         results = await pipe.execute()
-        return int(results[4] or 0), self._counters_from(results[5:])
+        # No counter: Redis restarted empty; set it up above every seq given before, so
+        # the snapshot this join sends is not numbered below what clients already hold.
+        seq = int(results[4]) if results[4] is not None else await self.aensure_seq(room_id)
+        return seq, self._counters_from(results[5:])
 
     async def alikes_add(self, room_id: int, count: int) -> None:
         pipe = self._aredis().pipeline(transaction=False)
@@ -326,6 +392,30 @@ class RedisBackend(Backend):
         client = self._async.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose(close_connection_pool=True)
+
+
+def room_seq_block_reserve(*, room_id: int, block: int) -> int:
+    """Raise the room's durable seq high-water mark by `block` and return it: the seqs
+    above the old mark, up to the new one, are the caller's to hand out.
+
+    One statement on a connection of its own, committed at once: a reservation must
+    never roll back with the caller's transaction while Redis hands out its seqs.
+    """
+    table = RoomSequence._meta.db_table
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with own.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (room_id, last_seq) VALUES (%s, %s) "
+                f"ON CONFLICT (room_id) DO UPDATE SET last_seq = {table}.last_seq + EXCLUDED.last_seq "
+                "RETURNING last_seq",
+                [room_id, block],
+            )
+            row = cursor.fetchone()
+    finally:
+        own.close()
+    assert row is not None
+    return int(row[0])
 
 
 def _presence_total(reports: dict[bytes, bytes], now_ms: int) -> int:
@@ -399,15 +489,24 @@ class RedisSubscriber(Subscriber):
         self._room_of.pop(channel, None)
 
     async def _read(self) -> None:
+        failing_since: float | None = None
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("room subscriber: Redis read failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - logged once per outage, retried
+                # Redis is down or restarting. Each read retries the connection; once it is
+                # back, redis-py subscribes again to every channel (PubSub.on_connect) and
+                # the hub fills or resyncs what was missed.
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    logger.warning("room subscriber: Redis read failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
+            if failing_since is not None:
+                logger.warning("room subscriber: Redis back after %.1f s", time.monotonic() - failing_since)
+                failing_since = None
             await self._handle(message)
 
     async def _handle(self, message: dict[str, Any] | None) -> None:

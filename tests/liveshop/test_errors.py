@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from django.db import InterfaceError, OperationalError, ProgrammingError
 
 from liveshop import api
@@ -74,6 +75,30 @@ def test_a_lost_database_outside_the_api_views_is_503_too(client):
     assert_error(api_response, 503, "unavailable")
     assert int(api_response["Retry-After"]) >= 1
     page_response = client.get("/fail/")
+    assert page_response.status_code == 503
+    assert int(page_response["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize(
+    "error", [redis.ConnectionError("Connection refused."), redis.TimeoutError("Timeout reading from socket")]
+)
+def test_a_lost_redis_is_503_with_retry_after(client_for, viewer, monkeypatch, error):
+    client = client_for(viewer)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(api.MeView, "get", fail)
+    response = client.get("/api/v1/me/")
+    body = assert_error(response, 503, "unavailable")
+    assert body["retry_after"] == int(response["Retry-After"]) >= 1
+
+
+@pytest.mark.urls("tests.liveshop.failing_urls")
+def test_a_lost_redis_outside_the_api_views_is_503_too(client):
+    client.raise_request_exception = False
+    assert_error(client.get("/api/v1/fail-redis/"), 503, "unavailable")
+    page_response = client.get("/fail-redis/")
     assert page_response.status_code == 503
     assert int(page_response["Retry-After"]) >= 1
 

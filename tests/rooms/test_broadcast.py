@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from rooms import broadcast
 from rooms.banned_words import BannedWordMatcher, banned_word_in, normalize
-from rooms.models import BannedWord, RoomEvent
+from rooms.models import BannedWord, RoomEvent, RoomSequence
 from rooms.realtime import events as ev
+from rooms.realtime import redis_backend
 from rooms.realtime.backend import LocalRateLimiter, get_backend
 from rooms.realtime.db_backend import DatabaseBackend, _prune
-from rooms.realtime.redis_backend import RedisBackend
+from rooms.realtime.redis_backend import SEQ_BLOCK, RedisBackend
 from tests.helpers import run_concurrently
 
 _room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
@@ -28,6 +29,7 @@ _room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
 # --- room_publish and its choke point ---------------------------------------------------------
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_room_publish_numbers_events_and_encodes_once():
     room_id = next(_room_ids)
     assert [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(3)] == [1, 2, 3]
@@ -38,6 +40,7 @@ def test_room_publish_numbers_events_and_encodes_once():
     assert dt.datetime.fromisoformat(frame["ts"]).tzinfo is not None
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_room_publish_reads_fanout_facts_from_the_event():
     room_id = next(_room_ids)
     broadcast.room_publish(room_id, "comment.new", {"id": 1, "user": {"id": 9, "role": "host"}, "text": "hi"})
@@ -117,6 +120,7 @@ async def _received(subscribe_with: RedisBackend, publish_with: RedisBackend, ro
     return got
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_prefixes_keep_deployments_apart(settings, realtime_prefix):
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
@@ -124,12 +128,15 @@ def test_prefixes_keep_deployments_apart(settings, realtime_prefix):
     ours = RedisBackend(url=settings.REDIS_URL, prefix=realtime_prefix, max_connections=10)
     theirs = RedisBackend(url=settings.REDIS_URL, prefix=f"{realtime_prefix}-other", max_connections=10)
     assert asyncio.run(_received(ours, theirs, room_id)) == []
-    assert asyncio.run(_received(ours, ours, room_id)) == [1]  # its own seq: the other's counter is apart too
+    # Its own counter (the other's would give 2), on the next block of seqs the database
+    # reserves for the room: the two deployments share this test database.
+    assert asyncio.run(_received(ours, ours, room_id)) == [SEQ_BLOCK + 1]
     assert theirs.counters(room_id).views == 0
     ours.close()
     theirs.close()
 
 
+@pytest.mark.django_db  # publishing reserves seqs in the database
 def test_history_keeps_the_minimum_count_and_age(settings):
     settings.ROOM_REPLAY_MIN_EVENTS = 100
     settings.ROOM_REPLAY_MIN_AGE_S = 600
@@ -142,6 +149,36 @@ def test_history_keeps_the_minimum_count_and_age(settings):
     assert [e.seq for e in events] == list(range(1, 1501))
     assert asyncio.run(get_backend().areplay(room_id, 1490, 1500)) is not None
     assert asyncio.run(get_backend().areplay(room_id, 1500, 1500)) == []
+
+
+@pytest.mark.django_db
+def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    monkeypatch.setattr(redis_backend, "SEQ_BLOCK", 10)
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    room_id = next(_room_ids)
+    first = [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(25)]
+    assert first == list(range(1, 26))  # across three blocks of 10
+    assert RoomSequence.objects.get(room_id=room_id).last_seq == 30
+
+    # Redis restarts empty: the counter, its ceiling and the history are gone.
+    backend._sync.delete(*(backend.room_key(room_id, name) for name in ("seq", "seq-ceiling", "history", "marks")))
+    again = [broadcast.room_publish(room_id, "order.placed", {"n": i}) for i in range(3)]
+    assert again == [31, 32, 33]  # above every seq given before, then one by one
+    # A client's `since` from before the break finds no history: it gets a snapshot.
+    assert asyncio.run(backend.areplay(room_id, 25, 33)) is None
+
+    # Only the counter lost (evicted): the next block, never a seq given already.
+    backend._sync.delete(backend.room_key(room_id, "seq"))
+    assert broadcast.room_publish(room_id, "order.placed", {}) == 41
+
+    # Restored from an older snapshot, the counter went back (the hub notices and restores
+    # it): above every seq given before.
+    backend._sync.set(backend.room_key(room_id, "seq"), 35)
+    assert backend.seq_reserve(room_id, above_all=True) == 50
+    assert broadcast.room_publish(room_id, "order.placed", {}) == 51
 
 
 # --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------

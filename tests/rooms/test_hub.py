@@ -15,6 +15,10 @@ from rooms.broadcast import room_publish
 from rooms.realtime import events as ev
 from rooms.realtime.backend import get_backend
 from rooms.realtime.hub import Connection, fair_sample, get_hub
+from rooms.realtime.redis_backend import RedisBackend
+
+# Publishing reserves seqs in the database (rooms/realtime/redis_backend.py, SEQ_BLOCK).
+pytestmark = pytest.mark.django_db
 
 _room_ids = itertools.count(10_000_000 + int(time.time()) % 1_000_000 * 10)
 
@@ -212,6 +216,43 @@ async def test_quiet_room_notices_missed_events_within_seconds(hub_stopper):
     while len(socket.events) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert [e["seq"] for e in socket.events] == missed
+
+
+@pytest.mark.parametrize("restart", ["empty", "older-snapshot"])
+async def test_a_room_redis_lost_resyncs_its_sockets(hub_stopper, restart):
+    room_id = next(_room_ids)
+    socket, _ = await joined(room_id)
+    before = [room_publish(room_id, "order.placed", {"n": i}) for i in range(3)]
+    await settle()
+    assert [e["seq"] for e in socket.events] == before
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    if restart == "empty":  # the room's counter and history are gone
+        backend._sync.delete(*(backend.room_key(room_id, name) for name in ("seq", "seq-ceiling", "history", "marks")))
+    else:  # restored from a snapshot taken after the first event: the counter went back
+        history = backend.room_key(room_id, "history")
+        first: Any = backend._sync.xrange(history, count=1)
+        backend._sync.delete(history)
+        backend._sync.xadd(history, first[0][1], id=first[0][0])
+        backend._sync.set(backend.room_key(room_id, "seq"), before[0])
+
+    # Within seconds the hub notices (the seq went back, or the next event, its own viewers
+    # count, leaves a gap the history cannot fill): the counter is set up again above the
+    # old seqs and the room's sockets are closed with 1013 (their clients come for a snapshot).
+    deadline = time.monotonic() + 5
+    while socket.closed_with is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert socket.closed_with == 1013
+    current = await backend.acurrent_seq(room_id)
+    assert current > before[-1]
+
+    # A socket that joins now, at that seq, gets what follows.
+    fresh, _ = await joined(room_id)
+    seq = await asyncio.to_thread(room_publish, room_id, "order.placed", {"n": "after"})
+    await settle()
+    assert seq == current + 1
+    assert [e["seq"] for e in fresh.events] == [seq]
+    assert fresh.closed_with is None
 
 
 def test_fair_sample_spreads_over_authors():
