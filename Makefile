@@ -10,7 +10,7 @@ PORT   ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/liveshop_test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install install-dev browsers run test lint format messages bench clean
+.PHONY: help install install-dev system-deps run test lint format messages bench clean
 
 help:
 	@echo "make run    install, migrate, seed the demo and serve on http://$(HOST):$(PORT)/"
@@ -33,14 +33,16 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-# The browser tests (tests/web/) drive Debian's Chromium through Playwright, never a
-# browser that Playwright downloads. Installed when missing (CI runs as root on a fresh
-# machine), with the fonts a phone has for Chinese and emoji, so screenshots show what
-# viewers see.
+# What the suite needs from Debian, installed when missing (CI runs as root on a fresh
+# machine): the browser tests (tests/web/) drive Debian's Chromium through Playwright,
+# never a browser that Playwright downloads, with the fonts a phone has for Chinese and
+# emoji, so screenshots show what viewers see; tests/chaos/test_nginx.py runs
+# deploy/nginx.conf in a real nginx.
 CHROMIUM := /usr/bin/chromium
-browsers:
-	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		chromium fonts-noto-cjk fonts-noto-color-emoji; }
+NGINX    := /usr/sbin/nginx
+system-deps:
+	@test -x $(CHROMIUM) -a -x $(NGINX) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light; }
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
@@ -50,7 +52,7 @@ run: install
 
 # The suite needs the real PostgreSQL and Redis: DATABASE_URL and REDIS_URL point there
 # unless set already. Extra pytest arguments: make test ARGS="-k flash -x".
-test: install-dev browsers
+test: install-dev system-deps
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(BIN)/pytest $(ARGS)
 

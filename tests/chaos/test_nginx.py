@@ -1,4 +1,4 @@
-"""docs/nginx.conf in front of three nodes: the README's load-balancer example, run.
+"""deploy/nginx.conf in front of three nodes: the README's load-balancer example, run.
 
 The config is used as written, with only its addresses rewritten (the upstream ports,
 the listen port, the pid and temp paths). Sockets through nginx spread over the nodes
@@ -41,7 +41,7 @@ CLIENTS = 12
 
 
 def nginx_config(nodes: list[Server], port: int, run_dir: Path) -> str:
-    text = (BASE_DIR / "docs" / "nginx.conf").read_text()
+    text = (BASE_DIR / "deploy" / "nginx.conf").read_text()
     upstream = "".join(f"        server 127.0.0.1:{node.port} max_fails=2 fail_timeout=5s;\n" for node in nodes)
     text, count = re.subn(r"(        server 127\.0\.0\.1:800\d [^\n]*\n)+", upstream, text)
     assert count == 1
