@@ -53,12 +53,13 @@ class AutoSchema(SpectacularAutoSchema):
         bodies: dict[str, Any] = super()._get_response_bodies(direction)
         # A paginated list answers 404 for a page past the last (DRF's PageNumberPagination).
         if self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
-            bodies.setdefault(
-                "404",
-                self._get_response_for_code(
-                    OpenApiResponse(ErrorSerializer, description="not_found: no such `page`"),
-                    "404",
-                    direction=direction,
-                ),
-            )
+            bodies.setdefault("404", self._error("not_found: no such `page`", "404", direction))
+        # Any request body past DATA_UPLOAD_MAX_MEMORY_SIZE (liveshop.errors' handler).
+        if self.method in ("POST", "PUT", "PATCH"):
+            bodies.setdefault("413", self._error("payload_too_large", "413", direction))
         return bodies
+
+    def _error(self, description: str, code: str, direction: Any) -> Any:
+        return self._get_response_for_code(
+            OpenApiResponse(ErrorSerializer, description=description), code, direction=direction
+        )
