@@ -45,6 +45,8 @@ class SkuSerializer(serializers.ModelSerializer[Sku]):
 
 class ProductSerializer(serializers.ModelSerializer[Product]):
     skus = SkuSerializer(many=True, read_only=True)
+    # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
+    image_url = serializers.URLField(read_only=True, allow_blank=True)
 
     class Meta:
         model = Product

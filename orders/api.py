@@ -10,16 +10,15 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Shop, Sku
-from liveshop.api_docs import errors
+from liveshop.api_docs import errors, idempotency_key_parameter
 from liveshop.errors import Invalid, NotFound, PermissionDenied, ServiceUnavailable
-from liveshop.idempotency import HEADER as IDEMPOTENCY_HEADER
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user, is_staff
 from liveshop.ratelimit import OrderThrottle
@@ -166,11 +165,8 @@ def _order_response(request: Request, order_id: int, code: int = status.HTTP_200
 
 # --- Orders ---------------------------------------------------------------------------------
 
-_IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Retries with the same key and body return the first response; kept 24 hours.",
+_IDEMPOTENCY_PARAMETER = idempotency_key_parameter(
+    "Retries with the same key and body return the first response; kept 24 hours."
 )
 
 

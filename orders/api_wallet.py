@@ -11,16 +11,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from liveshop.api_docs import errors
+from liveshop.api_docs import errors, idempotency_key_parameter
 from liveshop.errors import NotFound
-from liveshop.idempotency import HEADER as IDEMPOTENCY_HEADER
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user
 from orders.api import OrderSerializer, ShippingSerializer
@@ -31,11 +29,8 @@ from rooms import selectors as room_selectors
 from rooms import selectors_gifts
 from rooms.models import Gift, GiftSend
 
-_IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Retries with the same key and body return the first response and do nothing twice; kept 24 hours.",
+_IDEMPOTENCY_PARAMETER = idempotency_key_parameter(
+    "Retries with the same key and body return the first response and do nothing twice; kept 24 hours."
 )
 
 # --- Serializers ----------------------------------------------------------------------------

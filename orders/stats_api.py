@@ -157,8 +157,9 @@ class DistrictStatsView(APIView):
         return super().perform_content_negotiation(request, force)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        # Errors are JSON in the contract's shape, whatever format was asked for.
-        if response.status_code >= 400 and isinstance(
+        # Only the report itself is CSV: errors are JSON in the contract's shape, whatever
+        # format was asked for, and so is an OPTIONS answer (DRF's metadata, not a report).
+        if (response.status_code >= 400 or request.method not in ("GET", "HEAD")) and isinstance(
             getattr(request, "accepted_renderer", None), DistrictReportCsvRenderer
         ):
             request.accepted_renderer = renderers.JSONRenderer()

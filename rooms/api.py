@@ -113,6 +113,8 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
     host = HostSummarySerializer(read_only=True)
     viewers_now = serializers.SerializerMethodField()
     featured_item = serializers.SerializerMethodField()
+    # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
+    playback_url = serializers.URLField(read_only=True, allow_blank=True)
 
     class Meta:
         model = Room

@@ -101,6 +101,9 @@ class ReportQueueSerializer(serializers.ModelSerializer[Report]):
     comment = ReportedCommentSerializer(read_only=True)
     reporter = UserPublicSerializer(read_only=True)
     resolved_by = serializers.SerializerMethodField()
+    # Blank while the report is open; declared so that the schema says so (read-only model
+    # fields lose allow_blank).
+    resolution = serializers.ChoiceField(choices=Report.Resolution.choices, read_only=True, allow_blank=True)
 
     class Meta:
         model = Report
