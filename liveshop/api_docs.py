@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from liveshop.errors import ErrorSerializer
 from liveshop.idempotency import HEADER as IDEMPOTENCY_HEADER
 from liveshop.idempotency import MAX_KEY_LENGTH
+from liveshop.ratelimit import ActionThrottle
 
 _DESCRIPTIONS = {
     400: "invalid: the request failed validation (`fields` names the culprits)",
@@ -57,6 +58,13 @@ class AutoSchema(SpectacularAutoSchema):
         # Any request body past DATA_UPLOAD_MAX_MEMORY_SIZE (liveshop.errors' handler).
         if self.method in ("POST", "PUT", "PATCH"):
             bodies.setdefault("413", self._error("payload_too_large", "413", direction))
+        # The per-user and per-IP limits of liveshop.ratelimit (its throttles limit POSTs).
+        if self.method == "POST" and any(
+            isinstance(throttle, ActionThrottle) for throttle in self.view.get_throttles()
+        ):
+            bodies.setdefault("429", self._error(_DESCRIPTIONS[429], "429", direction))
+        # Any operation, while PostgreSQL or Redis cannot be reached (liveshop.errors).
+        bodies.setdefault("503", self._error("unavailable, with Retry-After", "503", direction))
         return bodies
 
     def _error(self, description: str, code: str, direction: Any) -> Any:
