@@ -146,38 +146,36 @@ class IdempotencyKeyReused(ServiceError):
     default_detail = "This Idempotency-Key was used with a different request body."
 
 
-class RateLimited(ServiceError):
+class RetryLater(ServiceError):
+    """A refusal the client should try again after `retry_after` seconds: the number is in
+    the body and in the `Retry-After` header."""
+
+    default_retry_after = 1
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(self.default_retry_after if retry_after is None else retry_after))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(RetryLater):
     code = "rate_limited"
     status = status.HTTP_429_TOO_MANY_REQUESTS
     default_detail = "Too many requests; slow down."
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after = max(1, int(retry_after))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "retry_after": self.retry_after}
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
-
-
-class ServiceUnavailable(ServiceError):
-    """Something the request needs (the database, Stripe) is out of reach for now: retry."""
+class ServiceUnavailable(RetryLater):
+    """Something the request needs (the database, Redis, Stripe) is out of reach for now: retry."""
 
     code = "unavailable"
     status = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable; try again shortly."
-
-    def __init__(self, detail: str | None = None, *, retry_after: int = 2) -> None:
-        super().__init__(detail)
-        self.retry_after = max(1, int(retry_after))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "retry_after": self.retry_after}
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+    default_retry_after = 2
 
 
 class PayloadTooLarge(ServiceError):

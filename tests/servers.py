@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,11 +11,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    """The test database (pytest-django's), as a URL for the environment of a process."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def free_port() -> int:
@@ -110,3 +121,22 @@ def http_json(method: str, url: str, *, token: str | None = None, body: dict[str
         request.add_header("Authorization", f"Token {token}")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
+
+
+@contextlib.contextmanager
+def localstripe() -> Iterator[str]:
+    """localstripe (orders/localstripe_server.py) on a free loopback port; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orders.localstripe_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("localstripe listening on "), line
+        yield line.rsplit(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -10,48 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from django.db import connection
-
-SHIPPING = {"name": "Li Ming", "phone": "+86 138 0000 0000", "address": "8 Jiefangbei Rd", "district": "Yuzhong"}
-
-
-def database_url() -> str:
-    """The test database (pytest-django's), as a URL for the server's environment."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@contextmanager
-def localstripe() -> Iterator[str]:
-    """localstripe on a free port: the Stripe the server creates PaymentIntents at."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orders.localstripe_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("localstripe listening on "), line
-        yield line.rsplit(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @dataclass

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -34,19 +33,13 @@ from rooms.realtime.backend import get_backend
 from rooms.realtime.events import COMMENT_NEW, LIKE_TOTAL, VIEWERS
 from rooms.realtime.redis_backend import RedisBackend
 from rooms.realtime.sharded import ShardedBackend
-from tests.servers import BASE_DIR, Server, free_port, http_json, start_uvicorn
+from tests.servers import BASE_DIR, Server, database_url, free_port, http_json, start_uvicorn
 
 # Counter events carry absolute values: a replay keeps only the latest of each, so a
 # client that reconnected may not have seen every one.
 SUPERSEDING = frozenset({VIEWERS, LIKE_TOTAL})
 # Close codes after which the web client does not come back.
 FINAL_CLOSE_CODES = frozenset({1000, 4401, 4403, 4404})
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def node_env(*, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
@@ -176,27 +169,6 @@ def celery_worker(env: dict[str, str], log_path: Path) -> contextlib.AbstractCon
     """A real Celery worker, as tests/orders/test_integration.py runs it."""
     args = [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-P", "solo", "-l", "info"]
     return process([*args, "--without-mingle", "--without-gossip", "--without-heartbeat"], env, log_path)
-
-
-@contextlib.contextmanager
-def localstripe(log_path: Path) -> Iterator[str]:
-    """localstripe on a free port; yields its URL."""
-    port = free_port()
-    args = [sys.executable, "-m", "orders.localstripe_server", "--port", str(port)]
-    with process(args, {}, log_path) as child:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers", timeout=1)
-            except urllib.error.HTTPError:
-                break  # it answers (401 without a key)
-            except OSError:
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise
-                time.sleep(0.1)
-            else:
-                break
-        yield f"http://127.0.0.1:{port}"
 
 
 @dataclass(frozen=True)

@@ -29,18 +29,9 @@ from orders.models import Order, OrderItem
 from orders.services.ledger import ledger_check
 from rooms.models import Room
 from tests import factories
-from tests.chaos.database_support import (
-    SHIPPING,
-    Killer,
-    SocketTally,
-    Tally,
-    call,
-    comment_on_sockets,
-    database_url,
-    load,
-    localstripe,
-)
-from tests.servers import start_uvicorn
+from tests.chaos.database_support import Killer, SocketTally, Tally, call, comment_on_sockets, load
+from tests.orders.conftest import SHIPPING
+from tests.servers import database_url, localstripe, start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

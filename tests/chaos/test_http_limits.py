@@ -19,9 +19,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from tests.chaos.database_support import call, database_url
+from tests.chaos.database_support import call
 from tests.chaos.test_ws_fuzz import rss_kib
-from tests.servers import Server, start_uvicorn
+from tests.servers import Server, database_url, start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -49,7 +49,6 @@ from tests.chaos.nodes_support import (
     celery_worker,
     check_client,
     http_call,
-    localstripe,
     node_env,
     private_redis,
     room_history,
@@ -57,7 +56,7 @@ from tests.chaos.nodes_support import (
     wait_until,
 )
 from tests.orders.conftest import SHIPPING, WEBHOOK_SECRET, signed, succeeded_event
-from tests.servers import BASE_DIR, Server
+from tests.servers import BASE_DIR, Server, localstripe
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -65,7 +64,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def stack(realtime_prefix: str, tmp_path, settings) -> Any:
     """Private Redis, localstripe, two nodes and a worker; the test process uses that Redis too."""
-    with private_redis(tmp_path) as redis_server, localstripe(tmp_path / "localstripe.log") as stripe_url:
+    with private_redis(tmp_path) as redis_server, localstripe() as stripe_url:
         env = node_env(
             redis_url=redis_server.url,
             prefix=realtime_prefix,

@@ -29,8 +29,8 @@ from websockets.exceptions import ConnectionClosed
 from rooms.broadcast import room_publish
 from rooms.models import Room
 from tests import factories
-from tests.chaos.database_support import call, database_url
-from tests.servers import Server, start_uvicorn
+from tests.chaos.database_support import call
+from tests.servers import Server, database_url, start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

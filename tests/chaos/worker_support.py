@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from liveshop.celery import app as celery_app
+from tests.servers import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,13 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # broker restores a task unacknowledged for this long (settings.CELERY_VISIBILITY_TIMEOUT_S).
 # Longer than any single task of these tests takes on a busy machine.
 VISIBILITY_TIMEOUT_S = 8
-
-
-def database_url() -> str:
-    """The test database (pytest-django's), for the worker processes."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def broker() -> redis.Redis:

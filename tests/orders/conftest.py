@@ -12,8 +12,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +29,7 @@ from orders.models import Order
 from orders.services.ledger import ledger_forget
 from rooms.models import Room, RoomItem
 from tests import factories
+from tests.servers import localstripe
 
 WEBHOOK_SECRET = "whsec_liveshop_tests"
 SHIPPING = {"name": "Li Ming", "phone": "+86 138 0000 0000", "address": "8 Jiefangbei Rd", "district": "Yuzhong"}
@@ -38,20 +37,8 @@ SHIPPING = {"name": "Li Ming", "phone": "+86 138 0000 0000", "address": "8 Jiefa
 
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orders.localstripe_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("localstripe listening on "), line
-        yield line.rsplit(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with localstripe() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -36,15 +36,9 @@ from rooms.models import GiveawayWinner, Room
 from tests import factories
 from tests.coins import SHIPPING, gift
 from tests.orders.conftest import WEBHOOK_SECRET
-from tests.servers import BASE_DIR, free_port, start_uvicorn
+from tests.servers import BASE_DIR, database_url, free_port, start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 20) -> None:
@@ -71,7 +65,7 @@ def stack(tmp_path: Path, settings: Any, realtime_prefix: str) -> Iterator[dict[
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": django_settings.REDIS_URL,
         "LIVESHOP_REDIS_PREFIX": realtime_prefix,
         "STRIPE_SECRET_KEY": "sk_test_e2e",

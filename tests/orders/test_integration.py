@@ -28,22 +28,11 @@ from orders.services.ledger import ledger_check
 from rooms.models import Room
 from tests import factories
 from tests.orders.conftest import SHIPPING, WEBHOOK_SECRET
+from tests.servers import database_url, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 20) -> None:
@@ -63,12 +52,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 2
 def stack(tmp_path: Path, settings: Any) -> Iterator[dict[str, str]]:
     if connection.vendor != "postgresql" or not django_settings.REDIS_URL:
         pytest.skip("the integration test needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
-    stripe_port, web_port = _free_port(), _free_port()
+    stripe_port, web_port = free_port(), free_port()
     api_base = f"http://127.0.0.1:{stripe_port}"
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": django_settings.REDIS_URL,
         "STRIPE_SECRET_KEY": "sk_test_integration",
         "STRIPE_API_BASE": api_base,

@@ -28,7 +28,7 @@ from django.db import connection
 
 from liveshop.models import User
 from orders import localstripe_server
-from tests.servers import BASE_DIR, free_port, start_uvicorn
+from tests.servers import BASE_DIR, database_url, free_port, start_uvicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = BASE_DIR / "tests" / "artifacts"
@@ -65,22 +65,16 @@ class Stack:
         )
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def stack(realtime_prefix: str, tmp_path_factory: pytest.TempPathFactory, django_db_setup: Any) -> Iterator[Stack]:
     if not settings.REDIS_URL or connection.vendor != "postgresql":
         pytest.skip("the browser tests need PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
-    database_url = _database_url()  # the test database, created by django_db_setup
+    test_database = database_url()  # created by django_db_setup
     logs = tmp_path_factory.mktemp("web-stack")
     stripe_port = free_port()
     api_base = f"http://127.0.0.1:{stripe_port}"
     env = {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": test_database,
         "REDIS_URL": settings.REDIS_URL,
         "LIVESHOP_REDIS_PREFIX": realtime_prefix,
         "LIVESHOP_VAR_DIR": str(logs),
