@@ -66,6 +66,20 @@ def setup_django() -> None:
 
     if not settings.DATABASE_URL.startswith("postgres") or not settings.REDIS_URL:
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
+    database_create_if_missing(settings.DATABASE_URL)
+
+
+def database_create_if_missing(url: str) -> None:
+    """The scratch database DATABASE_URL names is created on the first run (then migrated)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = str(conninfo_to_dict(url)["dbname"])
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log(f"created the database {name}")
 
 
 def prepare_buyers(count: int) -> list[str]:
