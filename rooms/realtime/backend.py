@@ -115,9 +115,10 @@ class Backend(abc.ABC):
         lost it): then above every seq given before. Only Redis can lose it."""
         return await self.acurrent_seq(room_id)
 
-    async def arestore_seq(self, room_id: int) -> int:
-        """The room's seq after its counter was seen going back (Redis restarted empty, or
-        from an older snapshot): set again above every seq given before."""
+    async def arestore_seq(self, room_id: int, seen: int) -> int:
+        """The room's seq after its counter was seen going back below `seen` (Redis
+        restarted empty, or from an older snapshot): set again above every seq given
+        before, unless another process did so already."""
         return await self.acurrent_seq(room_id)
 
     @abc.abstractmethod

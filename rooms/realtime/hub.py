@@ -648,16 +648,16 @@ class RoomHub:
                 # Set the room's counter above every seq given before and resync its
                 # sockets, before the next event.
                 room.filling = []
-                self.loop.create_task(self._restore_seq(room))
+                self.loop.create_task(self._restore_seq(room, had[room.room_id]))
                 continue
             if current > room.last_seq and room.stalled_at_seq == room.last_seq:
                 room.filling = []
                 self.loop.create_task(room._fill_gap(room.last_seq, current))
             room.stalled_at_seq = room.last_seq if current > room.last_seq else None
 
-    async def _restore_seq(self, room: HubRoom) -> None:
+    async def _restore_seq(self, room: HubRoom, seen: int) -> None:
         try:
-            seq = await self.backend.arestore_seq(room.room_id)
+            seq = await self.backend.arestore_seq(room.room_id, seen)
         except Exception:
             logger.exception("room %s: could not set its seq up again; retrying", room.room_id)
             held, room.filling = room.filling or [], None

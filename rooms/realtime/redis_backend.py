@@ -49,11 +49,13 @@ ROOM_KEY_TTL_S = 7 * 24 * 3600
 SEQ_BLOCK = 10_000
 
 # Set a reserved block: the counter starts at `floor` only if Redis has none (otherwise
-# it is already past every earlier block), or, with ARGV[4] = 1, if it is below the floor
-# (a Redis restored from an older snapshot: its counter went back); the ceiling only rises.
+# it is already past every earlier block), or if it is below ARGV[4], a seq a hub has
+# already seen (a Redis restored from an older snapshot: its counter went back). Several
+# hubs that notice the same loss at once move the counter once: the first one lifts it
+# past what the others saw. The ceiling only rises.
 SEQ_RESERVE_LUA = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if current < 0 or (ARGV[4] == '1' and current < tonumber(ARGV[1])) then
+if current < 0 or current < tonumber(ARGV[4]) then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 end
 local ceiling = tonumber(redis.call('GET', KEYS[2]) or '-1')
@@ -218,14 +220,14 @@ class RedisBackend(Backend):
             self.seq_reserve(room_id)
         raise RuntimeError(f"room {room_id}: no seq after reserving a block")
 
-    def seq_reserve(self, room_id: int, *, above_all: bool = False) -> int:
+    def seq_reserve(self, room_id: int, *, seen: int = 0) -> int:
         """Reserve the room's next SEQ_BLOCK seqs in the database, then let Redis use them.
-        Returns the room's seq now: the block's floor when Redis had lost the counter, or,
-        with `above_all`, when the counter is below it (it went back). Any thread, in or
+        Returns the room's seq now: the block's floor when Redis had lost the counter or
+        its counter is below `seen`, a seq already given (it went back). Any thread, in or
         out of a transaction."""
         ceiling = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
         keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
-        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, int(above_all)]
+        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, seen]
         return int(self._seq_reserve(keys=keys, args=args))
 
     def control(self, room_id: int, message: dict[str, Any]) -> None:
@@ -304,8 +306,8 @@ class RedisBackend(Backend):
             return int(seq)
         return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id))
 
-    async def arestore_seq(self, room_id: int) -> int:
-        return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id, above_all=True))
+    async def arestore_seq(self, room_id: int, seen: int) -> int:
+        return int(await sync_to_async(self.seq_reserve, thread_sensitive=False)(room_id, seen=seen))
 
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         if upto <= after:

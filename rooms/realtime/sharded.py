@@ -83,8 +83,8 @@ class ShardedBackend(Backend):
     async def aensure_seq(self, room_id: int) -> int:
         return await self.shard(room_id).aensure_seq(room_id)
 
-    async def arestore_seq(self, room_id: int) -> int:
-        return await self.shard(room_id).arestore_seq(room_id)
+    async def arestore_seq(self, room_id: int, seen: int) -> int:
+        return await self.shard(room_id).arestore_seq(room_id, seen)
 
     async def areplay(self, room_id: int, after: int, upto: int) -> list[Event] | None:
         return await self.shard(room_id).areplay(room_id, after, upto)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import zoneinfo
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -93,7 +95,9 @@ def test_seed_demo_past_shows_fill_the_district_report(client_for):
     call_command("seed_demo", stdout=StringIO())
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
     assert set(Order.objects.values_list("status", flat=True)) == {"paid", "refunded"}
-    today = timezone.localdate()
+    # The report's days are days in STATS_TIME_ZONE (Chongqing's): 00:30 there is still
+    # yesterday in UTC.
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(settings.STATS_TIME_ZONE))
     staff = User.objects.get(username="admin")
     report = client_for(staff).get(f"/api/v1/stats/districts/?from={today - timedelta(days=30)}&to={today}").json()
     rows = {row["district"]: row for row in report["rows"]}

@@ -36,24 +36,9 @@ from rooms.models import GiveawayWinner, Room
 from tests import factories
 from tests.coins import SHIPPING, gift
 from tests.orders.conftest import WEBHOOK_SECRET
-from tests.servers import BASE_DIR, database_url, free_port, start_uvicorn
+from tests.servers import BASE_DIR, database_url, free_port, start_uvicorn, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 20) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 @pytest.fixture
@@ -93,7 +78,7 @@ def stack(tmp_path: Path, settings: Any, realtime_prefix: str) -> Iterator[dict[
     }  # fmt: skip
     web = None
     try:
-        _wait_for_port(stripe_port, processes["stripe"])
+        wait_for_port(stripe_port, processes["stripe"])
         web = start_uvicorn(env, tmp_path, name="web")
         localstripe_server.webhook_register(
             api_base=api_base, url=f"{web.http}/api/v1/payments/stripe/webhook/", secret=WEBHOOK_SECRET

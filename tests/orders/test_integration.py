@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,24 +27,11 @@ from orders.services.ledger import ledger_check
 from rooms.models import Room
 from tests import factories
 from tests.orders.conftest import SHIPPING, WEBHOOK_SECRET
-from tests.servers import database_url, free_port
+from tests.servers import database_url, free_port, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 @pytest.fixture
@@ -83,8 +69,8 @@ def stack(tmp_path: Path, settings: Any) -> Iterator[dict[str, str]]:
         ),
     }  # fmt: skip
     try:
-        _wait_for_port(stripe_port, processes["stripe"])
-        _wait_for_port(web_port, processes["web"])
+        wait_for_port(stripe_port, processes["stripe"])
+        wait_for_port(web_port, processes["web"])
         web = f"http://127.0.0.1:{web_port}"
         localstripe_server.webhook_register(
             api_base=api_base, url=f"{web}/api/v1/payments/stripe/webhook/", secret=WEBHOOK_SECRET

@@ -177,8 +177,18 @@ def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
     # Restored from an older snapshot, the counter went back (the hub notices and restores
     # it): above every seq given before.
     backend._sync.set(backend.room_key(room_id, "seq"), 35)
-    assert backend.seq_reserve(room_id, above_all=True) == 50
+    assert backend.seq_reserve(room_id, seen=41) == 50
+    # Another process noticed the same loss at the same time: the counter moves once.
+    assert backend.seq_reserve(room_id, seen=41) == 50
     assert broadcast.room_publish(room_id, "order.placed", {}) == 51
+
+    # Two hubs see Redis lose the counter at once (both read no seq): the first sets it up
+    # above every seq given, the second finds it past what it saw and leaves it, so the
+    # seqs go on without a second jump.
+    backend._sync.delete(backend.room_key(room_id, "seq"))
+    assert backend.seq_reserve(room_id, seen=51) == 70
+    assert backend.seq_reserve(room_id, seen=51) == 70
+    assert broadcast.room_publish(room_id, "order.placed", {}) == 71
 
 
 # --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------
