@@ -320,6 +320,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},
+    # Live rooms' likes, views, peak and visitors into PostgreSQL, for a Redis that restarts empty.
+    "room-counters-checkpoint": {
+        "task": "rooms.tasks.room_counters_checkpoint_task",
+        "schedule": float(env_int("ROOM_COUNTERS_CHECKPOINT_S", 10)),
+        "options": {"expires": 10},
+    },
 }
 CELERY_TIMEZONE = "UTC"
 

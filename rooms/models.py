@@ -259,6 +259,15 @@ class RoomSequence(models.Model):
 
     room_id = models.BigIntegerField(primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    # The room's Redis counters as a beat task last copied them (every few seconds while
+    # it is live): what a Redis that restarted empty adds back (redis_backend.py). The
+    # unique visitors are kept as Redis's own HyperLogLog bytes, so they merge exactly.
+    # (db_default: the seq reservation inserts rows with raw SQL.)
+    views = models.PositiveBigIntegerField(db_default=0)
+    likes = models.PositiveBigIntegerField(db_default=0)
+    peak_viewers = models.PositiveBigIntegerField(db_default=0)
+    visitors = models.BinaryField(null=True)
+    counted_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:
         return f"room {self.room_id} at seq {self.last_seq}"

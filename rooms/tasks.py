@@ -30,6 +30,12 @@ def room_stats_reports_sweep_task() -> int:
 
 
 @shared_task(ignore_result=True)
+def room_counters_checkpoint_task() -> int:
+    """Beat, every few seconds: keep the live rooms' counters where a Redis restart can't reach."""
+    return stats.room_counters_checkpoint()
+
+
+@shared_task(ignore_result=True)
 def giveaways_sweep_task() -> tuple[int, int]:
     """Beat, every second: draw giveaways at their close, forfeit prizes not claimed in time."""
     return services.giveaways_sweep()

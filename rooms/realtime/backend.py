@@ -45,6 +45,17 @@ class Counters:
 
 
 @dataclass(frozen=True)
+class CountersCheckpoint:
+    """A live room's counters as kept in PostgreSQL: added back to a Redis that lost them.
+    `visitors` is Redis's HyperLogLog of the unique visitors, as bytes (None: none yet)."""
+
+    views: int
+    likes: int
+    peak: int
+    visitors: bytes | None
+
+
+@dataclass(frozen=True)
 class PresenceResult:
     """A room's viewer figures after a presence report, and whether this process should
     publish them (at most once a second per room, across all processes)."""
@@ -101,6 +112,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def counters(self, room_id: int) -> Counters: ...
+
+    def counters_checkpoint(self, room_ids: list[int]) -> dict[int, CountersCheckpoint]:
+        """What a Redis that restarts empty would lose of these rooms' counters, to keep
+        in PostgreSQL (RoomSequence); rooms whose counters are being set up again are
+        left out. Nothing where the counters cannot be lost this way."""
+        return {}
 
     # --- the web process's event loop -----------------------------------------------------
 

@@ -27,6 +27,7 @@ from rooms.realtime.backend import (
     Backend,
     ControlHandler,
     Counters,
+    CountersCheckpoint,
     EventHandler,
     PresenceResult,
     Subscriber,
@@ -53,6 +54,7 @@ SEQ_BLOCK = 10_000
 # already seen (a Redis restored from an older snapshot: its counter went back). Several
 # hubs that notice the same loss at once move the counter once: the first one lifts it
 # past what the others saw. The ceiling only rises.
+# Returns the seq and whether the counter was missing (Redis lost the room's keys).
 SEQ_RESERVE_LUA = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if current < 0 or current < tonumber(ARGV[4]) then
@@ -62,7 +64,24 @@ local ceiling = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if tonumber(ARGV[2]) > ceiling then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 end
-return tonumber(redis.call('GET', KEYS[1]))
+return {tonumber(redis.call('GET', KEYS[1])), current < 0 and 1 or 0}
+"""
+
+# Add a room's checkpointed counters (RoomSequence) back to a Redis that lost them: views
+# and likes on top of what came in since, the peak if higher, the unique visitors merged
+# as HyperLogLogs. KEYS: views, likes, peak, visitors, a scratch key.
+COUNTERS_RESTORE_LUA = """
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[2])
+if tonumber(ARGV[3]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+  redis.call('SET', KEYS[3], ARGV[3])
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[4])
+  redis.call('PFMERGE', KEYS[4], KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[5])
+end
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 """
 
 # Publish one event: seq, history, retention and the pub/sub message, in one atomic step,
@@ -170,6 +189,7 @@ class RedisBackend(Backend):
         self._sync = new_sync_client(url, max_connections=max_connections)
         self._publish = self._sync.register_script(PUBLISH_LUA)
         self._seq_reserve = self._sync.register_script(SEQ_RESERVE_LUA)
+        self._counters_restore = self._sync.register_script(COUNTERS_RESTORE_LUA)
         self._rate_limit = self._sync.register_script(RATE_LIMIT_LUA)
         # redis.asyncio connections belong to the event loop that made them.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
@@ -228,7 +248,38 @@ class RedisBackend(Backend):
         ceiling = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
         keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
         args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, seen]
-        return int(self._seq_reserve(keys=keys, args=args))
+        seq, lost = self._seq_reserve(keys=keys, args=args)
+        if lost:  # exactly one caller sees the counter missing: it adds the counters back
+            self.counters_restore(room_id)
+        return int(seq)
+
+    def counters_restore(self, room_id: int) -> None:
+        """Add the room's last checkpoint (if any) back to its counters in Redis."""
+        saved = RoomSequence.objects.filter(room_id=room_id, counted_at__isnull=False).first()
+        if saved is None:
+            return
+        keys = [self.room_key(room_id, name) for name in ("views", "likes", "peak", "visitors", "visitors-restore")]
+        visitors = bytes(saved.visitors) if saved.visitors else b""
+        self._counters_restore(keys=keys, args=[saved.views, saved.likes, saved.peak_viewers, visitors, ROOM_KEY_TTL_S])
+
+    def counters_checkpoint(self, room_ids: list[int]) -> dict[int, CountersCheckpoint]:
+        pipe = self._sync.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.exists(self.room_key(room_id, "seq"))
+            self._counter_reads(pipe, room_id)
+            pipe.get(self.room_key(room_id, "visitors"))
+        results = pipe.execute()
+        width = len(results) // len(room_ids) if room_ids else 0
+        saved: dict[int, CountersCheckpoint] = {}
+        for i, room_id in enumerate(room_ids):
+            row = results[i * width : (i + 1) * width]
+            if not row[0]:
+                continue  # no seq: Redis lost the room and has not added it back yet
+            counters = self._counters_from(row[1:-1])
+            saved[room_id] = CountersCheckpoint(
+                views=counters.views, likes=counters.likes, peak=counters.peak, visitors=row[-1]
+            )
+        return saved
 
     def control(self, room_id: int, message: dict[str, Any]) -> None:
         self._sync.publish(self.control_channel, dumps({**message, "room": room_id}))

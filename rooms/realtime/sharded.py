@@ -20,7 +20,15 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from rooms.realtime.backend import Backend, ControlHandler, Counters, EventHandler, PresenceResult, Subscriber
+from rooms.realtime.backend import (
+    Backend,
+    ControlHandler,
+    Counters,
+    CountersCheckpoint,
+    EventHandler,
+    PresenceResult,
+    Subscriber,
+)
 from rooms.realtime.events import EncodedEvent, Event
 from rooms.realtime.redis_backend import RedisBackend
 
@@ -69,6 +77,12 @@ class ShardedBackend(Backend):
 
     def counters(self, room_id: int) -> Counters:
         return self.shard(room_id).counters(room_id)
+
+    def counters_checkpoint(self, room_ids: list[int]) -> dict[int, CountersCheckpoint]:
+        merged: dict[int, CountersCheckpoint] = {}
+        for index, rooms in self._by_shard(room_ids).items():
+            merged.update(self.shards[index].counters_checkpoint(rooms))
+        return merged
 
     # --- the event loop -------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ moment of the end (a reload of the ended room's page still counts a view afterwa
 and hands them to a Celery task that writes `RoomStatsReport`. The row is written once:
 a second delivery of the task, or the sweeper, never overwrites it (with figures read
 after a Redis flush, say). The sweeper writes the report of a room whose task was lost.
+
+While a room is live, a beat task copies its counters to PostgreSQL every few seconds
+(`room_counters_checkpoint`): a Redis that restarts empty gets them back, less what came
+in after the last copy (rooms/realtime/redis_backend.py, `counters_restore`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from rooms.broadcast import room_counters
-from rooms.models import Room, RoomStatsReport
+from rooms.models import Room, RoomSequence, RoomStatsReport
+from rooms.realtime.backend import get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +103,27 @@ def room_stats_reports_sweep(*, batch: int = 200) -> int:
     if written:
         logger.info("wrote %s missing room stats report(s)", written)
     return written
+
+
+def room_counters_checkpoint() -> int:
+    """Copy the live rooms' counters to PostgreSQL (RoomSequence); returns how many."""
+    room_ids = list(Room.objects.filter(status=Room.Status.LIVE).values_list("pk", flat=True))
+    saved = get_backend().counters_checkpoint(room_ids) if room_ids else {}
+    now = timezone.now()
+    RoomSequence.objects.bulk_create(
+        [
+            RoomSequence(
+                room_id=room_id,
+                views=figures.views,
+                likes=figures.likes,
+                peak_viewers=figures.peak,
+                visitors=figures.visitors,
+                counted_at=now,
+            )
+            for room_id, figures in saved.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["room_id"],
+        update_fields=["views", "likes", "peak_viewers", "visitors", "counted_at"],
+    )
+    return len(saved)

@@ -39,9 +39,10 @@ from websockets.exceptions import ConnectionClosed
 from liveshop.redis_client import redis_sync
 from orders.models import Order, StripeEvent
 from orders.services.ledger import ledger_check
-from rooms.broadcast import room_publish
+from rooms.broadcast import room_counters, room_publish
 from rooms.models import Comment, Room, RoomItem
 from rooms.realtime.backend import reset_backend
+from rooms.services import stats
 from tests import factories
 from tests.chaos.nodes_support import (
     PrivateRedis,
@@ -162,6 +163,12 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
     await wait_until(lambda: all((c.last_seq or 0) >= last_before for c in clients), timeout=10, what="caught up")
     pending = await asyncio.to_thread(place_order, nodes[1], room_id, ids["item"], ids["buyer"], "pending")
     assert pending.status == 201
+    # Likes, then the counters' copy into PostgreSQL that beat makes every few seconds.
+    for fan in fans:
+        assert await fan.send({"type": "like.send", "count": 10})
+    await wait_until(lambda: _likes_are(room_id, 10 * len(fans)), timeout=10, what="the likes counted")
+    counted = await database_sync_to_async(room_counters)(room_id)
+    assert await database_sync_to_async(stats.room_counters_checkpoint)() == 1
 
     # --- Redis dies ----------------------------------------------------------------------------
     run_id = redis_server.client().info("server")["run_id"]
@@ -253,6 +260,12 @@ async def test_redis_restarted_mid_show(stack: Any, live_room: Room) -> None:
         assert "room subscriber: Redis back after" in node.log()
     # Presence came back: the sockets are counted again (each node reports every second).
     await wait_until(lambda: _viewers_are(nodes[0], room_id, len(clients)), timeout=10, what="presence back")
+    # The show's counters came back from PostgreSQL, the reconnects counted on top.
+    recovered = await database_sync_to_async(room_counters)(room_id)
+    assert recovered.likes == counted.likes == 10 * len(fans)
+    assert recovered.views >= counted.views + len(clients)
+    assert recovered.unique >= counted.unique
+    assert recovered.peak >= counted.peak
 
     after = await room_history(room_id)
     last = max(after)
@@ -307,6 +320,10 @@ def _a_minute_passes() -> None:
 
 def _with(env: dict[str, str]) -> dict[str, str]:
     return os.environ | env
+
+
+async def _likes_are(room_id: int, likes: int) -> bool:
+    return (await database_sync_to_async(room_counters)(room_id)).likes == likes
 
 
 async def _viewers_are(node: Server, room_id: int, count: int) -> bool:

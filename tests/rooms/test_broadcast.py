@@ -21,6 +21,7 @@ from rooms.realtime import redis_backend
 from rooms.realtime.backend import LocalRateLimiter, get_backend
 from rooms.realtime.db_backend import DatabaseBackend, _prune
 from rooms.realtime.redis_backend import SEQ_BLOCK, RedisBackend
+from rooms.services import stats
 from tests.helpers import run_concurrently
 
 _room_ids = itertools.count(20_000_000 + int(time.time()) % 1_000_000 * 10)
@@ -189,6 +190,44 @@ def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
     assert backend.seq_reserve(room_id, seen=51) == 70
     assert backend.seq_reserve(room_id, seen=51) == 70
     assert broadcast.room_publish(room_id, "order.placed", {}) == 71
+
+
+@pytest.mark.django_db(transaction=True)  # the seq reservation writes on a connection of its own
+def test_counters_come_back_when_redis_restarts_empty(settings, live_room):
+    """Likes, views, peak and unique visitors are copied to PostgreSQL while the room is
+    live; a Redis that lost them gets the copy back, on top of what came in since."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    room_id = live_room.pk
+    broadcast.room_publish(room_id, "order.placed", {})
+    for visitor in ("a", "b", "c"):
+        asyncio.run(backend.ajoin(room_id, visitor))
+    asyncio.run(backend.alikes_add(room_id, 40))
+    backend._sync.set(backend.room_key(room_id, "peak"), 7)
+    assert stats.room_counters_checkpoint() == 1
+    asyncio.run(backend.alikes_add(room_id, 5))  # after the copy: lost with the restart
+
+    # Redis restarts empty: every key of the room is gone.
+    room_keys = list(backend._sync.scan_iter(match=backend.room_key(room_id, "*")))
+    backend._sync.delete(*room_keys)
+    # Until the room is set up again its counters are not copied (they would overwrite the copy).
+    assert stats.room_counters_checkpoint() == 0
+    assert RoomSequence.objects.get(room_id=room_id).likes == 40
+
+    # A viewer comes back: the join finds no seq, sets it up, and the counters return.
+    asyncio.run(backend.ajoin(room_id, "d"))
+    counters = backend.counters(room_id)
+    assert (counters.views, counters.unique, counters.likes, counters.peak) == (3 + 1, 4, 40, 7)
+    # Added back once: the next join or publish does not add them again.
+    asyncio.run(backend.ajoin(room_id, "a"))
+    broadcast.room_publish(room_id, "order.placed", {})
+    counters = backend.counters(room_id)
+    assert (counters.views, counters.unique, counters.likes) == (5, 4, 40)
+    # And the next copy carries on from there.
+    assert stats.room_counters_checkpoint() == 1
+    assert RoomSequence.objects.get(room_id=room_id).views == 5
 
 
 # --- Rate limits: the same GCRA in Redis and in memory ---------------------------------------------
