@@ -245,22 +245,19 @@ class RedisBackend(Backend):
         Returns the room's seq now: the block's floor when Redis had lost the counter or
         its counter is below `seen`, a seq already given (it went back). Any thread, in or
         out of a transaction."""
-        ceiling = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
+        ceiling, saved = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
         keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
         args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, seen]
         seq, lost = self._seq_reserve(keys=keys, args=args)
-        if lost:  # exactly one caller sees the counter missing: it adds the counters back
-            self.counters_restore(room_id)
+        if lost and saved is not None:  # exactly one caller sees the counter missing
+            self.counters_restore(room_id, saved)
         return int(seq)
 
-    def counters_restore(self, room_id: int) -> None:
-        """Add the room's last checkpoint (if any) back to its counters in Redis."""
-        saved = RoomSequence.objects.filter(room_id=room_id, counted_at__isnull=False).first()
-        if saved is None:
-            return
+    def counters_restore(self, room_id: int, saved: CountersCheckpoint) -> None:
+        """Add a checkpoint of the room's counters back to Redis, which lost them."""
         keys = [self.room_key(room_id, name) for name in ("views", "likes", "peak", "visitors", "visitors-restore")]
-        visitors = bytes(saved.visitors) if saved.visitors else b""
-        self._counters_restore(keys=keys, args=[saved.views, saved.likes, saved.peak_viewers, visitors, ROOM_KEY_TTL_S])
+        args: list[bytes | int] = [saved.views, saved.likes, saved.peak, saved.visitors or b"", ROOM_KEY_TTL_S]
+        self._counters_restore(keys=keys, args=args)
 
     def counters_checkpoint(self, room_ids: list[int]) -> dict[int, CountersCheckpoint]:
         pipe = self._sync.pipeline(transaction=False)
@@ -447,9 +444,10 @@ class RedisBackend(Backend):
             await client.aclose(close_connection_pool=True)
 
 
-def room_seq_block_reserve(*, room_id: int, block: int) -> int:
+def room_seq_block_reserve(*, room_id: int, block: int) -> tuple[int, CountersCheckpoint | None]:
     """Raise the room's durable seq high-water mark by `block` and return it: the seqs
-    above the old mark, up to the new one, are the caller's to hand out.
+    above the old mark, up to the new one, are the caller's to hand out. With it, the
+    room's last checkpoint of its counters, if one was taken.
 
     One statement on a connection of its own, committed at once: a reservation must
     never roll back with the caller's transaction while Redis hands out its seqs.
@@ -461,14 +459,20 @@ def room_seq_block_reserve(*, room_id: int, block: int) -> int:
             cursor.execute(
                 f"INSERT INTO {table} (room_id, last_seq) VALUES (%s, %s) "
                 f"ON CONFLICT (room_id) DO UPDATE SET last_seq = {table}.last_seq + EXCLUDED.last_seq "
-                "RETURNING last_seq",
+                "RETURNING last_seq, counted_at, views, likes, peak_viewers, visitors",
                 [room_id, block],
             )
             row = cursor.fetchone()
     finally:
         own.close()
     assert row is not None
-    return int(row[0])
+    last_seq, counted_at, views, likes, peak, visitors = row
+    saved = None
+    if counted_at is not None:
+        saved = CountersCheckpoint(
+            views=views, likes=likes, peak=peak, visitors=bytes(visitors) if visitors is not None else None
+        )
+    return int(last_seq), saved
 
 
 def _presence_total(reports: dict[bytes, bytes], now_ms: int) -> int:
