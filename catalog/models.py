@@ -59,3 +59,47 @@ class Sku(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.title} / {self.name}"
+
+
+# The most a seller may give a host: half of what a line sells for.
+MAX_COMMISSION_BPS = 5000
+
+
+class Offer(models.Model):
+    """A seller's terms for hosts who sell one of its skus from their rooms' shelves.
+
+    Offers do not change once made (a seller who wants other terms withdraws and opens a
+    new one), so every shelf item and order line placed under one keeps its terms. The
+    hosts it is open to are `hosts`, or every verified host when that is empty.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        WITHDRAWN = "withdrawn"
+        EXPIRED = "expired"
+
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="offers")
+    commission_bps = models.PositiveIntegerField(help_text="The host's share of each paid line, in basis points.")
+    min_live_price = models.PositiveIntegerField(help_text="The lowest unit price on a shelf (minor units).")
+    flash_allowed = models.BooleanField(default=False)
+    min_flash_price = models.PositiveIntegerField(null=True, blank=True)
+    flash_max_units = models.PositiveIntegerField(null=True, blank=True)
+    # A string reference: `rooms` depends on `catalog`, never the other way round in code.
+    hosts = models.ManyToManyField("rooms.Host", blank=True, related_name="offers")
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sku"], condition=Q(status="active"), name="offer_one_active_per_sku"),
+            models.CheckConstraint(
+                condition=Q(commission_bps__lte=MAX_COMMISSION_BPS), name="offer_commission_within_bounds"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} on sku {self.sku_id}"

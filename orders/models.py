@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from catalog.models import Shop, Sku
+from catalog.models import Offer, Shop, Sku
 from rooms.models import FlashSale, GiveawayWinner, Room, RoomItem
 
 
@@ -93,6 +93,8 @@ class OrderItem(models.Model):
     flash_sale = models.ForeignKey(
         FlashSale, null=True, blank=True, on_delete=models.PROTECT, related_name="order_items"
     )
+    # The offer the line was sold under (from the room's shelf): the host's commission.
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="order_items")
     title = models.CharField(max_length=250)
     quantity = models.PositiveIntegerField()
     unit_price = models.PositiveIntegerField()

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from catalog.models import Sku
+from catalog.models import Offer, Sku
 
 
 class Host(models.Model):
@@ -102,6 +102,8 @@ class RoomItem(models.Model):
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="items")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="room_items")
+    # The seller's terms this item is sold under: set when the sku is another shop's.
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="room_items")
     live_price = models.PositiveIntegerField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
