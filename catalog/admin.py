@@ -5,7 +5,9 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from catalog.models import Product, Shop, Sku
+from catalog import services
+from catalog.models import Offer, Product, Shop, Sku
+from liveshop.errors import Conflict
 
 
 @admin.register(Shop)
@@ -48,3 +50,33 @@ class SkuAdmin(admin.ModelAdmin[Sku]):
     search_fields = ("name", "product__title")
     list_select_related = ("product",)
     raw_id_fields = ("product",)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin[Offer]):
+    """Offers are the seller's terms: staff read them and may withdraw one, never rewrite it
+    (shelf items and orders placed under an offer keep the terms they were placed under)."""
+
+    list_display = ("id", "sku", "commission_bps", "min_live_price", "flash_allowed", "status", "ends_at", "created_at")
+    list_filter = ("status", "flash_allowed", "sku__product__shop__district")
+    search_fields = ("sku__name", "sku__product__title", "sku__product__shop__name")
+    list_select_related = ("sku__product",)
+    raw_id_fields = ("sku", "created_by")
+    filter_horizontal = ("hosts",)
+    actions = ["withdraw"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Offer | None = None) -> list[str]:
+        if obj is None:
+            return ["status", "withdrawn_at"]
+        return [field.name for field in Offer._meta.fields] + ["hosts"]
+
+    @admin.action(description="Withdraw the selected offers")
+    def withdraw(self, request: HttpRequest, queryset: QuerySet[Offer]) -> None:
+        withdrawn = 0
+        for offer in queryset:
+            try:
+                services.offer_withdraw(offer=offer)
+            except Conflict:
+                continue
+            withdrawn += 1
+        self.message_user(request, f"Withdrew {withdrawn} offer(s).")

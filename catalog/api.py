@@ -11,12 +11,12 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog import services
-from catalog.models import MAX_PRICE, MAX_STOCK, Product, Shop, Sku
+from catalog import selectors, services
+from catalog.models import MAX_COMMISSION_BPS, MAX_PRICE, MAX_STOCK, Offer, Product, Shop, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import PermissionDenied
 from liveshop.models import User
-from liveshop.permissions import authenticated_user, is_staff, is_verified_host
+from liveshop.permissions import authenticated_user, host_of, is_staff, is_verified_host
 
 # --- Serializers --------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ class SkuUpdateSerializer(serializers.Serializer[Any]):
 
 def _ensure_shop_owner_or_staff(request: Request, shop: Shop) -> None:
     if not (shop.owner_id == request.user.pk or is_staff(request.user)):
-        raise PermissionDenied("Only the shop's owner or staff may change its products.")
+        raise PermissionDenied("Only the shop's owner or staff may do this.")
 
 
 # --- Views --------------------------------------------------------------------------------
@@ -212,3 +212,186 @@ class SkuUpdateView(generics.GenericAPIView[Sku]):
         data.is_valid(raise_exception=True)
         sku = services.sku_update(sku=sku, **data.validated_data)
         return Response(SkuSerializer(sku).data)
+
+
+# --- Promotion offers ---------------------------------------------------------------------
+
+
+class ShopRefSerializer(serializers.ModelSerializer[Shop]):
+    class Meta:
+        model = Shop
+        fields = ["id", "name", "district"]
+        read_only_fields = fields
+
+
+class OfferProductSerializer(serializers.ModelSerializer[Product]):
+    image_url = serializers.URLField(read_only=True, allow_blank=True)
+
+    class Meta:
+        model = Product
+        fields = ["id", "title", "category", "origin_district", "image_url"]
+        read_only_fields = fields
+
+
+class OfferSerializer(serializers.ModelSerializer[Offer]):
+    shop = serializers.IntegerField(source="sku.product.shop_id", read_only=True)
+    hosts = serializers.SerializerMethodField(help_text="Host ids it is open to; empty: every verified host.")
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "sku",
+            "shop",
+            "commission_bps",
+            "min_live_price",
+            "flash_allowed",
+            "min_flash_price",
+            "flash_max_units",
+            "hosts",
+            "ends_at",
+            "status",
+            "created_at",
+            "withdrawn_at",
+        ]
+        read_only_fields = fields
+
+    def get_hosts(self, offer: Offer) -> list[int]:
+        return sorted(host.pk for host in offer.hosts.all())
+
+    def get_status(self, offer: Offer) -> str:
+        return selectors.offer_effective_status(offer)
+
+
+class OpenOfferSerializer(OfferSerializer):
+    """An offer as a host browsing for goods to sell sees it: with the product and sku."""
+
+    product = OfferProductSerializer(source="sku.product", read_only=True)
+    sku_detail = SkuSerializer(source="sku", read_only=True)
+    shop_detail = ShopRefSerializer(source="sku.product.shop", read_only=True)
+
+    class Meta(OfferSerializer.Meta):
+        fields = [*OfferSerializer.Meta.fields, "product", "sku_detail", "shop_detail"]
+        read_only_fields = fields
+
+
+class ShopOfferSerializer(OfferSerializer):
+    sold_units = serializers.IntegerField(read_only=True, help_text="Units of paid orders sold under the offer.")
+    sales = serializers.IntegerField(read_only=True, help_text="Their amount, in minor units.")
+
+    class Meta(OfferSerializer.Meta):
+        fields = [*OfferSerializer.Meta.fields, "sold_units", "sales"]
+        read_only_fields = fields
+
+
+class OfferCreateSerializer(serializers.Serializer[Any]):
+    sku = serializers.PrimaryKeyRelatedField(queryset=Sku.objects.select_related("product__shop"))
+    commission_bps = serializers.IntegerField(min_value=0, max_value=MAX_COMMISSION_BPS)
+    min_live_price = serializers.IntegerField(min_value=1, max_value=MAX_PRICE, required=False, allow_null=True)
+    flash_allowed = serializers.BooleanField(required=False, default=False)
+    min_flash_price = serializers.IntegerField(min_value=1, max_value=MAX_PRICE, required=False, allow_null=True)
+    flash_max_units = serializers.IntegerField(min_value=1, max_value=MAX_STOCK, required=False, allow_null=True)
+    hosts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1), required=False, max_length=200, default=list
+    )
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_hosts(self, value: list[int]) -> list[int]:
+        from django.apps import apps
+
+        # The host model by name: `catalog` never imports `rooms`.
+        host_model = apps.get_model("rooms", "Host")
+        wanted = set(value)
+        found = set(host_model.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        if missing := sorted(wanted - found):
+            raise serializers.ValidationError(f"No such hosts: {', '.join(map(str, missing))}.")
+        return sorted(wanted)
+
+
+class OfferFilter(django_filters.FilterSet):
+    shop = django_filters.NumberFilter(field_name="sku__product__shop_id")
+    district = django_filters.CharFilter(
+        method="filter_district", help_text="The product's origin district, or its shop's where that is blank."
+    )
+    category = django_filters.CharFilter(field_name="sku__product__category", lookup_expr="iexact")
+    search = django_filters.CharFilter(method="filter_search", help_text="Words in the product's title or description.")
+
+    class Meta:
+        model = Offer
+        fields = ["shop", "district", "category", "search"]
+
+    def filter_district(self, queryset: QuerySet[Offer], name: str, value: str) -> QuerySet[Offer]:
+        return queryset.filter(
+            Q(sku__product__origin_district__iexact=value)
+            | Q(sku__product__origin_district="", sku__product__shop__district__iexact=value)
+        )
+
+    def filter_search(self, queryset: QuerySet[Offer], name: str, value: str) -> QuerySet[Offer]:
+        for word in value.split()[:8]:
+            queryset = queryset.filter(
+                Q(sku__product__title__icontains=word) | Q(sku__product__description__icontains=word)
+            )
+        return queryset
+
+
+class OfferListCreateView(generics.ListAPIView[Offer]):
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = OpenOfferSerializer
+    filterset_class = OfferFilter
+
+    def get_queryset(self) -> QuerySet[Offer]:
+        host = host_of(self.request.user)
+        if host is None or not host.verified:
+            raise PermissionDenied("Only a verified host may browse offers.")
+        return (
+            selectors.offers_open_to(host_id=host.pk)
+            .filter(sku__product__is_active=True)
+            .select_related("sku__product__shop")
+            .prefetch_related("hosts")
+            .order_by("-id")
+        )
+
+    @extend_schema(responses={200: OpenOfferSerializer(many=True), **errors(400, 401, 403)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=OfferCreateSerializer, responses={201: OfferSerializer, **errors(400, 401, 403, 409)})
+    def post(self, request: Request) -> Response:
+        data = OfferCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        sku: Sku = values.pop("sku")
+        if sku.product.shop.owner_id != request.user.pk:
+            raise PermissionDenied("Only the owner of the sku's shop may open an offer on it.")
+        host_ids = values.pop("hosts")
+        offer = services.offer_create(
+            sku=sku, created_by=authenticated_user(request), terms=services.OfferTerms(**values), host_ids=host_ids
+        )
+        return Response(OfferSerializer(offer).data, status=status.HTTP_201_CREATED)
+
+
+class ShopOffersView(generics.ListAPIView[Offer]):
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = ShopOfferSerializer
+
+    def get_queryset(self) -> QuerySet[Offer]:
+        shop = generics.get_object_or_404(Shop, pk=self.kwargs["pk"])
+        _ensure_shop_owner_or_staff(self.request, shop)
+        return selectors.shop_offers(shop_id=shop.pk)
+
+    @extend_schema(responses={200: ShopOfferSerializer(many=True), **errors(401, 403, 404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class OfferWithdrawView(generics.GenericAPIView[Offer]):
+    permission_classes = [permissions.IsAuthenticated]
+    queryset = Offer.objects.select_related("sku__product__shop")
+    serializer_class = OfferSerializer
+
+    @extend_schema(request=None, responses={200: OfferSerializer, **errors(401, 403, 404, 409)})
+    def post(self, request: Request, pk: int) -> Response:
+        offer = self.get_object()
+        _ensure_shop_owner_or_staff(request, offer.sku.product.shop)
+        return Response(OfferSerializer(services.offer_withdraw(offer=offer)).data)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
-from catalog.models import Product, Shop, Sku
-from liveshop.errors import OutOfStock
+from catalog.models import Offer, Product, Shop, Sku
+from liveshop.errors import Conflict, Invalid, OutOfStock
 from liveshop.models import User
 
 
@@ -69,3 +71,71 @@ def sku_hold(*, sku_id: int, quantity: int) -> None:
 def sku_release(*, sku_id: int, quantity: int) -> None:
     """Give `quantity` held units of a sku back to its free stock."""
     Sku.objects.filter(pk=sku_id).update(stock=F("stock") + quantity)
+
+
+# --- Promotion offers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """What a seller asks of hosts who sell its sku. Prices in minor units."""
+
+    commission_bps: int
+    min_live_price: int | None = None
+    flash_allowed: bool = False
+    min_flash_price: int | None = None
+    flash_max_units: int | None = None
+    ends_at: datetime | None = None
+
+
+@transaction.atomic
+def offer_create(*, sku: Sku, created_by: User, terms: OfferTerms, host_ids: Sequence[int] = ()) -> Offer:
+    """Open an offer on `sku` (one active offer per sku: Conflict while another is open).
+
+    The caller has checked that `created_by` owns the sku's shop and that `host_ids` are
+    hosts. An unset `min_live_price` is the sku's list price; an unset `min_flash_price`
+    is the `min_live_price`.
+    """
+    now = timezone.now()
+    if not sku.product.is_active:
+        raise Invalid("This product is not on sale.", fields={"sku": ["The product is not on sale."]})
+    if terms.ends_at is not None and terms.ends_at <= now:
+        raise Invalid("An offer must end in the future.", fields={"ends_at": ["Must be in the future."]})
+    # An offer past its end no longer counts as the sku's active one.
+    Offer.objects.filter(sku=sku, status=Offer.Status.ACTIVE, ends_at__lte=now).update(status=Offer.Status.EXPIRED)
+    min_live_price = terms.min_live_price if terms.min_live_price is not None else sku.price
+    try:
+        with transaction.atomic():
+            offer = Offer.objects.create(
+                sku=sku,
+                created_by=created_by,
+                commission_bps=terms.commission_bps,
+                min_live_price=min_live_price,
+                flash_allowed=terms.flash_allowed,
+                min_flash_price=terms.min_flash_price if terms.min_flash_price is not None else min_live_price,
+                flash_max_units=terms.flash_max_units,
+                ends_at=terms.ends_at,
+            )
+    except IntegrityError:
+        raise Conflict("This sku already has an active offer; withdraw it first.") from None
+    if host_ids:
+        offer.hosts.set(host_ids)
+    return offer
+
+
+def offer_withdraw(*, offer: Offer) -> Offer:
+    """Close an offer to new shelf items, orders and flash sales; placed orders keep their terms.
+
+    Compare-and-set: a second withdrawal is a Conflict. Flash sales running under it are
+    ended by the flash-sale sweeper (rooms), which `catalog` cannot call.
+    """
+    now = timezone.now()
+    if (
+        Offer.objects.filter(pk=offer.pk, status=Offer.Status.ACTIVE).update(
+            status=Offer.Status.WITHDRAWN, withdrawn_at=now
+        )
+        != 1
+    ):
+        raise Conflict("Only an active offer can be withdrawn.")
+    offer.refresh_from_db()
+    return offer

@@ -10,4 +10,7 @@ urlpatterns = [
     path("products/", api.ProductListCreateView.as_view(), name="product-list"),
     path("products/<int:pk>/", api.ProductDetailView.as_view(), name="product-detail"),
     path("skus/<int:pk>/", api.SkuUpdateView.as_view(), name="sku-update"),
+    path("offers/", api.OfferListCreateView.as_view(), name="offer-list"),
+    path("offers/<int:pk>/withdraw/", api.OfferWithdrawView.as_view(), name="offer-withdraw"),
+    path("shops/<int:pk>/offers/", api.ShopOffersView.as_view(), name="shop-offers"),
 ]

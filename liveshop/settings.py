@@ -356,12 +356,17 @@ COIN_PRICE_FEN = env_int("COIN_PRICE_FEN", 10)
 GIFT_PLATFORM_SHARE_BPS = env_int("GIFT_PLATFORM_SHARE_BPS", 3000)
 if COIN_PRICE_FEN < 1 or not 0 <= GIFT_PLATFORM_SHARE_BPS <= 10_000:
     raise ImproperlyConfigured("COIN_PRICE_FEN must be >= 1 and GIFT_PLATFORM_SHARE_BPS from 0 to 10000.")
+# The platform's fee, in basis points of every paid order. A host's commission comes from
+# the seller's offer (catalog.Offer, at most 5000), so the two never pass the whole amount.
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
-# The room host's commission, in basis points of an order, when the host sells another
-# seller's goods (a cadre promoting local farmers); nothing when the host is the seller.
-HOST_COMMISSION_BPS = env_int("HOST_COMMISSION_BPS", 1000)
-if min(PLATFORM_FEE_BPS, HOST_COMMISSION_BPS) < 0 or PLATFORM_FEE_BPS + HOST_COMMISSION_BPS > 10_000:
-    raise ImproperlyConfigured("PLATFORM_FEE_BPS and HOST_COMMISSION_BPS must be >= 0 and add up to at most 10000.")
+if not 0 <= PLATFORM_FEE_BPS <= 5000:
+    raise ImproperlyConfigured("PLATFORM_FEE_BPS must be from 0 to 5000.")
+# What one buyer may hold in unpaid orders at once (units of one sku, and in all), so that
+# one free account cannot hold a shop's stock with orders it never pays.
+UNPAID_UNITS_PER_SKU = env_int("UNPAID_UNITS_PER_SKU", 20)
+UNPAID_UNITS_PER_BUYER = env_int("UNPAID_UNITS_PER_BUYER", 60)
+if not 1 <= UNPAID_UNITS_PER_SKU <= UNPAID_UNITS_PER_BUYER:
+    raise ImproperlyConfigured("UNPAID_UNITS_PER_SKU must be >= 1 and at most UNPAID_UNITS_PER_BUYER.")
 # Idempotency-Key records are kept at least this long (the contract says 24 hours).
 IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
 # How long a request may work on a key before a retry may take it over: a process that

@@ -42,7 +42,7 @@ class ShippingSerializer(serializers.Serializer[Any]):
 
 class OrderLineSerializer(serializers.Serializer[Any]):
     item = serializers.PrimaryKeyRelatedField(
-        queryset=RoomItem.objects.select_related("room", "sku__product"),
+        queryset=RoomItem.objects.select_related("room__host", "sku__product__shop", "offer"),
         required=False,
         help_text="A shelf item of the room (its live or flash price applies).",
     )

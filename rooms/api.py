@@ -93,6 +93,7 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
             "effective_price",
             "currency",
             "stock",
+            "offer",
             "flash_sale",
         ]
         read_only_fields = fields
@@ -106,7 +107,7 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
         sale = selectors.item_active_flash_sale(item)
         if sale is not None:
             return sale.price
-        return item.live_price if item.live_price is not None else item.sku.price
+        return selectors.item_shelf_price(item)
 
 
 class RoomSerializer(serializers.ModelSerializer[Room]):

@@ -10,6 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from rest_framework import serializers
 
+from catalog import selectors as catalog_selectors
 from liveshop.permissions import is_staff
 from rooms.broadcast import room_counters
 from rooms.models import (
@@ -115,11 +116,29 @@ def room_comments(*, room: Room, before: int | None = None, limit: int = 50) -> 
 
 def room_items_queryset() -> QuerySet[RoomItem]:
     """Shelf items with what their serializer reads, in one query per relation."""
-    return RoomItem.objects.select_related("sku__product").prefetch_related(_active_flash_sales("flash_sales"))
+    return RoomItem.objects.select_related("sku__product", "offer").prefetch_related(_active_flash_sales("flash_sales"))
 
 
 def room_items(*, room: Room) -> list[RoomItem]:
     return list(room_items_queryset().filter(room=room).order_by("position", "id"))
+
+
+def item_on_sellers_terms(item: RoomItem, *, host_id: int, host_user_id: int) -> bool:
+    """Whether the room's host may sell this shelf item now: goods of its own shops, or
+    another shop's under that seller's offer, still open to the host. Items shelved
+    before offers existed, or under an offer since withdrawn or ended, are not."""
+    if item.offer_id is None:
+        return item.sku.product.shop.owner_id == host_user_id
+    return catalog_selectors.offer_is_open_to(offer_id=item.offer_id, host_id=host_id)
+
+
+def item_shelf_price(item: RoomItem) -> int:
+    """What a unit of a shelf item sells for outside a flash sale: its live price, else
+    the sku's list price, and never below the seller's floor when it is under an offer."""
+    price = item.live_price if item.live_price is not None else item.sku.price
+    if item.offer is not None:
+        price = max(price, item.offer.min_live_price)
+    return price
 
 
 def item_active_flash_sale(item: RoomItem) -> FlashSale | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from rest_framework.authtoken.models import Token
 
-from catalog.models import Product, Shop, Sku
+from catalog.models import Offer, Product, Shop, Sku
 from liveshop.models import User
 from rooms.models import Host, Room, RoomItem
 
@@ -78,5 +78,24 @@ class RoomItemFactory(factory.django.DjangoModelFactory[RoomItem]):
         model = RoomItem
 
     room = factory.SubFactory(RoomFactory)
-    sku = factory.SubFactory(SkuFactory)
+    # The room's host's own goods: another shop's sku needs an offer (OfferFactory).
+    sku = factory.SubFactory(SkuFactory, product__shop__owner=factory.SelfAttribute("....room.host.user"))
     position = factory.Sequence(lambda n: n)
+
+
+class OfferFactory(factory.django.DjangoModelFactory[Offer]):
+    """A seller's offer on a sku, open to every verified host unless `hosts` are given."""
+
+    class Meta:
+        model = Offer
+        skip_postgeneration_save = True
+
+    sku = factory.SubFactory(SkuFactory)
+    created_by = factory.LazyAttribute(lambda offer: offer.sku.product.shop.owner)
+    commission_bps = 1000
+    min_live_price = factory.LazyAttribute(lambda offer: offer.sku.price)
+
+    @factory.post_generation
+    def hosts(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.hosts.set(extracted)

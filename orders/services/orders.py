@@ -26,10 +26,11 @@ from django.utils import timezone
 
 from catalog.models import Sku
 from catalog.services import sku_hold, sku_release
-from liveshop.errors import Conflict, FlashSoldOut, Invalid, LimitExceeded, RoomNotLive
+from liveshop.errors import Banned, Conflict, FlashSoldOut, Invalid, LimitExceeded, RoomNotLive
 from liveshop.models import User
 from orders.models import Order, OrderItem
 from rooms import flash_gate
+from rooms import selectors as room_selectors
 from rooms import services as room_services
 from rooms.models import FlashSale, Room, RoomItem
 
@@ -64,8 +65,13 @@ def order_number_new() -> str:
     return f"LS{timezone.now():%y%m%d}{secrets.token_hex(5).upper()}"
 
 
-def _resolve_lines(*, room: Room | None, lines: Sequence[LineRequest]) -> tuple[Room | None, list[_Line]]:
-    """Check the lines against the room and the shelf, and price them (server-side)."""
+def _resolve_lines(*, buyer: User, room: Room | None, lines: Sequence[LineRequest]) -> tuple[Room | None, list[_Line]]:
+    """Check the lines against the room and the shelf, and price them (server-side).
+
+    An order placed in a room buys from that room's shelf only: every line is a shelf
+    item of the room (a sku is looked up on the shelf), so the room's live prices, the
+    sellers' offers and the host's commission apply to exactly what the room sold.
+    """
     if not lines:
         raise Invalid("An order needs at least one item.", fields={"items": ["At least one item."]})
     if len(lines) > MAX_LINES:
@@ -81,10 +87,13 @@ def _resolve_lines(*, room: Room | None, lines: Sequence[LineRequest]) -> tuple[
                 "Every shelf item must be on the order's room.",
                 fields={f"items.{index}.item": ["Not on this room's shelf."]},
             )
-        if room_item is None:
-            assert line.sku is not None
-            if room is not None:
-                room_item = RoomItem.objects.select_related("sku__product").filter(room=room, sku=line.sku).first()
+        if room_item is None and room is not None:
+            room_item = RoomItem.objects.select_related("sku__product", "offer").filter(room=room, sku=line.sku).first()
+            if room_item is None:
+                raise Invalid(
+                    "An order placed in a room buys from its shelf; this sku is not on it.",
+                    fields={f"items.{index}.sku": ["Not on this room's shelf."]},
+                )
         sku = room_item.sku if room_item is not None else line.sku
         assert sku is not None
         if not sku.product.is_active:
@@ -98,8 +107,8 @@ def _resolve_lines(*, room: Room | None, lines: Sequence[LineRequest]) -> tuple[
             "An order holds the goods of one shop; place one order per shop.",
             fields={"items": ["The items come from more than one shop."]},
         )
-    if room is not None and room.status != Room.Status.LIVE:
-        raise RoomNotLive("Live prices apply only while the room is live; order the sku without the room.")
+    if room is not None:
+        _ensure_may_buy_in(room=room, buyer=buyer, lines=resolved)
 
     now = timezone.now()
     for priced in resolved:
@@ -107,11 +116,26 @@ def _resolve_lines(*, room: Room | None, lines: Sequence[LineRequest]) -> tuple[
         priced.flash_sale = sale
         if sale is not None:
             priced.unit_price = sale.price
-        elif priced.room_item is not None and priced.room_item.live_price is not None:
-            priced.unit_price = priced.room_item.live_price
+        elif priced.room_item is not None:
+            priced.unit_price = room_selectors.item_shelf_price(priced.room_item)
         else:
             priced.unit_price = priced.sku.price
     return room, resolved
+
+
+def _ensure_may_buy_in(*, room: Room, buyer: User, lines: list[_Line]) -> None:
+    """The room is live, the buyer is not banned from it, and the host still sells each
+    line on its seller's terms (rooms.selectors.item_on_sellers_terms)."""
+    if room.status != Room.Status.LIVE:
+        raise RoomNotLive("Live prices apply only while the room is live; order the sku without the room.")
+    if room_selectors.is_banned(room_id=room.pk, user_id=buyer.pk):
+        raise Banned("You are banned from this room.")
+    for line in lines:
+        assert line.room_item is not None  # every line of a room's order is on its shelf
+        if not room_selectors.item_on_sellers_terms(
+            line.room_item, host_id=room.host_id, host_user_id=room.host.user_id
+        ):
+            raise Conflict(f"The seller does not offer {line.title} through this room (any more).")
 
 
 def _active_flash_sale(item: RoomItem, *, now: Any) -> FlashSale | None:
@@ -165,6 +189,26 @@ def flash_units_held(*, flash_sale_id: int, buyer_id: int) -> int:
     return int(held or 0)
 
 
+def _ensure_unpaid_within_limits(*, buyer: User) -> None:
+    """Refuse (LimitExceeded) an order that takes the buyer's unpaid units past the limits.
+
+    Call inside the creating transaction, after the order's lines are inserted: the
+    buyer's row lock serializes one buyer's concurrent orders, so each counts the others.
+    """
+    User.objects.select_for_update().filter(pk=buyer.pk).values_list("pk", flat=True).first()
+    unpaid = (
+        OrderItem.objects.filter(order__buyer_id=buyer.pk, order__status=Order.Status.PENDING_PAYMENT)
+        .values("sku_id")
+        .annotate(units=Sum("quantity"))
+    )
+    per_sku = [row["units"] for row in unpaid]
+    if sum(per_sku) > settings.UNPAID_UNITS_PER_BUYER or max(per_sku, default=0) > settings.UNPAID_UNITS_PER_SKU:
+        raise LimitExceeded(
+            f"You may hold at most {settings.UNPAID_UNITS_PER_SKU} unpaid units of one item and "
+            f"{settings.UNPAID_UNITS_PER_BUYER} in all; pay or cancel an open order first."
+        )
+
+
 def _hold(*, buyer: User, lines: list[_Line]) -> None:
     """Hold every line's units, in the global lock order. Call inside the transaction
     that created the order's lines."""
@@ -197,7 +241,7 @@ def order_create(
     Raises Invalid, RoomNotLive, OutOfStock, FlashSoldOut or LimitExceeded.
     `on_created` runs inside the creating transaction (the idempotency record's link).
     """
-    room, resolved = _resolve_lines(room=room, lines=lines)
+    room, resolved = _resolve_lines(buyer=buyer, room=room, lines=lines)
     admitted = _gate_admit(buyer=buyer, lines=resolved, idempotency_key=idempotency_key)
     now = timezone.now()
     has_flash = any(line.flash_sale is not None for line in resolved)
@@ -224,6 +268,7 @@ def order_create(
                         order=order,
                         sku=line.sku,
                         room_item=line.room_item,
+                        offer_id=line.room_item.offer_id if line.room_item is not None else None,
                         flash_sale=line.flash_sale,
                         title=line.title,
                         quantity=line.quantity,
@@ -235,6 +280,7 @@ def order_create(
             )
             if on_created is not None:
                 on_created(order)
+            _ensure_unpaid_within_limits(buyer=buyer)
             _hold(buyer=buyer, lines=resolved)
     except Exception:
         _gate_give_back(buyer=buyer, lines=admitted, idempotency_key=idempotency_key)

@@ -297,13 +297,20 @@ def _order_placed_on_commit(order: Order) -> None:
 
 
 def _payment_split(order: Order, amount: int) -> tuple[int, int]:
-    """(platform fee, host commission) of a payment, rounded down (in the seller's favour)."""
+    """(platform fee, host commission) of a payment, each rounded down (in the seller's favour).
+
+    The host of the order's room earns, on each line sold from its shelf under a seller's
+    offer, that offer's `commission_bps` of the line: never on its own purchases, never
+    on its own goods (those lines have no offer). Every line of a room's order is on its
+    shelf (orders.services.orders), so the commission follows what the room sold.
+    """
     fee = amount * settings.PLATFORM_FEE_BPS // 10_000
-    commission = 0
     room = order.room
-    if room is not None and room.host.user_id != order.shop.owner_id:
-        commission = amount * settings.HOST_COMMISSION_BPS // 10_000
-    return fee, commission
+    if room is None or room.host.user_id == order.buyer_id:
+        return fee, 0
+    lines = order.items.filter(offer__isnull=False).values_list("line_total", "offer__commission_bps")
+    commission = sum(line_total * bps // 10_000 for line_total, bps in lines)
+    return fee, min(commission, amount - fee)
 
 
 def _ledger_order_payment(order: Order, amount: int) -> None:

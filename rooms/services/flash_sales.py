@@ -10,11 +10,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
+from catalog.models import Offer
 from catalog.services import sku_hold, sku_release
 from liveshop.errors import (
     Conflict,
     FlashSoldOut,
     Invalid,
+    PermissionDenied,
     RoomNotLive,
 )
 from liveshop.redis_client import redis_key, redis_sync
@@ -56,8 +59,13 @@ def flash_sale_start(
             # The room's row lock orders this against room_end/room_suspend: either the
             # room is still live here, or the ending transaction sees this sale and ends it.
             live = Room.objects.select_for_update().filter(pk=item.room_id, status=Room.Status.LIVE)
-            if live.values_list("pk", flat=True).first() is None:
+            host = live.values_list("host_id", "host__user_id").first()
+            if host is None:
                 raise RoomNotLive("Flash sales run only while the room is live.")
+            if item.offer_id is not None:
+                _ensure_offer_allows_flash(offer_id=item.offer_id, host_id=host[0], price=price, quantity=quantity)
+            elif not selectors.item_on_sellers_terms(item, host_id=host[0], host_user_id=host[1]):
+                raise PermissionDenied("Only the seller's goods, or goods under its offer, go on flash sale.")
             # A sale of this item past its end but not swept yet must not block a new one.
             for due_id in FlashSale.objects.filter(
                 item=item, status=FlashSale.Status.ACTIVE, ends_at__lte=now
@@ -87,6 +95,27 @@ def flash_sale_start(
     transaction.on_commit(lambda: flash_gate.gate_load(state=state))
     broadcast.room_event_on_commit(item.room_id, "flash.started", {"flash_sale": selectors.flash_sale_public(sale)})
     return sale
+
+
+def _ensure_offer_allows_flash(*, offer_id: int, host_id: int, price: int, quantity: int) -> None:
+    """A flash sale of another shop's goods runs only on the terms of the seller's offer.
+
+    The offer's row lock orders this against its withdrawal."""
+    terms = Offer.objects.select_for_update().get(pk=offer_id)
+    if not catalog_selectors.offer_is_open_to(offer_id=offer_id, host_id=host_id):
+        raise PermissionDenied("The seller's offer for this item is no longer open.")
+    if not terms.flash_allowed:
+        raise PermissionDenied("The seller's offer does not allow flash sales.")
+    if terms.min_flash_price is not None and price < terms.min_flash_price:
+        raise Invalid(
+            f"The seller's offer allows no flash price below {terms.min_flash_price}.",
+            fields={"price": [f"At least {terms.min_flash_price}."]},
+        )
+    if terms.flash_max_units is not None and quantity > terms.flash_max_units:
+        raise Invalid(
+            f"The seller's offer allows at most {terms.flash_max_units} units in a flash sale.",
+            fields={"quantity": [f"At most {terms.flash_max_units}."]},
+        )
 
 
 def flash_sale_end(*, flash_sale_id: int) -> bool:
@@ -185,7 +214,13 @@ def flash_sales_sweep() -> int:
     """The beat sweeper: end sales that are due or sold out, send trailing `flash.stock`,
     and reload a gate Redis lost. Returns how many sales it ended."""
     now = timezone.now()
-    due = FlashSale.objects.filter(status=FlashSale.Status.ACTIVE).filter(Q(ends_at__lte=now) | Q(remaining=0))
+    # A sale under an offer the seller withdrew (or that ran out) ends too: its units go back.
+    offer_closed = Q(item__offer__isnull=False) & (
+        ~Q(item__offer__status=Offer.Status.ACTIVE) | Q(item__offer__ends_at__lte=now)
+    )
+    due = FlashSale.objects.filter(status=FlashSale.Status.ACTIVE).filter(
+        Q(ends_at__lte=now) | Q(remaining=0) | offer_closed
+    )
     ended = sum(flash_sale_end(flash_sale_id=sale_id) for sale_id in due.order_by("pk").values_list("pk", flat=True))
     for sale in FlashSale.objects.filter(status=FlashSale.Status.ACTIVE).select_related("item"):
         if cache.get(_stock_published_key(sale.pk)) not in (None, sale.remaining):

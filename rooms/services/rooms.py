@@ -14,11 +14,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from catalog.models import Sku
+from catalog import selectors as catalog_selectors
+from catalog.models import Offer, Sku
 from liveshop.errors import (
     Conflict,
     Invalid,
     NotFound,
+    PermissionDenied,
 )
 from liveshop.models import User
 from rooms import payloads
@@ -129,14 +131,39 @@ def _ensure_open(room: Room) -> None:
         raise Conflict("The room has ended; its shelf cannot change.")
 
 
+def room_item_offer(*, room: Room, sku: Sku, lock: bool = False) -> Offer | None:
+    """The offer under which `room`'s host may sell `sku`: None for its own shops' goods.
+
+    Another shop's sku needs an open offer that names this host or no host (a verified
+    host's: only verified hosts run rooms); PermissionDenied otherwise. `lock` takes the
+    offer's row lock, which orders this against a concurrent withdrawal.
+    """
+    if sku.product.shop.owner_id == room.host.user_id:
+        return None
+    offer = catalog_selectors.offer_open_for_sku(sku_id=sku.pk, host_id=room.host_id)
+    if offer is not None and lock:
+        offer = catalog_selectors.offers_open().select_for_update().filter(pk=offer.pk).first()
+    if offer is None or not room.host.verified:
+        raise PermissionDenied("This sku is another shop's, and its seller has no offer open to this host.")
+    return offer
+
+
 def room_item_add(*, room: Room, sku: Sku, live_price: int | None = None) -> RoomItem:
+    """Put `sku` on the room's shelf: the host's own goods freely, another shop's only
+    under the seller's offer, at no less than its `min_live_price`."""
     _ensure_open(room)
     if not sku.product.is_active:
         raise Invalid("This product is not on sale.", fields={"sku": ["The product is not on sale."]})
     try:
         with transaction.atomic():
+            offer = room_item_offer(room=room, sku=sku, lock=True)
+            if offer is not None and (live_price if live_price is not None else sku.price) < offer.min_live_price:
+                raise Invalid(
+                    f"The seller's offer allows no live price below {offer.min_live_price}.",
+                    fields={"live_price": [f"At least {offer.min_live_price}."]},
+                )
             position = (RoomItem.objects.filter(room=room).aggregate(top=Max("position"))["top"] or 0) + 1
-            item = RoomItem.objects.create(room=room, sku=sku, live_price=live_price, position=position)
+            item = RoomItem.objects.create(room=room, sku=sku, offer=offer, live_price=live_price, position=position)
             _items_updated_event(room)
             return item
     except IntegrityError:

@@ -70,7 +70,7 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
     if connection.vendor != "postgresql" or not django_settings.REDIS_URL:
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
     room = factories.RoomFactory.create(status=Room.Status.LIVE)
-    sku = factories.SkuFactory.create(price=1200, stock=STOCK)
+    sku = factories.SkuFactory.create(price=1200, stock=STOCK, product__shop__owner=room.host.user)
     item = factories.RoomItemFactory.create(room=room, sku=sku)
     buyers = [factories.UserFactory.create(username=f"cut-buyer-{n}") for n in range(BUYERS + 1)]
     tokens = [buyer.auth_token.key for buyer in buyers]

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from catalog.models import Product, Shop, Sku
+from catalog.models import Offer, Product, Shop, Sku
 from liveshop.models import User
 from orders.models import LedgerTransaction, Order, Refund
 from orders.services.ledger import ledger_check, ledger_forget
@@ -18,7 +18,7 @@ from rooms.models import Host, Room, RoomItem, RoomStatsReport
 
 pytestmark = pytest.mark.django_db
 
-MODELS = (User, Host, Shop, Product, Sku, Room, RoomItem, Order, Refund, LedgerTransaction, RoomStatsReport)
+MODELS = (User, Host, Shop, Product, Sku, Offer, Room, RoomItem, Order, Refund, LedgerTransaction, RoomStatsReport)
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +45,9 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "Shop": 3,
         "Product": 9,
         "Sku": 15,
+        "Offer": 15,  # every seller's terms on every sku
         "Room": 6,  # the live show, one coming up, four past shows
-        "RoomItem": 14,
+        "RoomItem": 16,
         "Order": 9,
         "Refund": 2,
         "LedgerTransaction": 12,  # 9 payments, 2 refunds, the viewer's coin grant
@@ -78,6 +79,23 @@ def test_seed_demo_story():
     assert room.featured_item is not None
     assert room.featured_item.sku.product.title == "Xiannv Black Tea"
     assert User.objects.get(username="admin").is_staff
+
+
+def test_seed_demo_cadre_sells_the_farmers_goods_under_their_offers():
+    call_command("seed_demo", stdout=StringIO())
+    cadre_items = RoomItem.objects.filter(room__host__user__username="cadre").select_related("sku__product__shop")
+    assert cadre_items.count() == 5  # three in the past show, two in the show coming up
+    for item in cadre_items:
+        assert item.offer is not None
+        assert (item.offer.sku_id, item.offer.status) == (item.sku_id, "active")
+        assert item.sku.product.shop.owner.username != "cadre"
+    # The cadre's past show: 8 % of each line, nothing on the farmer's own show.
+    cadre_orders = Order.objects.filter(room__host__user__username="cadre")
+    assert [order.host_commission for order in cadre_orders.order_by("pk")] == [
+        order.total * 800 // 10_000 for order in cadre_orders.order_by("pk")
+    ]
+    assert all(order.host_commission > 0 for order in cadre_orders)
+    assert not Order.objects.filter(room__host__user__username="farmer", host_commission__gt=0).exists()
 
 
 def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):

@@ -80,7 +80,7 @@ def _clients(count: int) -> list[APIClient]:
 
 def _live_item(stock: int):
     room = factories.RoomFactory.create(status=Room.Status.LIVE)
-    sku = factories.SkuFactory.create(stock=stock, price=3800)
+    sku = factories.SkuFactory.create(stock=stock, price=3800, product__shop__owner=room.host.user)
     return room, sku, factories.RoomItemFactory.create(room=room, sku=sku)
 
 

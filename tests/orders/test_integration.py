@@ -105,7 +105,7 @@ def _http(method: str, url: str, token: str, body: dict[str, Any] | None = None)
 def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     buyer = factories.UserFactory.create(username="integration-buyer")
     room = factories.RoomFactory.create(status=Room.Status.LIVE)
-    item = factories.RoomItemFactory.create(room=room, sku=factories.SkuFactory.create(price=2500, stock=10))
+    item = factories.RoomItemFactory.create(room=room, sku__price=2500, sku__stock=10)
     token = buyer.auth_token.key
 
     status, order = _http(

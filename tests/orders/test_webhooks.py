@@ -126,13 +126,14 @@ def test_succeeded_settles_once_with_a_balanced_ledger_and_the_ticker(
 
 def test_a_cadre_host_earns_commission_on_a_farmers_goods(client_for, buyer, other_host, sku, committed):
     cadre_room = factories.RoomFactory.create(host=other_host.host, status=Room.Status.LIVE)
-    item = factories.RoomItemFactory.create(room=cadre_room, sku=sku)
+    offer = factories.OfferFactory.create(sku=sku, commission_bps=1000)
+    item = factories.RoomItemFactory.create(room=cadre_room, sku=sku, offer=offer)
     order = Order.objects.get(pk=place(client_for(buyer), order_body({"item": item.pk, "quantity": 1})).json()["id"])
 
     settle(client_for(None), order, committed)
 
     order.refresh_from_db()
-    # 6,800: fee 5% = 340, commission 10% = 680, the farmer's shop gets 5,780.
+    # 6,800: fee 5% = 340, the offer's commission 10% = 680, the farmer's shop gets 5,780.
     assert (order.platform_fee, order.host_commission) == (340, 680)
     assert ledger_balance(account=account("host_commission", user=other_host)) == -680
     assert ledger_balance(account=account("seller", shop=sku.product.shop)) == -5780

@@ -30,17 +30,28 @@ def test_item_add_matrix(client_for, persona, room, sku, who, status):
             "effective_price": 5800,
             "currency": "cny",
             "stock": 50,
+            "offer": None,
             "flash_sale": None,
         }
     else:
         assert not RoomItem.objects.exists()
 
 
-def test_cadre_may_shelve_another_farmers_product(client_for, other_host, sku):
+def test_cadre_may_shelve_another_farmers_product_under_its_offer(client_for, other_host, sku):
+    offer = factories.OfferFactory.create(sku=sku, min_live_price=6000)
     cadre_room = factories.RoomFactory.create(host=other_host.host)
     response = client_for(other_host).post(f"/api/v1/rooms/{cadre_room.pk}/items/", {"sku": sku.pk}, format="json")
     assert response.status_code == 201
-    assert response.json()["effective_price"] == 6800
+    assert (response.json()["effective_price"], response.json()["offer"]) == (6800, offer.pk)
+
+
+def test_cadre_may_not_shelve_another_farmers_product_without_an_offer(client_for, other_host, sku):
+    cadre_room = factories.RoomFactory.create(host=other_host.host)
+    response = client_for(other_host).post(
+        f"/api/v1/rooms/{cadre_room.pk}/items/", {"sku": sku.pk, "live_price": 1}, format="json"
+    )
+    assert_error(response, 403, "permission_denied")
+    assert not RoomItem.objects.exists()
 
 
 @pytest.mark.parametrize(

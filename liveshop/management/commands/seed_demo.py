@@ -24,7 +24,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Product, Shop, Sku
+from catalog.models import Offer, Product, Shop, Sku
+from catalog.services import OfferTerms, offer_create
 from liveshop.models import User
 from liveshop.services import user_token
 from orders.models import Order, Payment, StripeEvent
@@ -33,6 +34,7 @@ from orders.services.payments import stripe_events_process
 from orders.services.refunds import refund_apply_result, refund_request
 from orders.services.wallet import wallet_coins, wallet_grant
 from rooms.models import Host, Room, RoomItem, RoomStatsReport
+from rooms.services import room_item_offer
 
 DEMO_PASSWORD = "liveshop-demo"
 DEMO_VIEWER_COINS = 500
@@ -217,6 +219,9 @@ class Command(BaseCommand):
                 for spec in specs:
                     self._product(other_shop, spec)
             self._step("buyers buyer_wang and buyer_liu; hosts orchard (Fengjie) and weaver (Rongchang) with shops")
+            offers = self._offers(owners=[farmer, orchard, weaver])
+            self._step(f"{offers} promotion offers: the sellers' terms for hosts (cadre Zhou sells under them)")
+            self._shelve(upcoming, ["Xiannv Black Tea", "Fengjie Navel Oranges"])
             for show in PAST_SHOWS:
                 self._step(self._past_show(show))
 
@@ -308,12 +313,7 @@ class Command(BaseCommand):
         started = timezone.now() - timedelta(days=show.days_ago, hours=2)
         # Live while its orders are placed (live prices need a live room), then ended.
         room = Room.objects.create(host=host, title=show.title, status=Room.Status.LIVE, started_at=started)
-        items = {
-            title: RoomItem.objects.create(
-                room=room, sku=Sku.objects.filter(product__title=title).order_by("pk")[0], position=position
-            )
-            for position, title in enumerate(show.products, start=1)
-        }
+        items = self._shelve(room, list(show.products))
         for sale in show.sales:
             self._paid_order(room=room, item=items[sale.product], sale=sale)
         Room.objects.filter(pk=room.pk).update(status=Room.Status.ENDED, ended_at=started + timedelta(hours=2))
@@ -367,6 +367,37 @@ class Command(BaseCommand):
             )
             refund_apply_result(refund_id=refund.pk, stripe_refund_id=f"re_demo_{refund.pk}", status="succeeded")
         return order
+
+    def _offers(self, *, owners: list[User]) -> int:
+        """Each seller's offer on each of its skus, open to every verified host: 8 %
+        commission, live prices down to 90 % of the list price, flash sales down to 70 %."""
+        skus = Sku.objects.filter(product__shop__owner__in=owners).exclude(offers__status=Offer.Status.ACTIVE)
+        for sku in skus.select_related("product__shop").order_by("pk"):
+            offer_create(
+                sku=sku,
+                created_by=sku.product.shop.owner,
+                terms=OfferTerms(
+                    commission_bps=800,
+                    min_live_price=sku.price * 9 // 10,
+                    flash_allowed=True,
+                    min_flash_price=sku.price * 7 // 10,
+                    flash_max_units=100,
+                ),
+            )
+        return Offer.objects.filter(sku__product__shop__owner__in=owners, status=Offer.Status.ACTIVE).count()
+
+    def _shelve(self, room: Room, titles: list[str]) -> dict[str, RoomItem]:
+        """The first sku of each product on the room's shelf: the host's own goods, or
+        another seller's under its offer (room_item_offer refuses anything else)."""
+        shelf: dict[str, RoomItem] = {}
+        for position, title in enumerate(titles, start=1):
+            sku = Sku.objects.select_related("product__shop").filter(product__title=title).order_by("pk")[0]
+            shelf[title] = RoomItem.objects.get_or_create(
+                room=room,
+                sku=sku,
+                defaults={"position": position, "offer": room_item_offer(room=room, sku=sku)},
+            )[0]
+        return shelf
 
     def _upcoming_room(self, host: Host) -> Room:
         """The cadre's show, scheduled for tomorrow evening (the front page's "coming up")."""
