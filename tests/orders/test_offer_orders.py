@@ -91,7 +91,7 @@ def test_a_withdrawn_offer_takes_no_new_orders(client_for, buyer, host, cadre_ro
 
 def test_an_offer_narrowed_to_other_hosts_takes_no_orders_in_this_room(client_for, buyer, cadre_room, sku):
     item = _offer_item(cadre_room, sku)
-    Offer.objects.get(pk=item.offer_id).hosts.set([factories.HostFactory.create()])
+    Offer.objects.get(room_items=item).hosts.set([factories.HostFactory.create()])
     assert_error(place(client_for(buyer), order_body({"item": item.pk, "quantity": 1})), 409, "conflict")
 
 
