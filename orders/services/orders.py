@@ -88,7 +88,9 @@ def _resolve_lines(*, buyer: User, room: Room | None, lines: Sequence[LineReques
                 fields={f"items.{index}.item": ["Not on this room's shelf."]},
             )
         if room_item is None and room is not None:
-            room_item = RoomItem.objects.select_related("sku__product", "offer").filter(room=room, sku=line.sku).first()
+            room_item = (
+                RoomItem.objects.select_related("sku__product__shop", "offer").filter(room=room, sku=line.sku).first()
+            )
             if room_item is None:
                 raise Invalid(
                     "An order placed in a room buys from its shelf; this sku is not on it.",
