@@ -40,7 +40,7 @@ def prepare_orders(count: int) -> list[dict[str, Any]]:
     """`count` pending orders with PaymentIntents; returns the intents Stripe would report paid."""
     from django.utils import timezone
 
-    from catalog.models import Product, Shop, Sku
+    from catalog.models import Offer, Product, Shop, Sku
     from liveshop.models import User
     from orders.models import Order, OrderItem, Payment
     from orders.services.orders import order_number_new
@@ -54,7 +54,9 @@ def prepare_orders(count: int) -> list[dict[str, Any]]:
     shop, _ = Shop.objects.get_or_create(owner=farmer, name="Bench Farm", defaults={"district": "Wulong"})
     sku = Sku.objects.create(product=Product.objects.create(shop=shop, title="Bench rice"), name="5 kg", price=6900)
     room = Room.objects.create(host=host, title="Bench settlement show", status=Room.Status.LIVE)
-    item = RoomItem.objects.create(room=room, sku=sku)
+    # The cadre sells the farmer's rice under the farmer's offer: settlement pays a commission.
+    offer = Offer.objects.create(sku=sku, created_by=farmer, commission_bps=1000, min_live_price=sku.price)
+    item = RoomItem.objects.create(room=room, sku=sku, offer=offer)
     buyers = list(User.objects.filter(username__startswith="bench-buyer-").values_list("pk", flat=True)[:count])
     if not buyers:
         buyers = [farmer.pk]
