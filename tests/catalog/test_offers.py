@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Offer, Sku
@@ -284,3 +285,21 @@ def test_withdrawing_the_offer_ends_its_flash_sales_and_gives_the_units_back(cli
     cadre_item.sku.refresh_from_db()
     assert cadre_item.sku.stock == 50
     assert_error(_flash(client_for(other_host), cadre_item, price=5000), 403, "permission_denied")
+
+
+# --- The admin ----------------------------------------------------------------------------
+
+
+def test_staff_withdraw_offers_in_the_admin_but_never_rewrite_their_terms(client, sku):
+    offer = factories.OfferFactory.create(sku=sku, commission_bps=800)
+    client.force_login(factories.UserFactory.create(username="root", is_staff=True, is_superuser=True))
+
+    change = client.get(reverse("admin:catalog_offer_change", args=[offer.pk]))
+    assert change.status_code == 200
+    assert b'name="commission_bps"' not in change.content  # read-only: shown, not editable
+    response = client.post(
+        reverse("admin:catalog_offer_changelist"), {"action": "withdraw", "_selected_action": [offer.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    offer.refresh_from_db()
+    assert (offer.status, offer.commission_bps) == (Offer.Status.WITHDRAWN, 800)
