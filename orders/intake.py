@@ -59,7 +59,7 @@ def _flash_candidates(body: bytes) -> tuple[list[int], list[int]] | None:
     """The shelf items and quantities of an order body, or None if it is not a plain one."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep; Django answers it
         return None
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list) or not 0 < len(items) <= MAX_LINES:

@@ -165,7 +165,10 @@ def webhook_payload_verify(*, payload: bytes, signature: str) -> dict[str, Any]:
         settings.STRIPE_WEBHOOK_SECRET,
         tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_S,
     )
-    event = json.loads(payload)
+    try:
+        event = json.loads(payload)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ValueError("not a Stripe event")
     return event
