@@ -309,17 +309,27 @@ def order_units_hold_again(*, order: Order) -> None:
     """Hold a closed order's units once more (a late payment), or raise having held nothing.
 
     Flash units come from their sale while it is on, else from the sku's stock (where
-    the sale returned them). Call inside a transaction; raises OutOfStock/FlashSoldOut.
+    the sale returned them); either way the sale's per-buyer limit holds, counted under
+    the sale's row lock with the buyer's other orders (a buyer who cancelled an order,
+    ordered again and then paid both gets no more than the limit). Call inside a
+    transaction; raises OutOfStock, FlashSoldOut or LimitExceeded.
     """
     with transaction.atomic():
         items = list(order.items.select_related("flash_sale__item"))
         now = timezone.now()
         for item in sorted((i for i in items if i.flash_sale_id is not None), key=lambda i: i.flash_sale_id or 0):
-            assert item.flash_sale is not None
-            if room_services.flash_sale_is_on(item.flash_sale, now=now):
-                room_services.flash_sale_take(sale=item.flash_sale, quantity=item.quantity)
+            sale = item.flash_sale
+            assert sale is not None
+            if room_services.flash_sale_is_on(sale, now=now):
+                room_services.flash_sale_take(sale=sale, quantity=item.quantity)
             else:
+                FlashSale.objects.select_for_update().filter(pk=sale.pk).values_list("pk", flat=True).first()
                 sku_hold(sku_id=item.sku_id, quantity=item.quantity)
+            if sale.per_buyer_limit is not None:
+                # This order is still closed, so the count is of the buyer's other orders.
+                held = flash_units_held(flash_sale_id=sale.pk, buyer_id=order.buyer_id)
+                if held + item.quantity > sale.per_buyer_limit:
+                    raise LimitExceeded()
         for item in sorted((i for i in items if i.flash_sale_id is None), key=lambda i: i.sku_id):
             sku_hold(sku_id=item.sku_id, quantity=item.quantity)
 

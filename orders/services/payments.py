@@ -132,31 +132,61 @@ def order_payments_cancel_lost(*, older_than_s: int = OUTBOX_RETRY_AFTER_S, batc
 
 # --- The webhook outbox ---------------------------------------------------------------------
 
-# Events that change something here; the others are answered 200 and dropped.
-HANDLED_EVENT_TYPES = frozenset(
-    {
-        "payment_intent.succeeded",
-        "payment_intent.payment_failed",
-        "payment_intent.canceled",
-        "charge.refunded",
-        "charge.refund.updated",
-        "refund.created",
-        "refund.updated",
-        "refund.failed",
-    }
-)
+# Events that change something here (the others are answered 200 and dropped), with the
+# `object` each carries in `data.object`.
+_EVENT_OBJECTS = {
+    "payment_intent.succeeded": "payment_intent",
+    "payment_intent.payment_failed": "payment_intent",
+    "payment_intent.canceled": "payment_intent",
+    "charge.refunded": "charge",
+    "charge.refund.updated": "refund",
+    "refund.created": "refund",
+    "refund.updated": "refund",
+    "refund.failed": "refund",
+}
+HANDLED_EVENT_TYPES = frozenset(_EVENT_OBJECTS)
+
+
+def _event_object(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's `data.object`, or None if the event is not shaped as Stripe's are."""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
+        return None
+    kind = _EVENT_OBJECTS.get(str(payload.get("type", "")))
+    if kind is None or obj.get("object") != kind:
+        return None
+    if kind == "payment_intent" and not (type(obj.get("amount")) is int and isinstance(obj.get("currency"), str)):
+        return None
+    return obj
 
 
 def stripe_event_record(*, event: dict[str, Any]) -> bool:
     """Store a verified event as an outbox row and enqueue its processing on commit.
 
-    Returns False for a duplicate delivery or an ignored type (nothing stored).
+    Returns False for a duplicate delivery or an ignored type (nothing stored), and for a
+    signed event not shaped as Stripe's are: that one is recorded as rejected (for staff
+    to see; a redelivery is then a duplicate) and never processed, so it cannot stop the
+    events behind it. Stripe retries anything but a 2xx for days, so it is answered 200.
     """
     from orders.tasks import stripe_event_process_task
 
     if event["type"] not in HANDLED_EVENT_TYPES:
         return False
     event_id = event["id"]
+    if _event_object(event) is None:
+        logger.error("Stripe event %s (%s) is malformed; recorded and skipped", event_id, event["type"])
+        StripeEvent.objects.get_or_create(
+            event_id=event_id,
+            defaults={
+                "type": event["type"],
+                "payload": event,
+                "enqueued_at": timezone.now(),
+                "processed_at": timezone.now(),
+                "outcome": "rejected: malformed event",
+            },
+        )
+        return False
     with transaction.atomic():
         _, created = StripeEvent.objects.get_or_create(
             event_id=event_id,
@@ -199,7 +229,7 @@ BATCH_SIZE = 50
 def _intent_id_of(event: StripeEvent) -> str:
     """The PaymentIntent an event is about: events are applied in this order in a batch,
     so that workers lock orders in one global order (no deadlock between batches)."""
-    obj = event.payload["data"]["object"]
+    obj = _event_object(event.payload) or {}
     return str(obj.get("payment_intent") or obj.get("id") or "")
 
 
@@ -236,10 +266,15 @@ def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZ
 
 def _apply(event: StripeEvent, outcomes: dict[str, str]) -> bool:
     """Apply one locked event in a savepoint; record the outcome. False if deferred."""
-    handler = _HANDLERS[event.type]
+    handler = _HANDLERS.get(event.type)
+    obj = _event_object(event.payload)
     try:
-        with transaction.atomic():
-            outcome = handler(event.payload["data"]["object"])
+        if handler is None or obj is None:
+            # Stored before its shape was checked at the door: it can never apply.
+            outcome = "rejected: malformed event"
+        else:
+            with transaction.atomic():
+                outcome = handler(obj)
     except Deferred as exc:
         outcomes[event.event_id] = f"deferred: {exc}"
         StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=f"deferred: {exc}"[:200])

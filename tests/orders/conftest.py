@@ -29,6 +29,7 @@ from orders.models import Order
 from orders.services.ledger import ledger_forget
 from rooms.models import Room, RoomItem
 from tests import factories
+from tests.conftest import ClientFor
 from tests.servers import localstripe
 
 WEBHOOK_SECRET = "whsec_liveshop_tests"
@@ -121,6 +122,14 @@ def other_buyer(db: Any) -> User:
 def shelf_item(live_room: Room, sku: Sku) -> RoomItem:
     """The tea on the live room's shelf at a live price of 5800 (list price 6800, stock 50)."""
     return factories.RoomItemFactory.create(room=live_room, sku=sku, live_price=5800)
+
+
+@pytest.fixture
+def order(client_for: ClientFor, buyer: User, shelf_item: RoomItem) -> Order:
+    """3 units of the tea on the farmer's own live show, at 5800: 17,400 fen."""
+    response = place(client_for(buyer), order_body({"item": shelf_item.pk, "quantity": 3}))
+    assert response.status_code == 201, response.content
+    return Order.objects.get(pk=response.json()["id"])
 
 
 def order_body(*lines: dict[str, int], room: int | None = None) -> dict[str, Any]:

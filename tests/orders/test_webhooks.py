@@ -35,14 +35,6 @@ pytestmark = pytest.mark.django_db
 WEBHOOK = "/api/v1/payments/stripe/webhook/"
 
 
-@pytest.fixture
-def order(client_for, buyer, shelf_item):
-    """3 units of the tea on the farmer's own live show, at 5800: 17,400 fen."""
-    response = place(client_for(buyer), order_body({"item": shelf_item.pk, "quantity": 3}))
-    assert response.status_code == 201, response.content
-    return Order.objects.get(pk=response.json()["id"])
-
-
 def assert_ledger_balanced():
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
     for currency_total in LedgerEntry.objects.values("currency").annotate(total=Sum("amount")):
@@ -295,9 +287,12 @@ def test_canceled_elsewhere_closes_the_order_and_returns_units(client_for, order
     assert Sku.objects.get(pk=sku.pk).stock == 50
 
 
+UNKNOWN_INTENT = {"id": "pi_unknown", "object": "payment_intent", "amount": 100, "currency": "cny"}
+
+
 def test_unknown_payment_intent_is_ignored(client_for, committed):
     with committed():
-        deliver(client_for(None), stripe_event("payment_intent.succeeded", {"id": "pi_unknown", "amount": 100}))
+        deliver(client_for(None), stripe_event("payment_intent.succeeded", UNKNOWN_INTENT))
     assert StripeEvent.objects.get().outcome.startswith("ignored")
 
 
@@ -545,8 +540,8 @@ def test_a_failure_after_the_cancel_leaves_the_payment_canceled(client_for, orde
 @pytest.mark.parametrize(
     ("event_type", "obj"),
     [
-        ("payment_intent.payment_failed", {"id": "pi_unknown", "object": "payment_intent", "amount": 100}),
-        ("payment_intent.canceled", {"id": "pi_unknown", "object": "payment_intent", "amount": 100}),
+        ("payment_intent.payment_failed", UNKNOWN_INTENT),
+        ("payment_intent.canceled", UNKNOWN_INTENT),
         ("refund.updated", {"id": "re_unknown", "object": "refund", "amount": 100, "status": "succeeded",
                             "payment_intent": "pi_unknown"}),
     ],
