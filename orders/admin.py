@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from liveshop.admin import ReadOnlyAdmin
 from orders.models import (
+    FlaggedPayment,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -72,6 +73,25 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "received_at", "processed_at", "attempts", "outcome")
     list_filter = ("type",)
     search_fields = ("event_id", "outcome")
+
+
+@admin.register(FlaggedPayment)
+class FlaggedPaymentAdmin(ReadOnlyAdmin):
+    """Payments whose amount or currency was not what was asked: refunded, never settled."""
+
+    list_display = (
+        "payment_intent_id",
+        "order",
+        "top_up",
+        "expected_amount",
+        "expected_currency",
+        "received_amount",
+        "received_currency",
+        "refund_status",
+        "created_at",
+    )
+    list_filter = ("refund_status", "received_currency")
+    search_fields = ("payment_intent_id", "reason", "order__number")
 
 
 @admin.register(LedgerAccount)

@@ -375,3 +375,35 @@ class PrizeClaim(models.Model):
 
     def __str__(self) -> str:
         return f"prize of winner {self.winner_id}: order {self.order_id}"
+
+
+class FlaggedPayment(models.Model):
+    """A payment settlement refused to apply: its amount or currency is not what the order
+    or top-up asked for (a PaymentIntent changed behind our back). It never settles
+    anything; the money received goes back to the payer in full, and staff see it here."""
+
+    class RefundStatus(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    payment_intent_id = models.CharField(max_length=255, unique=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    top_up = models.ForeignKey(TopUp, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    expected_amount = models.BigIntegerField()
+    expected_currency = models.CharField(max_length=3)
+    received_amount = models.BigIntegerField()
+    received_currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=200)
+    refund_status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["refund_status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"flagged payment {self.payment_intent_id}: {self.reason}"

@@ -133,8 +133,10 @@ def payment_intent_cancel(*, payment_intent_id: str) -> str:
     return str(intent["status"])
 
 
-def refund_create(*, payment_intent_id: str, amount: int, refund_id: int, reason: str) -> RefundInfo:
-    """Give `amount` back on a PaymentIntent, once per liveshop refund id."""
+def refund_create(
+    *, payment_intent_id: str, amount: int, refund_id: int, reason: str, idempotency_key: str | None = None
+) -> RefundInfo:
+    """Give `amount` back on a PaymentIntent, once per liveshop refund id (or `idempotency_key`)."""
     refund = client().v1.refunds.create(
         params={
             "payment_intent": payment_intent_id,
@@ -142,7 +144,7 @@ def refund_create(*, payment_intent_id: str, amount: int, refund_id: int, reason
             # Stripe's `reason` is an enum; ours is free text, kept in the metadata.
             "metadata": {"liveshop_refund": str(refund_id), "reason": reason[:400]},
         },
-        options={"idempotency_key": f"refund-{refund_id}"},
+        options={"idempotency_key": idempotency_key or f"refund-{refund_id}"},
     )
     return RefundInfo(id=refund["id"], status=refund["status"] or "pending", amount=int(refund["amount"]))
 

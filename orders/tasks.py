@@ -10,7 +10,7 @@ from django.db import OperationalError
 
 from liveshop.idempotency import idempotency_records_purge
 from orders import stripe_api
-from orders.services import orders, payments, refunds
+from orders.services import flagged, orders, payments, refunds
 
 # Database hiccups (and Stripe outages, where Stripe is called) are retried with
 # backoff; the sweepers catch whatever still slips through.
@@ -34,6 +34,11 @@ def refund_execute_task(refund_id: int) -> None:
     refunds.refund_execute(refund_id=refund_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def flagged_payment_refund_task(flagged_id: int) -> None:
+    flagged.flagged_payment_refund(flagged_id=flagged_id)
+
+
 @shared_task(ignore_result=True)
 def orders_expire_due_task() -> int:
     """Beat, every second: expire unpaid orders past their deadline."""
@@ -44,7 +49,12 @@ def orders_expire_due_task() -> int:
 def stripe_events_requeue_task() -> int:
     """Beat, every 30 s: the outbox sweeper (events, refunds and PaymentIntent cancels not
     done within a minute)."""
-    return payments.stripe_events_requeue() + refunds.refunds_retry_pending() + payments.order_payments_cancel_lost()
+    return (
+        payments.stripe_events_requeue()
+        + refunds.refunds_retry_pending()
+        + payments.order_payments_cancel_lost()
+        + flagged.flagged_payments_refund_pending()
+    )
 
 
 @shared_task(ignore_result=True)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from liveshop.errors import Invalid, ServiceUnavailable
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
-from orders.services import ledger, wallet
+from orders.services import flagged, ledger, wallet
 from orders.services.orders import order_close, order_units_hold_again
 from rooms import broadcast
 
@@ -391,7 +391,16 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         # Not an order's: a wallet top-up's, or another application's on the account.
         return wallet.top_up_on_intent_succeeded(intent) or "ignored: no payment for this intent"
     order = payment.order
-    amount = int(intent.get("amount_received") or intent["amount"])
+    mismatch = flagged.payment_mismatch(intent, amount=order.total, currency=order.currency)
+    if mismatch is not None:
+        # Never settles: the order stays unpaid (and expires), the money goes back.
+        Payment.objects.filter(pk=payment.pk).exclude(status=Payment.Status.SUCCEEDED).update(
+            status=Payment.Status.FAILED, last_error=f"flagged: {mismatch}"[:500]
+        )
+        return flagged.payment_flag(
+            intent=intent, reason=mismatch, amount=order.total, currency=order.currency, order=order
+        )
+    amount, _ = flagged.intent_received(intent)
     now = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(
         status=Payment.Status.SUCCEEDED, amount_received=amount, succeeded_at=payment.succeeded_at or now, last_error=""

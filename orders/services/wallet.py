@@ -30,7 +30,7 @@ from liveshop.errors import Invalid, ServiceUnavailable
 from liveshop.models import User
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerEntry, LedgerTransaction, TopUp
-from orders.services import ledger
+from orders.services import flagged, ledger
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,13 @@ def top_up_on_intent_succeeded(intent: dict[str, Any]) -> str | None:
     top_up = _top_up_for_intent(intent)
     if top_up is None:
         return None
-    amount = int(intent.get("amount_received") or intent["amount"])
+    mismatch = flagged.payment_mismatch(intent, amount=top_up.amount, currency=top_up.currency)
+    if mismatch is not None:
+        TopUp.objects.filter(pk=top_up.pk, status=TopUp.Status.PENDING).update(last_error=f"flagged: {mismatch}")
+        return flagged.payment_flag(
+            intent=intent, reason=mismatch, amount=top_up.amount, currency=top_up.currency, top_up=top_up
+        )
+    amount, _ = flagged.intent_received(intent)
     credited = TopUp.objects.filter(pk=top_up.pk, status__in=[TopUp.Status.PENDING, TopUp.Status.CANCELED]).update(
         status=TopUp.Status.PAID, paid_at=timezone.now(), amount_received=amount, last_error=""
     )

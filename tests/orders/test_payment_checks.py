@@ -8,9 +8,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from orders.models import LedgerTransaction, Order, Refund, StripeEvent
+from orders import stripe_api
+from orders.models import FlaggedPayment, LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent, TopUp
+from orders.services.flagged import flagged_payments_refund_pending
+from orders.services.ledger import ledger_account, ledger_balance
 from orders.services.orders import order_cancel
 from orders.services.payments import stripe_events_process
 from rooms.models import FlashSale
@@ -107,3 +112,80 @@ def test_a_malformed_row_already_in_the_outbox_does_not_stop_the_batch(client_fo
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
+
+
+# --- Item 4: amounts and currencies that are not what was asked --------------------------------------
+
+
+def _tamper(intent_id: str | None, **changes: Any) -> dict[str, Any]:
+    """Change a PaymentIntent at Stripe (localstripe) before it is paid, as an attacker with
+    a leaked key could, then pay it; returns the paid intent."""
+    assert intent_id
+    intents = stripe_api.client().v1.payment_intents
+    params: Any = {**changes, "payment_method": "pm_card_visa"}
+    intents.update(intent_id, params=params)
+    intents.confirm(intent_id)
+    intent = intents.retrieve(intent_id).to_dict()
+    # localstripe echoes an updated amount back as the string it was sent as; Stripe's is an integer.
+    return {**intent, "amount": int(intent["amount"])}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [({"amount": 30000, "currency": "usd"}, "paid in usd, not cny"), ({"amount": 2}, "received 2, not 17400")],
+)
+def test_an_order_paid_with_the_wrong_amount_or_currency_never_settles(client_for, order, committed, changes, reason):
+    event = stripe_event("payment_intent.succeeded", _tamper(order.payment.payment_intent_id, **changes))
+    with committed():
+        for delivery in (event, event, {**event, "id": event["id"] + "_again"}):
+            assert deliver(client_for(None), delivery).status_code == 200
+
+    order.refresh_from_db()
+    assert (order.status, order.paid_at, order.refunded_amount) == (Order.Status.PENDING_PAYMENT, None, 0)
+    assert Payment.objects.get(order=order).status == Payment.Status.FAILED
+    flagged = FlaggedPayment.objects.get()
+    assert (flagged.order_id, flagged.reason, flagged.refund_status) == (order.pk, reason, "succeeded")
+    assert (flagged.received_amount, flagged.received_currency) == (changes["amount"], changes.get("currency", "cny"))
+    refunds = stripe_api.refunds_of_payment_intent(payment_intent_id=flagged.payment_intent_id)
+    assert [(r["amount"], r["status"]) for r in refunds] == [(changes["amount"], "succeeded")]
+    assert sorted(StripeEvent.objects.values_list("outcome", flat=True)) == [
+        "duplicate: payment already flagged",
+        f"flagged: {reason}; refunding",
+    ]
+    assert not LedgerTransaction.objects.filter(kind="order_payment").exists()
+    assert not Refund.objects.exists()
+    assert_ledger_balanced()
+    currency = changes.get("currency", "cny")
+    assert ledger_balance(account=ledger_account(kind=LedgerAccount.Kind.UNALLOCATED, currency=currency)) == 0
+    assert ledger_balance(account=ledger_account(kind=LedgerAccount.Kind.PROCESSOR, currency=currency)) == 0
+
+
+def test_a_top_up_paid_50_fen_credits_no_coins(client_for, viewer, committed):
+    created = client_for(viewer).post("/api/v1/wallet/top-ups/", {"coins": 100}, format="json").json()
+    intent = _tamper(TopUp.objects.get(pk=created["id"]).payment_intent_id, amount=50)
+    with committed():
+        assert deliver(client_for(None), stripe_event("payment_intent.succeeded", intent)).status_code == 200
+
+    top_up = TopUp.objects.get()
+    assert (top_up.status, top_up.amount_received) == (TopUp.Status.PENDING, 0)
+    assert top_up.last_error == "flagged: received 50, not 1000"
+    assert client_for(viewer).get("/api/v1/wallet/").json()["coins"] == 0
+    flagged = FlaggedPayment.objects.get()
+    assert (flagged.top_up_id, flagged.refund_status, flagged.received_amount) == (top_up.pk, "succeeded", 50)
+    assert_ledger_balanced()
+
+
+def test_a_flagged_refund_stripe_could_not_take_is_sent_again_by_the_sweeper(
+    client_for, order, committed, settings, localstripe_url
+):
+    intent = _tamper(order.payment.payment_intent_id, amount=100)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe out of reach when the refund goes out
+    with committed():
+        deliver(client_for(None), stripe_event("payment_intent.succeeded", intent))
+    assert FlaggedPayment.objects.get().refund_status == "pending"
+
+    settings.STRIPE_API_BASE = localstripe_url
+    assert flagged_payments_refund_pending(older_than_s=0) == 1
+    flagged = FlaggedPayment.objects.get()
+    assert flagged.refund_status == "succeeded"
+    assert_ledger_balanced()
