@@ -44,6 +44,8 @@ system-deps:
 	@test -x $(CHROMIUM) -a -x $(NGINX) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light; }
 
+# The demo runs with DEBUG on (settings default to off) unless DEBUG is set already.
+run: export DEBUG ?= 1
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
@@ -56,6 +58,9 @@ test: install-dev system-deps
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(BIN)/pytest $(ARGS)
 
+# mypy's Django plugin and makemigrations load the settings, which refuse the default
+# secret with DEBUG off: give them one that is good for nothing else.
+lint: export SECRET_KEY ?= liveshop-lint-only-not-a-secret
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -69,13 +69,16 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
 
 # --- Core -----------------------------------------------------------------------------
 
-# Like healthchecks, DEBUG defaults to on for a source checkout (make run, tests); the
-# Docker image turns it off. With DEBUG off the default secret is refused below.
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: Django's debug pages list every URL and the settings. `make run`
+# (the demo) turns it on; with it off, the default secret is refused below.
+DEBUG = env_bool("DEBUG", False)
 _DEFAULT_SECRET_KEY = "liveshop-insecure-development-key"
 SECRET_KEY = env_str("SECRET_KEY", _DEFAULT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY: the default key is for development only (DEBUG=1).")
+
+# Error reports (the debug page, mails to admins) hide credentials, URLs' passwords too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "liveshop.reporting.SettingsFilter"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -31,12 +31,23 @@ def _counts():
     return {model.__name__: model.objects.count() for model in MODELS}
 
 
+def test_seed_demo_refuses_to_run_with_debug_off_unless_told_this_is_a_demo(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--this-is-a-demo"):
+        call_command("seed_demo", stdout=StringIO())
+    assert _counts() == dict.fromkeys(_counts(), 0)  # nothing written, no admin, no token
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    assert User.objects.filter(username="admin", is_superuser=True).exists()
+
+
 def test_seed_demo_is_idempotent_and_prints_tokens():
     first = StringIO()
-    call_command("seed_demo", stdout=first)
+    call_command("seed_demo", "--this-is-a-demo", stdout=first)
     counts = _counts()
     second = StringIO()
-    call_command("seed_demo", stdout=second)
+    call_command("seed_demo", "--this-is-a-demo", stdout=second)
 
     assert _counts() == counts
     assert counts == {
@@ -60,7 +71,7 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
 
 
 def test_seed_demo_story():
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     farmer = Host.objects.get(user__username="farmer")
     cadre = Host.objects.get(user__username="cadre")
     assert (farmer.kind, farmer.district, farmer.verified) == ("farmer", "Wulong", True)
@@ -82,7 +93,7 @@ def test_seed_demo_story():
 
 
 def test_seed_demo_cadre_sells_the_farmers_goods_under_their_offers():
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     cadre_items = RoomItem.objects.filter(room__host__user__username="cadre").select_related("sku__product__shop")
     assert cadre_items.count() == 5  # three in the past show, two in the show coming up
     for item in cadre_items:
@@ -99,9 +110,9 @@ def test_seed_demo_cadre_sells_the_farmers_goods_under_their_offers():
 
 
 def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     Room.objects.filter(status=Room.Status.LIVE).update(status=Room.Status.ENDED)
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     assert Room.objects.filter(status=Room.Status.LIVE).count() == 1
     # The ended demo show, the new live one, the cadre's upcoming one, four past shows.
     assert Room.objects.count() == 7
@@ -110,7 +121,7 @@ def test_seed_demo_opens_a_new_show_when_the_demo_show_ended(client_for):
 def test_seed_demo_past_shows_fill_the_district_report(client_for):
     """The past shows' orders went through settlement and refunds: the ledger balances,
     and the report has a row per district."""
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
     assert set(Order.objects.values_list("status", flat=True)) == {"paid", "refunded"}
     # The report's days are days in STATS_TIME_ZONE (Chongqing's): 00:30 there is still

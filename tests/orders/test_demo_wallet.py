@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_grants_the_viewer_coins_once():
     out = StringIO()
-    call_command("seed_demo", stdout=out)
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--this-is-a-demo", stdout=out)
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     viewer = User.objects.get(username="viewer")
     assert wallet_coins(user_id=viewer.pk) == 500
     assert "viewer's wallet: 500 coins" in out.getvalue()

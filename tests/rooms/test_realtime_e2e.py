@@ -175,6 +175,7 @@ def embedded(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in unset} | {
         "LIVESHOP_VAR_DIR": str(tmp_path / "var"),
         "PYTHONUNBUFFERED": "1",
+        "DEBUG": "1",  # as `make run` sets it
     }
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "seed_demo")

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -175,11 +176,27 @@ PAST_SHOWS = (
 
 
 class Command(BaseCommand):
-    help = "Load the demo data (idempotent) and print the demo logins and tokens."
+    help = (
+        "Load the demo data (idempotent) and print the demo logins and tokens. For demos and "
+        "development only: it creates a superuser and hosts with a published password, so it "
+        "refuses to run with DEBUG off unless given --this-is-a-demo."
+    )
 
     _password_hash: str | None = None
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--this-is-a-demo",
+            action="store_true",
+            help="Seed even with DEBUG off: this server is a demo, and its accounts may be known to anyone.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["this_is_a_demo"]:
+            raise CommandError(
+                "seed_demo creates a superuser and hosts whose password is published: it runs with "
+                "DEBUG on (make run), or with --this-is-a-demo on a server that is only a demo."
+            )
         self.stdout.write("Seeding demo data...")
         with transaction.atomic():
             admin = self._user("admin", "Platform Admin", "Yuzhong", is_staff=True, is_superuser=True)
