@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -68,18 +68,32 @@ SNAPSHOT_MAX_AGE_S = 2.0
 PONG = ev.dumps({"type": "pong"})
 
 
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """Apps and scripts send no Origin and are allowed; a browser's must be a host of
-    ALLOWED_HOSTS (the page that opens the socket is served from the same site)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"origin":
-            try:
-                host = urlparse(value.decode("latin-1")).netloc
-            except ValueError:
-                return False
-            domain, _port = split_domain_port(host)
-            return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
-    return True
+    """Apps and scripts send no Origin and are allowed. A browser's Origin must be the
+    whole origin (scheme, host and port) of the site the socket was opened on, a host of
+    ALLOWED_HOSTS, or one of CSRF_TRUSTED_ORIGINS: a page of another origin on the same
+    host name (http://127.0.0.1:9999) must not ride a viewer's session cookie."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return True
+    origin = origin.lower().rstrip("/")
+    if origin in {trusted.lower().rstrip("/") for trusted in settings.CSRF_TRUSTED_ORIGINS}:
+        return True
+    host = (_header(scope, b"host") or "").lower()
+    domain, _port = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return False
+    # The handshake's own scheme: wss behind TLS (uvicorn sets it from X-Forwarded-Proto
+    # with --proxy-headers), so an https page's origin matches.
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return origin == f"{scheme}://{host}"
 
 
 @dataclass(frozen=True)

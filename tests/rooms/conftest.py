@@ -44,10 +44,11 @@ class Socket:
     asgiref's ApplicationCommunicator.
     """
 
-    def __init__(self, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(self, path: str, headers: list[tuple[bytes, bytes]] | None = None, scheme: str = "ws") -> None:
         parsed = urlparse(path)
         scope = {
             "type": "websocket",
+            "scheme": scheme,
             "path": unquote(parsed.path),
             "query_string": parsed.query.encode(),
             "headers": headers or [],
@@ -118,8 +119,8 @@ class Socket:
 def ws(hub_stopper: None) -> Any:
     opened: list[Socket] = []
 
-    async def open_socket(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Socket:
-        socket = Socket(path, headers)
+    async def open_socket(path: str, headers: list[tuple[bytes, bytes]] | None = None, scheme: str = "ws") -> Socket:
+        socket = Socket(path, headers, scheme)
         opened.append(socket)
         return await socket.connect()
 

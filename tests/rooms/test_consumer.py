@@ -168,18 +168,26 @@ async def test_banned_user_is_refused_4403(ws, live_room, viewer):
 
 
 @pytest.mark.parametrize(
-    ("origin", "allowed"),
+    ("origin", "host", "scheme", "allowed"),
     [
-        (None, True),
-        (b"http://localhost:8000", True),
-        (b"https://127.0.0.1", True),
-        (b"https://evil.example", False),
-        (b"null", False),
+        (None, None, "ws", True),  # apps and scripts
+        (b"http://localhost:8000", b"localhost:8000", "ws", True),
+        (b"https://127.0.0.1", b"127.0.0.1", "wss", True),
+        (b"https://shop.example.com", b"127.0.0.1:8000", "ws", True),  # CSRF_TRUSTED_ORIGINS
+        # The audit: same host name, another port (another site), with the viewer's cookie.
+        (b"http://127.0.0.1:9999", b"127.0.0.1:8000", "ws", False),
+        (b"http://localhost:8000", b"localhost:8000", "wss", False),  # another scheme
+        (b"http://evil.example", b"evil.example", "ws", False),  # not an allowed host
+        (b"https://evil.example", b"127.0.0.1:8000", "ws", False),
+        (b"http://127.0.0.1:8000", None, "ws", False),  # no Host to compare with
+        (b"null", b"127.0.0.1:8000", "ws", False),
     ],
 )
-async def test_origin_check(ws, live_room, origin, allowed):
+async def test_origin_check(ws, live_room, settings, origin, host, scheme, allowed):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://shop.example.com"]
     headers = [(b"origin", origin)] if origin is not None else []
-    socket = await ws(f"/ws/rooms/{live_room.pk}/", headers=headers)
+    headers += [(b"host", host)] if host is not None else []
+    socket = await ws(f"/ws/rooms/{live_room.pk}/", headers=headers, scheme=scheme)
     if allowed:
         await snapshot_of(socket)
     else:
