@@ -266,7 +266,11 @@ WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 # proxy listed in uvicorn's FORWARDED_ALLOW_IPS. Per-IP limits are higher than per-user
 # ones because a county office or a mobile carrier puts many people behind one address.
 RATE_LIMITS = env_bool("RATE_LIMITS", True)
-RATE_LIMIT_LOGIN_USER = env_rate("RATE_LIMIT_LOGIN_USER", "10,10")  # per username tried
+# Login: per username tried *from one address* (the tight limit: an address guessing a
+# password locks out that address, not the account's owner), per username tried from
+# anywhere (higher: it stops a guess spread over many addresses), and per address.
+RATE_LIMIT_LOGIN_USER_IP = env_rate("RATE_LIMIT_LOGIN_USER_IP", "10,10")
+RATE_LIMIT_LOGIN_USER = env_rate("RATE_LIMIT_LOGIN_USER", "10,30")
 RATE_LIMIT_LOGIN_IP = env_rate("RATE_LIMIT_LOGIN_IP", "120,60")
 RATE_LIMIT_REGISTER_IP = env_rate("RATE_LIMIT_REGISTER_IP", "30,30")
 RATE_LIMIT_ORDER_USER = env_rate("RATE_LIMIT_ORDER_USER", "30,10")

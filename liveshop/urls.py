@@ -45,6 +45,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The admin's sign-in has the same login limits as the API's and the web page's; this
+    # path comes first, so it is the one that serves /admin/login/ (reverse() still names
+    # the admin's own, which is the same address).
+    path("admin/login/", rate_limited_page(LOGIN)(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
 
