@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens, stored hashed, one per device, expiring (liveshop/auth.py).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -388,6 +390,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# An API token (knox's: only its hash is stored) lives this long after the login that made
+# it, then the client logs in again. Each login makes a token of its own (one per device).
+API_TOKEN_TTL_S = env_int("API_TOKEN_TTL_S", 30 * 24 * 3600)
+if API_TOKEN_TTL_S < 60:
+    raise ImproperlyConfigured("API_TOKEN_TTL_S must be at least 60 seconds.")
+REST_KNOX: dict[str, Any] = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL_S),
+    # Clients send `Authorization: Token <token>` (docs/CONTRACT.md), as with DRF's tokens.
+    "AUTH_HEADER_PREFIX": "Token",
+    # A fixed life: no write to the token's row on every request.
+    "AUTO_REFRESH": False,
+}
 SESSION_COOKIE_SECURE = not DEBUG
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

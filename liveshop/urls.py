@@ -12,6 +12,8 @@ from liveshop.ratelimit import LOGIN, rate_limited_page
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
     path("auth/token/", api.TokenView.as_view(), name="token"),
+    path("auth/logout/", api.LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", api.LogoutAllView.as_view(), name="api-logout-all"),
     path("me/", api.MeView.as_view(), name="me"),
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
