@@ -83,9 +83,15 @@ def database_create_if_missing(url: str) -> None:
 
 
 def prepare_buyers(count: int) -> list[str]:
-    """`count` buyers with API tokens (created once, reused by later runs)."""
+    """`count` buyers (created once, reused by later runs) with fresh API tokens: only
+    hashes are stored, so each run makes its buyers new ones (and drops the last run's)."""
+    from datetime import timedelta
+
+    from django.conf import settings
     from django.contrib.auth.hashers import make_password
-    from rest_framework.authtoken.models import Token
+    from django.utils import timezone
+    from knox.models import AuthToken, get_digest_token
+    from knox.settings import CONSTANTS
 
     from liveshop.models import User
 
@@ -101,10 +107,16 @@ def prepare_buyers(count: int) -> list[str]:
             batch_size=2000,
         )
     users = list(User.objects.filter(username__startswith="bench-buyer-").order_by("pk").values_list("pk", flat=True))
-    have = set(Token.objects.filter(user_id__in=users).values_list("user_id", flat=True))
-    Token.objects.bulk_create([Token(user_id=pk, key=Token.generate_key()) for pk in users if pk not in have])
-    tokens = dict(Token.objects.filter(user_id__in=users).values_list("user_id", "key"))
-    return [tokens[pk] for pk in users[:count]]
+    users = users[:count]
+    AuthToken.objects.filter(user_id__in=users).delete()
+    expiry = timezone.now() + timedelta(seconds=settings.API_TOKEN_TTL_S)
+    rows, tokens = [], []
+    for pk in users:
+        digest, token = get_digest_token()
+        rows.append(AuthToken(digest=digest, token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH], user_id=pk, expiry=expiry))
+        tokens.append(token)
+    AuthToken.objects.bulk_create(rows, batch_size=2000)
+    return tokens
 
 
 def prepare_sale(*, units: int, label: str) -> tuple[int, int, int]:
@@ -263,12 +275,20 @@ def main() -> None:
     # The buyers are in the room before the sale opens: their apps joined it and loaded
     # their profile, and each authenticated request mirrored its token into Redis
     # (liveshop.auth). Record that here rather than with 10,000 warm-up requests.
-    from rest_framework.authtoken.models import Token
+    from knox.crypto import hash_token
+    from knox.models import AuthToken
 
     from liveshop.auth import token_cache_set
 
-    for key, user_id in Token.objects.filter(key__in=tokens).values_list("key", "user_id"):
-        token_cache_set(key=key, user_id=user_id)
+    rows = {
+        digest: (user_id, expiry)
+        for digest, user_id, expiry in AuthToken.objects.filter(
+            digest__in=[hash_token(key) for key in tokens]
+        ).values_list("digest", "user_id", "expiry")
+    }
+    for key in tokens:
+        user_id, expiry = rows[hash_token(key)]
+        token_cache_set(key=key, user_id=user_id, expiry=expiry)
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_dir = RESULTS / "logs"
     log_dir.mkdir(exist_ok=True)

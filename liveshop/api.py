@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema, extend_schema_field
+from knox.models import AuthToken
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,14 +14,17 @@ from rest_framework.views import APIView
 
 from liveshop import services
 from liveshop.api_docs import errors
-from liveshop.errors import Invalid
+from liveshop.auth import TokenAuthentication
+from liveshop.errors import Invalid, NotAuthenticated
 from liveshop.models import User
 from liveshop.permissions import authenticated_user, host_of
 from liveshop.ratelimit import LoginThrottle, RegisterThrottle
 
 
 class RegisterSerializer(serializers.Serializer[Any]):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    # What a username may be is checked by the service (services.user_register), for the
+    # web page's sign-up too.
+    username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
     display_name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     district = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
@@ -79,13 +82,22 @@ class RegisterView(APIView):
             "username": user.username,
             "display_name": user.display_name,
             "district": user.district,
-            "token": services.user_token(user=user),
+            "token": services.user_token_create(user=user),
         }
         return Response(RegisteredSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+def _presented_token(request: Request) -> tuple[AuthToken, str]:
+    """The API token the request was authenticated with, and the token itself."""
+    if not isinstance(request.auth, AuthToken):
+        raise NotAuthenticated("Send the API token to revoke: Authorization: Token <token>.")
+    _, key = request.META["HTTP_AUTHORIZATION"].split()
+    return request.auth, key
+
+
 class TokenView(APIView):
-    """POST logs in (no credentials needed); DELETE revokes the token it is sent with."""
+    """POST logs in (no credentials needed) and makes a new token, one per device;
+    DELETE revokes the token it is sent with (as POST /auth/logout/)."""
 
     throttle_classes = [LoginThrottle]
 
@@ -108,11 +120,36 @@ class TokenView(APIView):
         )
         if user is None:
             raise Invalid("Wrong username or password.")
-        return Response({"token": services.user_token(user=user)})
+        return Response({"token": services.user_token_create(user=user)})
 
     @extend_schema(request=None, responses={204: None, **errors(401)})
     def delete(self, request: Request) -> Response:
-        services.user_token_revoke(user=authenticated_user(request))
+        token, key = _presented_token(request)
+        services.user_token_revoke(token=token, key=key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutView(APIView):
+    """Revokes the API token the request is sent with; the user's other devices stay in."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None, **errors(401)})
+    def post(self, request: Request) -> Response:
+        token, key = _presented_token(request)
+        services.user_token_revoke(token=token, key=key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Revokes every API token of the user, on every device (a lost phone)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None, **errors(401)})
+    def post(self, request: Request) -> Response:
+        services.user_tokens_revoke_all(user=authenticated_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,7 +2,10 @@
 
 Login, registration, order creation and comments each have a per-user and a per-IP
 limit (settings.RATE_LIMIT_<ACTION>_<USER|IP>: a burst, then a sustained rate per
-minute). They are GCRA buckets in the real-time backend, the same buckets as the
+minute). Login has a third, the tightest: per username *and* client address
+(RATE_LIMIT_LOGIN_USER_IP), so that one address guessing a password locks out that
+address, not the account's owner; the per-username limit is set higher and stops a guess
+spread over many addresses. They are GCRA buckets in the real-time backend, the same buckets as the
 per-user comment pace (COMMENT_BURST, COMMENT_RATE_PER_MIN): in Redis, shared by every
 web process, with REDIS_URL; in the one web process's memory on the embedded default.
 
@@ -14,6 +17,7 @@ they protect the show, and refusing everyone would be the outage they guard agai
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import logging
 import math
@@ -50,8 +54,18 @@ def client_network(address: str | None) -> str | None:
     return str(ip)
 
 
+def _key_part(who: object) -> str:
+    """`who` as a part of a Redis key. A username is whatever the client sent (a lone
+    surrogate from JSON's "\\ud800" cannot even be encoded to UTF-8): it is hashed, which
+    keeps the key well formed and bounded, and the same username always the same key."""
+    if isinstance(who, str):
+        return hashlib.sha256(who.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return str(who)
+
+
 def rate_limit_take(*, action: str, user: object = None, ip: str | None = None) -> None:
-    """Count one `action` against `user`'s and `ip`'s buckets (either may be None).
+    """Count one `action` against the buckets of `user`, of `ip`, and of the pair (where
+    the action has that limit); `user` or `ip` may be None, which skips their buckets.
 
     Raises RateLimited, with the seconds until the next try would pass, when a bucket
     is empty. Does nothing when settings.RATE_LIMITS is off or the action has no limit.
@@ -61,9 +75,15 @@ def rate_limit_take(*, action: str, user: object = None, ip: str | None = None) 
     from rooms.realtime.backend import get_backend
 
     network = client_network(ip)
+    name = action.upper()
+    user_part = None if user is None else _key_part(user)
+    pair = None if user_part is None or network is None else f"{user_part}:{network}"
+    # The pair's bucket comes first: a client refused there has not spent the user's
+    # shared bucket, so one address hammering an account cannot empty it for the owner.
     buckets = [
-        (f"{action}:user:{user}", getattr(settings, f"RATE_LIMIT_{action.upper()}_USER", None), user),
-        (f"{action}:ip:{network}", getattr(settings, f"RATE_LIMIT_{action.upper()}_IP", None), network),
+        (f"{action}:user-ip:{pair}", getattr(settings, f"RATE_LIMIT_{name}_USER_IP", None), pair),
+        (f"{action}:ip:{network}", getattr(settings, f"RATE_LIMIT_{name}_IP", None), network),
+        (f"{action}:user:{user_part}", getattr(settings, f"RATE_LIMIT_{name}_USER", None), user_part),
     ]
     for key, rate, who in buckets:
         if rate is None or who is None:
@@ -96,7 +116,8 @@ class ActionThrottle(BaseThrottle):
 
 
 class LoginThrottle(ActionThrottle):
-    """Per username tried (guessing one account's password) and per IP."""
+    """Per username tried and IP, per username tried (a guess spread over addresses),
+    and per IP."""
 
     action = LOGIN
 

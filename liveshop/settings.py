@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens, stored hashed, one per device, expiring (liveshop/auth.py).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -269,7 +271,11 @@ WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 # proxy listed in uvicorn's FORWARDED_ALLOW_IPS. Per-IP limits are higher than per-user
 # ones because a county office or a mobile carrier puts many people behind one address.
 RATE_LIMITS = env_bool("RATE_LIMITS", True)
-RATE_LIMIT_LOGIN_USER = env_rate("RATE_LIMIT_LOGIN_USER", "10,10")  # per username tried
+# Login: per username tried *from one address* (the tight limit: an address guessing a
+# password locks out that address, not the account's owner), per username tried from
+# anywhere (higher: it stops a guess spread over many addresses), and per address.
+RATE_LIMIT_LOGIN_USER_IP = env_rate("RATE_LIMIT_LOGIN_USER_IP", "10,10")
+RATE_LIMIT_LOGIN_USER = env_rate("RATE_LIMIT_LOGIN_USER", "10,30")
 RATE_LIMIT_LOGIN_IP = env_rate("RATE_LIMIT_LOGIN_IP", "120,60")
 RATE_LIMIT_REGISTER_IP = env_rate("RATE_LIMIT_REGISTER_IP", "30,30")
 RATE_LIMIT_ORDER_USER = env_rate("RATE_LIMIT_ORDER_USER", "30,10")
@@ -392,6 +398,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# An API token (knox's: only its hash is stored) lives this long after the login that made
+# it, then the client logs in again. Each login makes a token of its own (one per device).
+API_TOKEN_TTL_S = env_int("API_TOKEN_TTL_S", 30 * 24 * 3600)
+if API_TOKEN_TTL_S < 60:
+    raise ImproperlyConfigured("API_TOKEN_TTL_S must be at least 60 seconds.")
+REST_KNOX: dict[str, Any] = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL_S),
+    # Clients send `Authorization: Token <token>` (docs/CONTRACT.md), as with DRF's tokens.
+    "AUTH_HEADER_PREFIX": "Token",
+    # A fixed life: no write to the token's row on every request.
+    "AUTO_REFRESH": False,
+}
 SESSION_COOKIE_SECURE = not DEBUG
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

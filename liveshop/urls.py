@@ -12,6 +12,8 @@ from liveshop.ratelimit import LOGIN, rate_limited_page
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
     path("auth/token/", api.TokenView.as_view(), name="token"),
+    path("auth/logout/", api.LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", api.LogoutAllView.as_view(), name="api-logout-all"),
     path("me/", api.MeView.as_view(), name="me"),
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
@@ -45,6 +47,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The admin's sign-in has the same login limits as the API's and the web page's; this
+    # path comes first, so it is the one that serves /admin/login/ (reverse() still names
+    # the admin's own, which is the same address).
+    path("admin/login/", rate_limited_page(LOGIN)(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
 

@@ -149,11 +149,12 @@ def register_page(request: HttpRequest) -> HttpResponse:
         try:
             user = services.user_register(**form.cleaned_data)
         except Invalid as exc:
+            # The service checks the username and the password (for the API too); its
+            # messages (Django's validators', liveshop's) speak the page's language.
             fields = exc.fields or {}
-            if "username" in fields:
-                form.add_error("username", _("That username is taken."))
-            for message in fields.get("password", []):
-                form.add_error("password", message)  # Django's validators speak the page's language
+            for name in ("username", "password"):
+                for message in fields.get(name, []):
+                    form.add_error(name, message)
             if not fields:
                 form.add_error(None, exc.detail)
         else:

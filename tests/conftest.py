@@ -2,7 +2,8 @@
 
 The personas of STYLE.md: `viewer`, `host` (verified, owns `shop` and `room`),
 `unverified_host`, `other_host` (verified, owns nothing here), `staff`, `anonymous`.
-`client_for(user)` gives an API client that authenticates with the user's real token.
+`client_for(user)` gives an API client that authenticates with a real API token of the user
+(a new one each call, as a login on another device would make).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Shop, Sku
@@ -68,8 +68,7 @@ def client_for() -> ClientFor:
     def make(user: User | None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {factories.api_token(user)}")
         return client
 
     return make

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import factory
-from rest_framework.authtoken.models import Token
 
 from catalog.models import Offer, Product, Shop, Sku
 from liveshop.models import User
+from liveshop.services import user_token_create
 from rooms.models import Host, Room, RoomItem
 
 
@@ -21,10 +21,15 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
 
     @factory.post_generation
-    def token(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
+    def saved(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
-            obj.save()
-            Token.objects.get_or_create(user=obj)
+            obj.save()  # the password set above
+
+
+def api_token(user: User) -> str:
+    """A new API token for `user`, as a login makes one (tokens are stored hashed: a
+    test keeps the token it is given)."""
+    return user_token_create(user=user)
 
 
 class HostFactory(factory.django.DjangoModelFactory[Host]):

@@ -73,7 +73,7 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
     sku = factories.SkuFactory.create(price=1200, stock=STOCK, product__shop__owner=room.host.user)
     item = factories.RoomItemFactory.create(room=room, sku=sku)
     buyers = [factories.UserFactory.create(username=f"cut-buyer-{n}") for n in range(BUYERS + 1)]
-    tokens = [buyer.auth_token.key for buyer in buyers]
+    tokens = [factories.api_token(buyer) for buyer in buyers]
     order_body = {"room": room.pk, "items": [{"item": item.pk, "quantity": 1}], "shipping": SHIPPING}
     dbname = connection.settings_dict["NAME"]
 
@@ -105,7 +105,7 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
 
             # The host comments from sockets it opens again and again (hosts have no
             # comment limit): tickets first, while the database is there.
-            host_token = room.host.user.auth_token.key
+            host_token = factories.api_token(room.host.user)
             tickets = []
             for _ in range(120):
                 issued = call("POST", f"{server.http}/api/v1/rooms/{room.pk}/ws-ticket/", token=host_token)

@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
 from rooms.broadcast import room_publish
 from rooms.models import FlashSale, Room
 from rooms.services.flash_sales import flash_sale_end
 from tests import factories
 from tests.chaos.nodes_support import RoomClient, check_client, node_env, room_history, start_nodes, wait_until
+from tests.factories import api_token
 from tests.servers import Server, http_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -55,7 +55,7 @@ def nodes(realtime_prefix: str, tmp_path) -> Any:
 
 
 def token_of(user: Any) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token(user)
 
 
 class Show:

@@ -32,7 +32,6 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -56,6 +55,7 @@ from tests.chaos.nodes_support import (
     start_nodes,
     wait_until,
 )
+from tests.factories import api_token
 from tests.orders.conftest import SHIPPING, WEBHOOK_SECRET, signed, succeeded_event
 from tests.servers import BASE_DIR, Server, localstripe
 
@@ -101,9 +101,9 @@ def cast(room: Room) -> dict[str, Any]:
     buyer = factories.UserFactory.create(username="buyer", display_name="Zhang Wei")
     return {
         "item": item.pk,
-        "host": Token.objects.get_or_create(user=room.host.user)[0].key,
-        "fans": [Token.objects.get_or_create(user=fan)[0].key for fan in fans],
-        "buyer": Token.objects.get_or_create(user=buyer)[0].key,
+        "host": api_token(room.host.user),
+        "fans": [api_token(fan) for fan in fans],
+        "buyer": api_token(buyer),
     }
 
 

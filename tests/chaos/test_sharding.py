@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from rest_framework.authtoken.models import Token
 
 from rooms.broadcast import room_publish
 from rooms.models import Room
@@ -33,6 +32,7 @@ from tests.chaos.nodes_support import (
     start_nodes,
     wait_until,
 )
+from tests.factories import api_token
 from tests.servers import Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -68,7 +68,7 @@ def rooms_on_each_shard(host_profile: Any) -> tuple[list[int], list[str]]:
         room = factories.RoomFactory.create(host=host_profile, status=Room.Status.LIVE)
         by_shard.setdefault(shard_index(room.pk, 2), room.pk)
     fans = [factories.UserFactory.create(username=f"fan{i}") for i in range(2)]
-    return [by_shard[0], by_shard[1]], [Token.objects.get_or_create(user=fan)[0].key for fan in fans]
+    return [by_shard[0], by_shard[1]], [api_token(fan) for fan in fans]
 
 
 async def test_rooms_on_two_shards_reach_their_sockets(sharded: Any, host_profile: Any) -> None:

@@ -377,7 +377,7 @@ def test_ws_fuzz_answers_errors_or_closes_and_spares_the_others(tmp_path, realti
     )
     try:
         figures = asyncio.run(
-            asyncio.wait_for(fuzz(server, room.pk, fuzzer.auth_token.key, watcher.auth_token.key), 180)
+            asyncio.wait_for(fuzz(server, room.pk, factories.api_token(fuzzer), factories.api_token(watcher)), 180)
         )
         assert server.process.poll() is None
     finally:

@@ -218,3 +218,58 @@ def test_redis_down_lets_requests_through(settings, monkeypatch):
     monkeypatch.setattr(backend, "get_backend", lambda: Down())
     settings.RATE_LIMIT_LOGIN_IP = (1, 1)
     rate_limit_take(action="login", user="someone", ip=an_ip())  # no exception
+
+
+def test_admin_login_has_the_api_logins_limits(client, settings):
+    # The audit: 14 wrong passwords on /admin/login/, then the right one got in.
+    settings.RATE_LIMIT_LOGIN_USER_IP = (1, 3)
+    admin_user = factories.UserFactory.create(username=a_name(), is_staff=True, is_superuser=True)
+    admin_user.set_password("right-password-123")
+    admin_user.save()
+    ip = an_ip()
+    for _ in range(3):
+        response = client.post("/admin/login/", {"username": admin_user.username, "password": "wrong"}, REMOTE_ADDR=ip)
+        assert response.status_code == 200  # the form again, with its error
+    response = client.post(
+        "/admin/login/", {"username": admin_user.username, "password": "right-password-123"}, REMOTE_ADDR=ip
+    )
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    assert "_auth_user_id" not in client.session
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(settings):
+    # The audit: ten wrong passwords a minute for a username locked its real owner out.
+    settings.RATE_LIMIT_LOGIN_USER_IP = (2, 3)
+    settings.RATE_LIMIT_LOGIN_USER = (10, 20)
+    owner = factories.UserFactory.create(username=a_name())
+    owner.set_password("right-password-123")
+    owner.save()
+    attacker = an_ip()
+    for _ in range(3):
+        assert_error(login(attacker, owner.username), 400, "invalid")
+    assert_rate_limited(login(attacker, owner.username))
+    assert_rate_limited(login(attacker, owner.username, "right-password-123"))
+    # The owner, from home, still signs in.
+    assert login(an_ip(), owner.username, "right-password-123").status_code == 200
+
+
+def test_a_distributed_guess_is_stopped_by_the_softer_per_username_limit(settings):
+    settings.RATE_LIMIT_LOGIN_USER_IP = (2, 3)
+    settings.RATE_LIMIT_LOGIN_USER = (2, 5)
+    victim = a_name()
+    for _ in range(5):  # each from a new address: no (username, address) bucket empties
+        assert_error(login(an_ip(), victim), 400, "invalid")
+    retry_after = assert_rate_limited(login(an_ip(), victim))
+    assert retry_after <= 30
+
+
+def test_lone_surrogate_username_is_keyed_safely_by_the_limiter(settings):
+    # The audit: "\ud800" in the username blew up building the limiter's Redis key (500).
+    settings.RATE_LIMIT_LOGIN_USER_IP = (1, 1)
+    ip = an_ip()
+    body = '{"username": "vic\\ud800tim", "password": "wrong-password"}'
+    client = APIClient(REMOTE_ADDR=ip)
+    assert_error(client.post("/api/v1/auth/token/", body, content_type="application/json"), 400, "invalid")
+    # The second try is counted against the same bucket: the key is stable.
+    assert_rate_limited(client.post("/api/v1/auth/token/", body, content_type="application/json"))

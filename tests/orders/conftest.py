@@ -69,7 +69,7 @@ def _redis_clear() -> None:
     client = redis_sync()
     if client is None:
         return
-    for pattern in ("flash:*", "authtoken:*"):
+    for pattern in ("flash:*", "apitoken:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

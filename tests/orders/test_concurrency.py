@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import pytest
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.models import LedgerTransaction, Order, OrderItem, Refund, StripeEvent
@@ -23,6 +22,7 @@ from rooms import flash_gate
 from rooms.models import Room
 from rooms.services import flash_sale_start
 from tests import factories
+from tests.factories import api_token
 from tests.helpers import on_postgresql
 from tests.orders.conftest import gate_redis, order_body, pay_at_stripe, place, stripe_event
 
@@ -73,7 +73,7 @@ def _clients(count: int) -> list[APIClient]:
     for _ in range(count):
         user = factories.UserFactory.create()
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
         clients.append(client)
     return clients
 
@@ -140,13 +140,13 @@ def test_concurrent_refunds_never_give_back_more_than_was_paid(settings, host_pr
     _, sku, item = _live_item(stock=10)
     buyer = factories.UserFactory.create()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=buyer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(buyer)}")
     order = Order.objects.get(pk=place(client, order_body({"item": item.pk, "quantity": 1})).json()["id"])
     stripe_event_record(event=stripe_event("payment_intent.succeeded", pay_at_stripe(order), event_id="evt_paid"))
     stripe_event_process(event_id="evt_paid")
     owner = sku.product.shop.owner
     seller = APIClient()
-    seller.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=owner).key}")
+    seller.credentials(HTTP_AUTHORIZATION=f"Token {api_token(owner)}")
 
     statuses = run_buyers(
         lambda i: (
@@ -170,7 +170,7 @@ def test_two_workers_on_duplicate_events_settle_once(settings):
     _, _, item = _live_item(stock=10)
     buyer = factories.UserFactory.create()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=buyer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(buyer)}")
     order = Order.objects.get(pk=place(client, order_body({"item": item.pk, "quantity": 2})).json()["id"])
     intent: dict[str, Any] = pay_at_stripe(order)
     for n in range(6):  # six deliveries of the fact, under distinct event ids
@@ -196,7 +196,7 @@ def test_expiry_racing_settlement_has_one_winner(settings):
     _, sku, item = _live_item(stock=1)
     buyer = factories.UserFactory.create()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=buyer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(buyer)}")
     order = Order.objects.get(pk=place(client, order_body({"item": item.pk, "quantity": 1})).json()["id"])
     stripe_event_record(event=stripe_event("payment_intent.succeeded", pay_at_stripe(order), event_id="evt_race"))
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
@@ -19,6 +18,7 @@ from orders.services.wallet import earned_coins, wallet_coins
 from rooms import services
 from rooms.models import GiftSend, GiveawayWinner
 from tests.coins import SHIPPING, assert_ledger_balanced, close, gift, giveaway, grant
+from tests.factories import api_token
 from tests.helpers import on_postgresql, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def _no_broadcast(monkeypatch):
 
 def _client(user: Any) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     return client
 
 

@@ -145,7 +145,7 @@ def _cast() -> dict[str, Any]:
     sku = factories.SkuFactory.create(product=factories.ProductFactory.create(shop=shop), stock=10)
     room = factories.RoomFactory.create(host=host, status=Room.Status.LIVE)
     viewers = [factories.UserFactory.create(display_name=f"Viewer {i}") for i in range(2)]
-    tokens = {user.pk: user.auth_token.key for user in [host.user, *viewers]}
+    tokens = {user.pk: factories.api_token(user) for user in [host.user, *viewers]}
     return {"host": host.user, "sku": sku, "room": room, "viewers": viewers, "tokens": tokens, "hotpot": gift()}
 
 

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
 from liveshop.idempotency import idempotency_records_purge
 from liveshop.models import IdempotencyRecord
 from orders.models import Order, Payment
+from tests.factories import api_token
 from tests.helpers import assert_error, on_postgresql, run_concurrently
 from tests.orders.conftest import order_body, place
 
@@ -132,7 +132,7 @@ def test_records_are_kept_24_hours_then_purged(client_for, buyer, sku):
 def test_two_concurrent_retries_create_one_order(buyer, sku):
     if not on_postgresql():
         pytest.skip("concurrency tests need PostgreSQL")
-    token = Token.objects.get(user=buyer).key
+    token = api_token(buyer)
     body = order_body({"sku": sku.pk, "quantity": 3})
 
     for round_no in range(5):  # a few rounds, each with a fresh key, to meet the race both ways

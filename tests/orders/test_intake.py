@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from liveshop.auth import token_cache_key, token_cache_set
 from orders.intake import OrderIntake
 from rooms import flash_gate
 from rooms.models import FlashSale
 from rooms.services import flash_sale_start
+from tests.factories import api_token
 from tests.orders.conftest import SHIPPING, gate_redis
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +77,7 @@ def sale(shelf_item, committed):
 
 @pytest.fixture
 def token(buyer):
-    key = buyer.auth_token.key
+    key = api_token(buyer)
     token_cache_set(key=key, user_id=buyer.pk)
     return key
 
@@ -139,12 +141,13 @@ def test_a_sale_past_its_end_passes(sale, shelf_item, token):
 
 
 def test_the_token_mirror_follows_authentication_and_revocation(client_for, buyer):
-    key = buyer.auth_token.key
+    key = api_token(buyer)
     gate_redis().delete(token_cache_key(key))
     from liveshop import auth
 
     auth._written.clear()
-    assert client_for(buyer).get("/api/v1/me/").status_code == 200
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/me/").status_code == 200
     assert gate_redis().get(token_cache_key(key)) == str(buyer.pk).encode()
-    assert client_for(buyer).delete("/api/v1/auth/token/").status_code == 204
+    assert client.delete("/api/v1/auth/token/").status_code == 204
     assert gate_redis().get(token_cache_key(key)) is None

@@ -106,7 +106,7 @@ def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     buyer = factories.UserFactory.create(username="integration-buyer")
     room = factories.RoomFactory.create(status=Room.Status.LIVE)
     item = factories.RoomItemFactory.create(room=room, sku__price=2500, sku__stock=10)
-    token = buyer.auth_token.key
+    token = factories.api_token(buyer)
 
     status, order = _http(
         "POST",

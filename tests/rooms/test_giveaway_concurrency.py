@@ -8,7 +8,6 @@ import time
 import pytest
 from django.db import connections
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from liveshop.errors import Conflict
@@ -17,6 +16,7 @@ from rooms.models import Giveaway, GiveawayEntry, GiveawayWinner
 from rooms.services import giveaways as giveaway_rules
 from tests import factories
 from tests.coins import giveaway
+from tests.factories import api_token
 from tests.helpers import on_postgresql, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +36,7 @@ def _no_broadcast(monkeypatch):
 def test_one_entry_per_user_however_many_requests_race(viewer, live_room):
     created = giveaway(live_room)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=viewer)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(viewer)}")
 
     statuses = run_concurrently(lambda i: client.post(f"/api/v1/giveaways/{created.pk}/entries/").status_code, 12)
 

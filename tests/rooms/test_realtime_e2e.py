@@ -20,11 +20,11 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rooms.broadcast import room_publish
+from tests.factories import api_token
 from tests.servers import BASE_DIR, Server, http_json, start_uvicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -72,7 +72,7 @@ async def drain(ws: ClientConnection, quiet: float = 0.6) -> list[dict[str, Any]
 
 
 def token_of(user) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token(user)
 
 
 async def test_one_process_end_to_end(two_servers: list[Server], live_room, viewer, host):
@@ -185,9 +185,9 @@ def embedded(tmp_path):
             "shell",
             "-c",
             "import json; from rooms.models import Room; from liveshop.models import User; "
-            "from rest_framework.authtoken.models import Token; "
+            "from liveshop.services import user_token_create; "
             "room = Room.objects.get(status='live'); viewer = User.objects.get(username='viewer'); "
-            "print(json.dumps({'room': room.pk, 'token': Token.objects.get(user=viewer).key}))",
+            "print(json.dumps({'room': room.pk, 'token': user_token_create(user=viewer)}))",
         )
         .strip()
         .splitlines()[-1]

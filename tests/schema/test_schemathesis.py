@@ -30,7 +30,6 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
@@ -44,6 +43,7 @@ from rooms.services import giveaways as giveaway_services
 from rooms.services import live as live_services
 from rooms.services import moderation as moderation_services
 from tests import factories
+from tests.factories import api_token
 from tests.orders.conftest import SHIPPING, WEBHOOK_SECRET, localstripe_url  # noqa: F401 (a fixture)
 
 # Examples per operation and persona in the fuzzing phase; the coverage phase adds its own
@@ -290,10 +290,10 @@ _answered: dict[str, dict[str, Counter[int]]] = defaultdict(lambda: defaultdict(
 @schema.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_api(case: Any, persona: str, show: Show, app_in_test_transaction: None) -> None:
-    # A DELETE /auth/token/ example revokes the token: sign in again, as a client would.
-    token, _ = Token.objects.get_or_create(user=show.users[persona])
+    # A DELETE /auth/token/ or a logout example revokes the token: sign in again, as a client would.
+    token = api_token(show.users[persona])
     aim_at_show(case, show)
-    response = case.call_and_validate(headers={"Authorization": f"Token {token.key}"})
+    response = case.call_and_validate(headers={"Authorization": f"Token {token}"})
     if case.method.upper() == case.operation.method.upper():  # not a probe with another method
         _answered[case.operation.label][persona][response.status_code] += 1
 

@@ -110,7 +110,6 @@ def test_register_creates_the_account_signs_in_and_goes_on(client):
     user = User.objects.get(username="xiaomei")
     assert (user.display_name, user.district) == ("小美", "Jiangbei")
     assert user.check_password("tea-from-wulong-2026")
-    assert user.auth_token is not None  # the same service as the API's register
     assert page_config(client.get("/"))["user"] == {"id": user.pk, "display_name": "小美"}
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from catalog.models import Offer, Product, Shop, Sku
 from catalog.services import OfferTerms, offer_create
 from liveshop.models import User
-from liveshop.services import user_token
+from liveshop.services import user_token_create
 from orders.models import Order, Payment, StripeEvent
 from orders.services.orders import LineRequest, order_create
 from orders.services.payments import stripe_events_process
@@ -252,7 +252,7 @@ class Command(BaseCommand):
             (cadre, "verified cadre host"),
             (viewer, "viewer"),
         ):
-            self.stdout.write(f"  {user.username:<8} {role:<22} Authorization: Token {user_token(user=user)}")
+            self.stdout.write(f"  {user.username:<8} {role:<22} Authorization: Token {user_token_create(user=user)}")
         self.stdout.write(f"  live room: /api/v1/rooms/{room.pk}/   API docs: /api/docs/")
         self.stdout.write(
             f"  web: / (the shows), /rooms/{room.pk}/ (watch and buy as viewer), "
