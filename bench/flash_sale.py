@@ -59,6 +59,9 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 30
 
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveshop.settings")
+    # DEBUG is off by default, and then the settings want a real secret: the benchmarks
+    # run against scratch data, so a throwaway one does.
+    os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
     import django
 
     django.setup()
