@@ -87,6 +87,13 @@ def moderation_target_check(*, actor: User, room: Room, user: User, verb: str) -
         raise PermissionDenied(f"Only the host or staff may {verb} a moderator of the room.")
 
 
+def staff_act_check(*, actor: User, created_by: User | None, what: str) -> None:
+    """Staff's moderation is staff's to undo: a host or room moderator may not lift, shorten
+    or remove what staff imposed or wrote (PermissionDenied)."""
+    if created_by is not None and created_by.is_staff and not is_staff(actor):
+        raise PermissionDenied(f"Staff {what}; only staff may undo it.")
+
+
 # --- Room moderators -------------------------------------------------------------------------------
 
 
@@ -148,6 +155,12 @@ def room_mute(*, actor: User, room: Room, user: User, duration_s: int, reason: s
             fields={"duration_s": [f"Ensure this value is between 1 and {MUTE_MAX_S}."]},
         )
     moderation_target_check(actor=actor, room=room, user=user, verb="mute")
+    # Locked: a staff mute must not be replaced (shortened) by a moderator racing staff.
+    existing = (
+        Mute.objects.select_for_update(of=("self",)).select_related("created_by").filter(room=room, user=user).first()
+    )
+    if existing is not None:
+        staff_act_check(actor=actor, created_by=existing.created_by, what="muted this user")
     until = timezone.now() + timedelta(seconds=duration_s)
     mute, _ = Mute.objects.update_or_create(
         room=room, user=user, defaults={"until": until, "reason": reason, "created_by": actor}
@@ -167,9 +180,13 @@ def room_mute(*, actor: User, room: Room, user: User, duration_s: int, reason: s
 @transaction.atomic
 def room_unmute(*, actor: User, room: Room, user: User) -> None:
     """Lift a mute now (an expired one is simply removed)."""
-    deleted, _ = Mute.objects.filter(room=room, user=user).delete()
-    if not deleted:
+    mute = (
+        Mute.objects.select_for_update(of=("self",)).select_related("created_by").filter(room=room, user=user).first()
+    )
+    if mute is None:
         raise NotFound("This user is not muted in the room.")
+    staff_act_check(actor=actor, created_by=mute.created_by, what="muted this user")
+    mute.delete()
     audit_record(actor=actor, action=Action.UNMUTE, target_user=user, room=room)
     _send_on_commit(room, user, _muted_frame(room, None, ""))
 
@@ -206,9 +223,11 @@ def room_ban(*, actor: User, room: Room, user: User, reason: str = "") -> tuple[
 
 @transaction.atomic
 def room_unban(*, actor: User, room: Room, user: User) -> None:
-    deleted, _ = Ban.objects.filter(room=room, user=user).delete()
-    if not deleted:
+    ban = Ban.objects.select_for_update(of=("self",)).select_related("created_by").filter(room=room, user=user).first()
+    if ban is None:
         raise NotFound("This user is not banned from the room.")
+    staff_act_check(actor=actor, created_by=ban.created_by, what="banned this user")
+    ban.delete()
     audit_record(actor=actor, action=Action.UNBAN, target_user=user, room=room)
 
 
@@ -233,6 +252,8 @@ def comment_delete(*, actor: User, comment: Comment, reason: str = "") -> None:
     A removal by someone other than the author is a moderation act: audited, and it
     settles the comment's open reports. NotFound if it was removed already.
     """
+    if actor.pk != comment.user_id:
+        staff_act_check(actor=actor, created_by=comment.user, what="wrote this comment")
     removed = Comment.objects.filter(pk=comment.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
     if removed != 1:
         raise NotFound("No such comment.")
