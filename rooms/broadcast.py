@@ -83,6 +83,13 @@ def room_user_send(room_id: int, user_id: int, frame: dict[str, Any]) -> None:
     get_backend().control(room_id, {"op": "send", "user": user_id, "frame": frame})
 
 
+def room_user_role(room_id: int, user_id: int, role: str) -> None:
+    """Give the user's open sockets to the room a new role on every web process (a
+    moderator appointed or removed): its exemptions and its feed change in place, and
+    each socket hears `you.updated`."""
+    get_backend().control(room_id, {"op": "role", "user": user_id, "role": role})
+
+
 def room_user_close(room_id: int, user_id: int, code: int = CLOSE_FORBIDDEN) -> None:
     """Close every socket the user has open to the room (a ban: 4403)."""
     get_backend().control(room_id, {"op": "close", "user": user_id, "code": code})

@@ -46,7 +46,7 @@ from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 from rooms.models import Room
 from rooms.realtime import events as ev
 from rooms.realtime.backend import Counters, get_backend
-from rooms.realtime.hub import Connection, HubRoom, get_hub
+from rooms.realtime.hub import FULL_ROLES, Connection, HubRoom, get_hub
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Read the seq before the state: the snapshot may then include events after it
         # (harmless, clients treat them as updates) but never misses one.
         current, counters = await backend.ajoin(self.room_id, self._visitor(params))
-        full = self.admission.role in (selectors.ROLE_HOST, selectors.ROLE_MODERATOR)
+        full = self.admission.role in FULL_ROLES
         initial: list[str] | None = None
         since = _int_param(params, "since")
         if since is not None and 0 <= since <= current:
@@ -288,7 +288,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 initial = ev.chunked_frames(ev.compact_for_replay(missed, full=full, max_comments=50))
         if initial is None:
             initial = [await self._snapshot(hub_room, current, counters)]
-        self.conn = Connection(self.base_send, user_id=self.admission.user_id, full=full)
+        self.conn = Connection(self.base_send, user_id=self.admission.user_id, role=self.admission.role)
         joined = await hub_room.join(self.conn, after=current, initial=initial)
         if joined and self.admission.room_status not in (Room.Status.SCHEDULED, Room.Status.LIVE):
             self.conn.close()  # an ended show: the snapshot, then goodbye
@@ -390,7 +390,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.room_id,
                 self.admission.user_id,
                 text,
-                self.admission.role,
+                conn.role,  # as it is now: a moderator appointed or removed meanwhile counts
                 acknowledge,
                 client_ip=client[0] if client else None,
             )

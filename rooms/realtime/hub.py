@@ -61,6 +61,10 @@ FLUSH_REST = 0.5
 # How long a user's sockets stay refused in a room after a close of that user's sockets
 # (a ban): longer than any socket takes from its admission to its join.
 USER_CLOSE_MEMORY_S = 10.0
+# Roles whose sockets get every comment (the rest get the thinned feed).
+FULL_ROLES = frozenset({"host", "moderator"})
+# The per-client frame that tells a socket its role changed (CONTRACT: `you.updated`).
+ROLE_FRAME = "you.updated"
 # Close codes.
 CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
@@ -107,13 +111,14 @@ class Connection:
         "full",
         "lost",
         "ready",
+        "role",
         "room",
         "send",
         "user_id",
         "waiting",
     )
 
-    def __init__(self, send: ASGISend, *, user_id: int | None, full: bool) -> None:
+    def __init__(self, send: ASGISend, *, user_id: int | None, role: str) -> None:
         self.send = send
         # uvicorn's WebSocket protocols keep their flow control in `writable`, an
         # asyncio.Event cleared while the transport's buffer is past its high-water mark;
@@ -123,7 +128,8 @@ class Connection:
         writable = getattr(getattr(send, "__self__", None), "writable", None)
         self.ready: Callable[[], bool] | None = writable.is_set if isinstance(writable, asyncio.Event) else None
         self.user_id = user_id
-        self.full = full  # host or moderator: every comment
+        self.role = role  # the socket's role in the room; it can change while it is open
+        self.full = role in FULL_ROLES  # host or moderator: every comment
         self.room: HubRoom | None = None
         self.after_seq = 0
         self.waiting: asyncio.Task[None] | None = None
@@ -251,6 +257,21 @@ class HubRoom:
         if conn.user_id is not None:
             self.by_user.setdefault(conn.user_id, []).append(conn)
         self.empty_since = None
+
+    def set_role(self, conn: Connection, role: str) -> None:
+        """Give an open socket its new role (a moderator appointed or removed): its
+        exemptions follow `conn.role`, its feed (every comment, or the thinned one) moves."""
+        conn.role = role
+        full = role in FULL_ROLES
+        if full == conn.full:
+            return
+        conn.full = full
+        # A newcomer is sorted by `full` when it catches up; a settled socket moves now.
+        settled = conn in self.viewers or conn in self.full
+        self.viewers.pop(conn, None)
+        self.full.pop(conn, None)
+        if settled:
+            (self.full if full else self.viewers)[conn] = None
 
     def remove(self, conn: Connection) -> None:
         self.viewers.pop(conn, None)
@@ -569,6 +590,12 @@ class RoomHub:
         if message.get("op") == "send":
             text = ev.dumps(message["frame"])
             for conn in conns:
+                conn.push_text(text)
+        elif message.get("op") == "role":
+            role = str(message["role"])
+            text = ev.dumps({"type": ROLE_FRAME, "data": {"room": room_id, "role": role}})
+            for conn in conns:
+                room.set_role(conn, role)
                 conn.push_text(text)
         elif message.get("op") == "close":
             for conn in conns:

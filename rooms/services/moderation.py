@@ -24,6 +24,7 @@ from rooms import broadcast
 from rooms.banned_words import normalize
 from rooms.models import Ban, BannedWord, Comment, ModerationAction, Mute, Report, Room, RoomModerator
 from rooms.realtime.events import iso
+from rooms.selectors import room_role
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def room_moderator_add(*, actor: User, room: Room, user: User) -> tuple[RoomMode
             moderator, created = RoomModerator.objects.get_or_create(room=room, user=user)
             if created:
                 audit_record(actor=actor, action=Action.MODERATOR_ADD, target_user=user, room=room)
+                _role_on_commit(room, user)
     except IntegrityError:  # a concurrent appointment of the same user won
         return RoomModerator.objects.get(room=room, user=user), False
     return moderator, created
@@ -126,6 +128,13 @@ def room_moderator_remove(*, actor: User, room: Room, user: User) -> None:
     if not deleted:
         raise NotFound("This user is not a moderator of the room.")
     audit_record(actor=actor, action=Action.MODERATOR_REMOVE, target_user=user, room=room)
+    _role_on_commit(room, user)
+
+
+def _role_on_commit(room: Room, user: User) -> None:
+    """The user's sockets to the room take the role it has now (staff stay moderators)."""
+    room_id, user_id, role = room.pk, user.pk, room_role(user, room)
+    transaction.on_commit(lambda: broadcast.room_user_role(room_id, user_id, role), robust=True)
 
 
 # --- Mutes ---------------------------------------------------------------------------------------

@@ -89,3 +89,42 @@ async def test_moderation_reaches_sockets_on_the_other_process(two_servers, live
         # Everyone else stays.
         await viewer_ws.send(json.dumps({"type": "ping"}))
         assert await recv_event(viewer_ws, "pong") == {"type": "pong"}
+
+
+async def test_a_role_change_reaches_the_users_open_socket_on_the_other_process(two_servers, live_room, host, viewer):
+    """Audit item 14: a socket used to keep the role it had at connect. Appointing a
+    moderator on A gives the open socket on B the moderator's exemptions (slow mode) and
+    full feed at once; removing them takes both back."""
+    a, b = two_servers
+    await database_sync_to_async(type(live_room).objects.filter(pk=live_room.pk).update)(slow_mode_s=600)
+    tokens = {who: await database_sync_to_async(token_of)(user) for who, user in (("host", host), ("viewer", viewer))}
+
+    def call(method: str, path: str, who: str, body: dict | None = None):
+        return asyncio.to_thread(http_json, method, f"{a.http}/api/v1/{path}", token=tokens[who], body=body)
+
+    ticket = (await call("POST", f"rooms/{live_room.pk}/ws-ticket/", "viewer"))["ticket"]
+    async with connect(f"{b.ws}/ws/rooms/{live_room.pk}/?ticket={ticket}") as viewer_ws:
+        snapshot = json.loads(await viewer_ws.recv())
+        assert snapshot["data"]["you"]["role"] == "viewer"
+
+        async def comment(nonce: str) -> dict:
+            """The answer to a comment: its `comment.ack` or its `error`."""
+            await viewer_ws.send(json.dumps({"type": "comment.send", "text": f"is it fresh? {nonce}", "nonce": nonce}))
+            async with asyncio.timeout(10):
+                while True:
+                    frame = json.loads(await viewer_ws.recv())
+                    for event in frame.get("events", [frame]):
+                        if event["type"] in ("comment.ack", "error") and event["data"].get("nonce") == nonce:
+                            return event
+
+        assert (await comment("v1"))["type"] == "comment.ack"
+        assert (await comment("v2"))["data"]["code"] == "rate_limited"  # slow mode, as a viewer
+
+        await call("POST", f"rooms/{live_room.pk}/moderators/", "host", {"user": viewer.pk})
+        assert (await recv_event(viewer_ws, "you.updated"))["data"] == {"room": live_room.pk, "role": "moderator"}
+        assert (await comment("m1"))["type"] == "comment.ack"  # moderators are exempt
+        assert (await comment("m2"))["type"] == "comment.ack"
+
+        await call("DELETE", f"rooms/{live_room.pk}/moderators/{viewer.pk}/", "host")
+        assert (await recv_event(viewer_ws, "you.updated"))["data"] == {"room": live_room.pk, "role": "viewer"}
+        assert (await comment("v3"))["data"]["code"] == "rate_limited"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rooms.broadcast import room_publish
+from rooms.broadcast import room_publish, room_user_role
 from rooms.realtime import events as ev
 from rooms.realtime.backend import get_backend
 from rooms.realtime.hub import Connection, fair_sample, get_hub
@@ -72,7 +72,8 @@ async def joined(
     hub = await get_hub()
     room = await hub.room(room_id)
     socket = RecordingSocket()
-    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, full=full)
+    role = "moderator" if full else "viewer"
+    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, role=role)
     assert (conn.ready is None) is generic
     assert await room.join(conn, after=await get_backend().acurrent_seq(room_id))
     return socket, conn
@@ -264,3 +265,30 @@ def test_fair_sample_spreads_over_authors():
     assert [e.seq for e in chosen] == sorted(e.seq for e in chosen)
     assert fair_sample(others, 0) == []
     assert len(fair_sample(others, 10)) == 4
+
+
+async def test_a_role_change_moves_an_open_socket_between_the_feeds(hub_stopper):
+    """`room_user_role` (a moderator appointed, then removed): the socket's role and feed
+    change in place, and it hears `you.updated` each time."""
+    room_id = next(_room_ids)
+    socket, conn = await joined(room_id, user_id=7)
+    room = conn.room
+    assert room is not None
+    await settle(0.2)
+    assert (conn.role, conn in room.viewers, conn in room.full) == ("viewer", True, False)
+
+    room_user_role(room_id, 7, "moderator")
+    await wait_for(lambda: conn.role == "moderator")
+    assert (conn.full, conn in room.full, conn in room.viewers) == (True, True, False)
+    room_user_role(room_id, 7, "viewer")
+    await wait_for(lambda: conn.role == "viewer")
+    assert (conn.full, conn in room.viewers, conn in room.full) == (False, True, False)
+    await wait_for(lambda: len([e for e in socket.events if e["type"] == "you.updated"]) == 2)
+    assert [e["data"]["role"] for e in socket.events if e["type"] == "you.updated"] == ["moderator", "viewer"]
+
+
+async def wait_for(condition, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
