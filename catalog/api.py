@@ -132,6 +132,22 @@ class ShopDetailView(generics.RetrieveAPIView[Shop]):
         return super().get(request, *args, **kwargs)
 
 
+def product_in_district(value: str, *, path: str = "") -> Q:
+    """Products (at `path`, e.g. "sku__product__") from a district: their origin, or their
+    shop's district where the origin is blank."""
+    return Q(**{f"{path}origin_district__iexact": value}) | Q(
+        **{f"{path}origin_district": "", f"{path}shop__district__iexact": value}
+    )
+
+
+def product_matching(value: str, *, path: str = "") -> Q:
+    """Products (at `path`) with every word (the first 8) in their title or description."""
+    matching = Q()
+    for word in value.split()[:8]:
+        matching &= Q(**{f"{path}title__icontains": word}) | Q(**{f"{path}description__icontains": word})
+    return matching
+
+
 class ProductFilter(django_filters.FilterSet):
     shop = django_filters.NumberFilter(field_name="shop_id")
     district = django_filters.CharFilter(
@@ -145,12 +161,10 @@ class ProductFilter(django_filters.FilterSet):
         fields = ["shop", "district", "category", "search"]
 
     def filter_district(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
-        return queryset.filter(Q(origin_district__iexact=value) | Q(origin_district="", shop__district__iexact=value))
+        return queryset.filter(product_in_district(value))
 
     def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
-        for word in value.split()[:8]:
-            queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
-        return queryset
+        return queryset.filter(product_matching(value))
 
 
 class ProductListCreateView(generics.ListAPIView[Product]):
@@ -322,17 +336,10 @@ class OfferFilter(django_filters.FilterSet):
         fields = ["shop", "district", "category", "search"]
 
     def filter_district(self, queryset: QuerySet[Offer], name: str, value: str) -> QuerySet[Offer]:
-        return queryset.filter(
-            Q(sku__product__origin_district__iexact=value)
-            | Q(sku__product__origin_district="", sku__product__shop__district__iexact=value)
-        )
+        return queryset.filter(product_in_district(value, path="sku__product__"))
 
     def filter_search(self, queryset: QuerySet[Offer], name: str, value: str) -> QuerySet[Offer]:
-        for word in value.split()[:8]:
-            queryset = queryset.filter(
-                Q(sku__product__title__icontains=word) | Q(sku__product__description__icontains=word)
-            )
-        return queryset
+        return queryset.filter(product_matching(value, path="sku__product__"))
 
 
 class OfferListCreateView(generics.ListAPIView[Offer]):
