@@ -348,8 +348,8 @@ def _payment_split(order: Order, amount: int) -> tuple[int, int]:
     return fee, min(commission, amount - fee)
 
 
-def _ledger_order_payment(order: Order, amount: int) -> None:
-    fee, commission = _payment_split(order, amount)
+def _ledger_order_payment(order: Order, amount: int, *, fee: int, commission: int) -> None:
+    """The payment's postings, split as `_payment_split` said (and the order row records)."""
     currency = order.currency
     Kind = LedgerAccount.Kind
     postings: list[ledger.Posting] = [
@@ -410,7 +410,7 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).update(
             status=Order.Status.PAID, paid_at=now, platform_fee=fee, host_commission=commission
         )
-        _ledger_order_payment(order, amount)
+        _ledger_order_payment(order, amount, fee=fee, commission=commission)
         _order_placed_on_commit(order)
         return "settled"
     if order.status in (Order.Status.EXPIRED, Order.Status.CANCELLED):
@@ -449,7 +449,7 @@ def _late_payment(order: Order, payment: Payment, amount: int) -> str:
     Order.objects.filter(pk=order.pk, status=order.status).update(
         status=Order.Status.PAID, paid_at=timezone.now(), closed_at=None, platform_fee=fee, host_commission=commission
     )
-    _ledger_order_payment(order, amount)
+    _ledger_order_payment(order, amount, fee=fee, commission=commission)
     _order_placed_on_commit(order)
     return "settled late: units held again"
 
