@@ -85,6 +85,9 @@ def _every_user(code: int, **overrides: int) -> dict[str, int]:
 
 CASES: dict[str, Case] = {
     # --- accounts and hosts
+    "auth.logout": Case("POST", "/api/v1/auth/logout/", _every_user(204)),
+    "auth.logout_all": Case("POST", "/api/v1/auth/logout-all/", _every_user(204)),
+    "auth.token_revoke": Case("DELETE", "/api/v1/auth/token/", _every_user(204)),
     "me.update": Case("PATCH", "/api/v1/me/", _every_user(200), {"display_name": "New name"}),
     "host.create": Case(
         "POST",
