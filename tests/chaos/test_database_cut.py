@@ -89,6 +89,8 @@ def test_cut_connections_answer_503_and_the_server_recovers(tmp_path, realtime_p
                 "DEBUG": "0",
                 "SECRET_KEY": "database-cut-test",
                 "RATE_LIMITS": "0",  # every buyer comes from 127.0.0.1
+                "UNPAID_UNITS_PER_SKU": "100000",  # the load's buyers hold many unpaid orders each
+                "UNPAID_UNITS_PER_BUYER": "100000",
                 "DATABASE_POOL_MAX_SIZE": "4",
                 # A key whose request lost the database before releasing it is taken over
                 # after the lease: short here, so the retries below need not wait a minute.

@@ -262,6 +262,8 @@ def show(
             "moderation/banned-words": [banned_word.pk],
             "giveaways": [open_giveaway.pk, drawn.pk],
             "wallet/top-ups": [top_up.json()["id"]],
+            # The farmer's offer on the rice, open to every verified host.
+            "offers": [factories.OfferFactory.create(sku=rice).pk],
         },
     )
 

@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
 from django.db import connection
 
 from liveshop.models import User
@@ -65,8 +66,17 @@ class Stack:
         )
 
 
+@pytest.fixture(scope="session")
+def collected_static() -> None:
+    """The servers run with DEBUG off, as in production, where WhiteNoise serves only the
+    collected files (STATIC_ROOT): collect them once, as a deploy does."""
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
 @pytest.fixture(scope="module")
-def stack(realtime_prefix: str, tmp_path_factory: pytest.TempPathFactory, django_db_setup: Any) -> Iterator[Stack]:
+def stack(
+    realtime_prefix: str, tmp_path_factory: pytest.TempPathFactory, django_db_setup: Any, collected_static: None
+) -> Iterator[Stack]:
     if not settings.REDIS_URL or connection.vendor != "postgresql":
         pytest.skip("the browser tests need PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
     test_database = database_url()  # created by django_db_setup
