@@ -149,7 +149,7 @@ def ffmpeg(url: str, log: Path) -> subprocess.Popen[bytes]:
             "-f",
             "flv",
             url,
-        ],  # fmt: skip
+        ],
         stdin=subprocess.DEVNULL,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
