@@ -81,7 +81,17 @@ def run_baseline(run_dir: Path, index: int) -> float:
     out.mkdir()
     started = time.monotonic()
     process = ffmpeg(
-        ["-f", "hls", "-hls_time", "1", "-hls_list_size", "4", "-hls_flags", "delete_segments", str(out / "index.m3u8")],
+        [
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_list_size",
+            "4",
+            "-hls_flags",
+            "delete_segments",
+            str(out / "index.m3u8"),
+        ],
         run_dir / "ffmpeg-baseline.log",
     )
     try:
