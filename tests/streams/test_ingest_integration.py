@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from rooms import services as room_services
 from rooms.models import Room
 from streams import services
+from streams.models import StreamSession
 from streams.selectors import stream_public_name
 from tests.chaos.nodes_support import RoomClient, node_env, wait_until
 from tests.servers import BASE_DIR, Server, free_port, start_uvicorn, wait_for_port
@@ -202,7 +203,12 @@ async def test_publish_watch_refuse_and_drop(ingest: Ingest, live_room: Room) ->
         await client.connected()
         # On air, heard on the room's socket within 3 s of nginx accepting the stream.
         await wait_until(lambda: "video.on_air" in kinds(client), timeout=30, what="video.on_air")
+        heard_at = time.time()
         on_air = next(e for e in client.events if e["type"] == "video.on_air")
+        session = await database_sync_to_async(StreamSession.objects.get)(room=room)
+        # From liveshop accepting the stream to the socket hearing it (the wait above polls
+        # every 50 ms, so this bound is loose by that much).
+        assert heard_at - session.started_at.timestamp() < 3
         assert on_air["data"] == {"playback_url": ingest.playlist_url(room.pk)}
 
         # The playlist and a segment are served over HTTP, under the public name.
