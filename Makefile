@@ -37,12 +37,16 @@ install-dev: $(VENV)/.dev
 # machine): the browser tests (tests/web/) drive Debian's Chromium through Playwright,
 # never a browser that Playwright downloads, with the fonts a phone has for Chinese and
 # emoji, so screenshots show what viewers see; tests/chaos/test_nginx.py runs
-# deploy/nginx.conf in a real nginx.
+# deploy/nginx.conf in a real nginx; tests/streams/ run deploy/nginx-rtmp.conf (nginx with
+# libnginx-mod-rtmp) with ffmpeg publishing to it.
 CHROMIUM := /usr/bin/chromium
 NGINX    := /usr/sbin/nginx
+RTMP_MODULE := /usr/lib/nginx/modules/ngx_rtmp_module.so
+FFMPEG   := /usr/bin/ffmpeg
 system-deps:
-	@test -x $(CHROMIUM) -a -x $(NGINX) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light; }
+	@test -x $(CHROMIUM) -a -x $(NGINX) -a -f $(RTMP_MODULE) -a -x $(FFMPEG) || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light libnginx-mod-rtmp ffmpeg; }
 
 # The demo runs with DEBUG on (settings default to off) unless DEBUG is set already.
 run: export DEBUG ?= 1

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "catalog",
     "rooms",
     "orders",
+    "streams",
 ]
 
 MIDDLEWARE = [
@@ -341,6 +342,21 @@ CELERY_TIMEZONE = "UTC"
 # --- Business settings -----------------------------------------------------------------
 
 CURRENCY = "cny"
+
+# --- Video ingest (streams/) -----------------------------------------------------------
+# The secret nginx-rtmp puts in its on_publish/on_publish_done URLs (?secret=...); empty
+# refuses every callback, so no stream is accepted until it is set.
+INGEST_CALLBACK_SECRET = env_str("INGEST_CALLBACK_SECRET")
+# What the host types into OBS as the server (the key is the stream key); empty: no ingest
+# server, and rooms keep the playback URL their host typed.
+RTMP_INGEST_URL = env_str("RTMP_INGEST_URL")
+# Where viewers fetch HLS: playback_url = HLS_PUBLIC_URL + <public stream name> + ".m3u8".
+HLS_PUBLIC_URL = env_str("HLS_PUBLIC_URL")
+# The ingest server's loopback control endpoint (nginx-rtmp `rtmp_control`), through
+# which liveshop drops a publisher: "http://127.0.0.1:8081/control".
+RTMP_CONTROL_URL = env_str("RTMP_CONTROL_URL")
+# The nginx-rtmp application the hosts publish to.
+RTMP_APP = env_str("RTMP_APP", "live")
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")

@@ -18,6 +18,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
     path("", include("orders.urls")),
+    path("", include("streams.urls")),
 ]
 
 # The web client (liveshop/web.py): pages whose scripts use the public API above.

@@ -16,7 +16,7 @@ from catalog.models import MAX_PRICE, MAX_STOCK, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
 from liveshop.permissions import authenticated_user, host_of, is_staff
-from rooms import payloads, selectors, services
+from rooms import hooks, payloads, selectors, services
 from rooms.broadcast import room_viewers_now
 from rooms.models import FlashSale, Host, Room, RoomItem
 
@@ -110,10 +110,22 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
         return selectors.item_shelf_price(item)
 
 
+class RoomVideoSerializer(serializers.Serializer[Any]):
+    state = serializers.ChoiceField(choices=["off_air", "on_air"])
+    playback_url = serializers.CharField(allow_blank=True)
+    on_air_since = serializers.DateTimeField(allow_null=True)
+
+
+class RoomIngestSerializer(serializers.Serializer[Any]):
+    url = serializers.CharField(allow_blank=True)
+    stream_key = serializers.CharField()
+
+
 class RoomSerializer(serializers.ModelSerializer[Room]):
     host = HostSummarySerializer(read_only=True)
     viewers_now = serializers.SerializerMethodField()
     featured_item = serializers.SerializerMethodField()
+    video = serializers.SerializerMethodField()
     # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
     playback_url = serializers.URLField(read_only=True, allow_blank=True)
 
@@ -133,9 +145,14 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
             "slow_mode_s",
             "comment_min_account_age_s",
             "playback_url",
+            "video",
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(RoomVideoSerializer)
+    def get_video(self, room: Room) -> dict[str, Any]:
+        return hooks.room_video(room)
 
     def get_viewers_now(self, room: Room) -> int:
         # Live presence comes from the real-time hub; the view passes it in as context.
@@ -151,9 +168,15 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
 class RoomHostSerializer(RoomSerializer):
     """The room as its host sees it: with the stream key."""
 
+    ingest = serializers.SerializerMethodField()
+
     class Meta(RoomSerializer.Meta):
-        fields = [*RoomSerializer.Meta.fields, "stream_key"]
+        fields = [*RoomSerializer.Meta.fields, "stream_key", "ingest"]
         read_only_fields = fields
+
+    @extend_schema_field(RoomIngestSerializer)
+    def get_ingest(self, room: Room) -> dict[str, Any]:
+        return hooks.room_ingest(room)
 
 
 class RoomCreateSerializer(serializers.Serializer[Any]):

@@ -23,7 +23,7 @@ from liveshop.errors import (
     PermissionDenied,
 )
 from liveshop.models import User
-from rooms import payloads
+from rooms import hooks, payloads
 from rooms.broadcast import room_event_on_commit
 from rooms.models import FlashSale, Host, ModerationAction, Room, RoomItem
 from rooms.services.flash_sales import room_flash_sales_end
@@ -69,6 +69,9 @@ def _room_transition(*, room: Room, allowed_from: list[str], detail: str, **chan
 def _room_status_event(room: Room) -> None:
     # Ended and suspended rooms close their sockets once this event is delivered.
     room_event_on_commit(room.pk, "room.status", {"status": room.status})
+    if room.status in (Room.Status.ENDED, Room.Status.SUSPENDED):
+        # The video app drops the room's RTMP publisher (rooms/hooks.py).
+        hooks.room_closed(room)
 
 
 @transaction.atomic

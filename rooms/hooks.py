@@ -1,0 +1,35 @@
+"""Explicit hooks through which apps built on rooms (streams) extend it without rooms
+importing them: rooms stays the lower layer. Each app registers in its AppConfig.ready()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rooms.models import Room
+
+# Called inside the transaction that ends or suspends a room (status already saved);
+# a hook defers its side effects with transaction.on_commit.
+room_closed_hooks: list[Callable[[Room], None]] = []
+
+# The room detail's `video` and, for its host, `ingest` objects.
+room_video_provider: Callable[[Room], dict[str, Any]] | None = None
+room_ingest_provider: Callable[[Room], dict[str, Any]] | None = None
+
+
+def room_closed(room: Room) -> None:
+    for hook in room_closed_hooks:
+        hook(room)
+
+
+def room_video(room: Room) -> dict[str, Any]:
+    if room_video_provider is not None:
+        return room_video_provider(room)
+    return {"state": "off_air", "playback_url": room.playback_url, "on_air_since": None}
+
+
+def room_ingest(room: Room) -> dict[str, Any]:
+    if room_ingest_provider is not None:
+        return room_ingest_provider(room)
+    return {"url": "", "stream_key": room.stream_key}
