@@ -192,6 +192,12 @@ CASES: dict[str, Case] = {
         {"price": 1, "quantity": 5, "duration_s": 60},
         state=lambda w: FlashSale.objects.count(),
     ),
+    "room.stream_key": Case(
+        "POST",
+        "/api/v1/rooms/{room.pk}/stream-key/",
+        {"host": 200},
+        state=lambda w: Room.objects.get(pk=w.room.pk).stream_key,
+    ),
     # --- moderation
     "moderator.add": Case(
         "POST",
