@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import logging
 import random
@@ -524,6 +523,10 @@ class RoomHub:
         self.subscriber = backend.subscriber(self._on_event, self._on_control)
         self._heartbeat: asyncio.Task[None] | None = None
         self._started = False
+        # Set by stop(). The heartbeat also checks it: on Python 3.11 a cancel that lands as
+        # a Redis call's own timeout expires can come out as TimeoutError, which the loop
+        # would log and retry, and stop() would then wait forever.
+        self._stopping = False
         # (room, user) -> (until, close code): recent closes of one user's sockets.
         self._user_closes: dict[tuple[int, int], tuple[float, int]] = {}
 
@@ -533,10 +536,11 @@ class RoomHub:
         self._started = True
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            # Bounded: a beat whose cancel was swallowed ends at its next check of the flag.
+            await asyncio.wait({self._heartbeat}, timeout=5)
         await self.subscriber.stop()
         for room in self.rooms.values():
             room.closed = True
@@ -626,7 +630,7 @@ class RoomHub:
 
     async def _beat(self) -> None:
         beats = 0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(LIKE_TOTAL_INTERVAL_MS / 1000)
             beats += 1
             try:

@@ -9,7 +9,6 @@ on a Redis Cluster.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -501,6 +500,8 @@ class RedisSubscriber(Subscriber):
         self._client: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
+        # Set by stop(): the reader ends on it even if its cancel was swallowed (see Hub).
+        self._stopping = False
         self._confirmations: dict[bytes, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
         self._room_of: dict[bytes, int] = {}
@@ -513,10 +514,11 @@ class RedisSubscriber(Subscriber):
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="liveshop-room-subscriber")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            # Bounded: a read whose cancel was swallowed ends at its next check of the flag.
+            await asyncio.wait({self._reader}, timeout=5)
             self._reader = None
         if self._pubsub is not None:
             await self._pubsub.aclose()
@@ -547,7 +549,7 @@ class RedisSubscriber(Subscriber):
 
     async def _read(self) -> None:
         failing_since: float | None = None
-        while True:
+        while not self._stopping:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
