@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.flash_sale import ROOT, free_port, log, setup_django, start_server, stop, uvicorn_argv
+from bench.flash_sale import free_port, log, setup_django, start_server, stop, uvicorn_argv
 
 SECRET = "bench-video-ingest-secret"
 PATTERN = ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15"]
@@ -50,21 +50,12 @@ def playlist_has_segment(url: str) -> bool:
 
 
 def ingest_config(liveshop: str, rtmp: int, hls: int, control: int, run_dir: Path) -> str:
-    text = (ROOT / "deploy" / "nginx-rtmp.conf").read_text()
-    for old, new in {
-        "${LIVESHOP_URL}": liveshop,
-        "${INGEST_CALLBACK_SECRET}": SECRET,
-        "${INGEST_NODE}": "bench",
-        "listen 1935;": f"listen 127.0.0.1:{rtmp};",
-        "rtmp://127.0.0.1:1935/hls": f"rtmp://127.0.0.1:{rtmp}/hls",
-        "listen 8080;": f"listen 127.0.0.1:{hls};",
-        "listen 127.0.0.1:8081;": f"listen 127.0.0.1:{control};",
-        "/tmp/liveshop-rtmp-error.log": str(run_dir / "rtmp-error.log"),
-        "/tmp/liveshop-rtmp.pid": str(run_dir / "rtmp.pid"),
-        "/tmp/liveshop-rtmp": str(run_dir / "rtmp"),
-    }.items():
-        text = text.replace(old, new)
-    return ("user root;\n" if os.geteuid() == 0 else "") + text
+    from streams.ingest import local_ingest_config
+
+    return local_ingest_config(
+        liveshop_url=liveshop, secret=SECRET, node="bench", rtmp_port=rtmp, hls_port=hls, control_port=control,
+        run_dir=run_dir,
+    )  # fmt: skip
 
 
 def ffmpeg(args: list[str], log_path: Path) -> subprocess.Popen[Any]:

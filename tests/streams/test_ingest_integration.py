@@ -6,7 +6,6 @@ The config is used as written, with only its placeholders, ports and paths rewri
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -22,10 +21,11 @@ from channels.db import database_sync_to_async
 from rooms import services as room_services
 from rooms.models import Room
 from streams import services
+from streams.ingest import local_ingest_config
 from streams.models import StreamSession
 from streams.selectors import stream_public_name
 from tests.chaos.nodes_support import RoomClient, node_env, wait_until
-from tests.servers import BASE_DIR, Server, free_port, start_uvicorn, wait_for_port
+from tests.servers import Server, free_port, start_uvicorn, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -55,27 +55,10 @@ class Ingest:
 
 
 def ingest_config(*, liveshop: Server, rtmp_port: int, hls_port: int, control_port: int, run_dir: Path) -> str:
-    text = (BASE_DIR / "deploy" / "nginx-rtmp.conf").read_text()
-    replacements = {
-        "${LIVESHOP_URL}": liveshop.http,
-        "${INGEST_CALLBACK_SECRET}": SECRET,
-        "${INGEST_NODE}": "ingest-test",
-        "listen 1935;": f"listen 127.0.0.1:{rtmp_port};",
-        "rtmp://127.0.0.1:1935/hls": f"rtmp://127.0.0.1:{rtmp_port}/hls",
-        "listen 8080;": f"listen 127.0.0.1:{hls_port};",
-        "listen 127.0.0.1:8081;": f"listen 127.0.0.1:{control_port};",
-        "/tmp/liveshop-rtmp-error.log": str(run_dir / "rtmp-error.log"),
-        "/tmp/liveshop-rtmp.pid": str(run_dir / "rtmp.pid"),
-        "/tmp/liveshop-rtmp": str(run_dir / "rtmp"),
-    }
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    if os.geteuid() == 0:
-        # nginx started by root runs its worker as nobody, who cannot enter pytest's
-        # private tmp dirs; in production the HLS dir belongs to nginx's user.
-        text = "user root;\n" + text
-    return text
+    return local_ingest_config(
+        liveshop_url=liveshop.http, secret=SECRET, node="ingest-test", rtmp_port=rtmp_port,
+        hls_port=hls_port, control_port=control_port, run_dir=run_dir,
+    )  # fmt: skip
 
 
 @pytest.fixture
