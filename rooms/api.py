@@ -111,6 +111,7 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
 
 
 class RoomVideoSerializer(serializers.Serializer[Any]):
+    source = serializers.ChoiceField(choices=["ingest", "external"])
     state = serializers.ChoiceField(choices=["off_air", "on_air"])
     playback_url = serializers.CharField(allow_blank=True)
     on_air_since = serializers.DateTimeField(allow_null=True)

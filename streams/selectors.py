@@ -41,8 +41,12 @@ def stream_open_session(*, room_id: int) -> StreamSession | None:
 
 
 def room_video(room: Room) -> dict[str, Any]:
+    """`source` (added to the contract's shape): "ingest" when liveshop's ingest server
+    carries the room's video and `state` follows its publisher; "external" when the host
+    typed the playback URL, and nothing tells when that stream is on air."""
     session = stream_open_session(room_id=room.pk)
     return {
+        "source": "ingest" if settings.HLS_PUBLIC_URL else "external",
         "state": "on_air" if session else "off_air",
         "playback_url": stream_playback_url(room=room),
         "on_air_since": session.started_at if session else None,

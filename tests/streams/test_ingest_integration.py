@@ -6,12 +6,10 @@ The config is used as written, with only its placeholders, ports and paths rewri
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,133 +19,22 @@ from channels.db import database_sync_to_async
 from rooms import services as room_services
 from rooms.models import Room
 from streams import services
-from streams.ingest import local_ingest_config
 from streams.models import StreamSession
-from streams.selectors import stream_public_name
-from tests.chaos.nodes_support import RoomClient, node_env, wait_until
-from tests.servers import Server, free_port, start_uvicorn, wait_for_port
+from tests.chaos.nodes_support import RoomClient, wait_until
+from tests.streams.ingest_support import Ingest, ffmpeg, running_ingest, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SECRET = "integration-ingest-secret"
-
-
-@dataclass
-class Ingest:
-    rtmp_port: int
-    hls_port: int
-    control_port: int
-    run_dir: Path
-    liveshop: Server
-    process: subprocess.Popen[bytes]
-
-    @property
-    def hls_dir(self) -> Path:
-        return self.run_dir / "rtmp" / "hls"
-
-    def rtmp_url(self, key: str) -> str:
-        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
-
-    def playlist_url(self, room_id: int) -> str:
-        return f"http://127.0.0.1:{self.hls_port}/hls/{stream_public_name(room_id=room_id)}.m3u8"
-
-
-def ingest_config(*, liveshop: Server, rtmp_port: int, hls_port: int, control_port: int, run_dir: Path) -> str:
-    return local_ingest_config(
-        liveshop_url=liveshop.http, secret=SECRET, node="ingest-test", rtmp_port=rtmp_port,
-        hls_port=hls_port, control_port=control_port, run_dir=run_dir,
-    )  # fmt: skip
 
 
 @pytest.fixture
 def ingest(realtime_prefix: str, tmp_path: Path, settings: Any) -> Iterator[Ingest]:
-    if not RTMP_MODULE.exists() or shutil.which("ffmpeg") is None:
-        pytest.skip("needs nginx's RTMP module and ffmpeg: make system-deps installs libnginx-mod-rtmp ffmpeg")
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
-    rtmp_port, hls_port, control_port = free_port(), free_port(), free_port()
-    control = f"http://127.0.0.1:{control_port}/control"
-    hls = f"http://127.0.0.1:{hls_port}/hls/"
-    liveshop = start_uvicorn(
-        node_env(
-            redis_url=settings.REDIS_URL,
-            prefix=realtime_prefix,
-            INGEST_CALLBACK_SECRET=SECRET,
-            RTMP_INGEST_URL=f"rtmp://127.0.0.1:{rtmp_port}/live",
-            HLS_PUBLIC_URL=hls,
-            RTMP_CONTROL_URL=control,
-        ),
-        tmp_path,
-    )
-    # This process ends and suspends rooms itself: it drops publishers through the same control.
-    settings.RTMP_CONTROL_URL = control
-    settings.HLS_PUBLIC_URL = hls
-    (tmp_path / "rtmp" / "hls").mkdir(parents=True)
-    config = tmp_path / "nginx-rtmp.conf"
-    config.write_text(
-        ingest_config(
-            liveshop=liveshop, rtmp_port=rtmp_port, hls_port=hls_port, control_port=control_port, run_dir=tmp_path
-        )
-    )
-    log = tmp_path / "nginx-out.log"
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "rtmp-error.log"), "-c", str(config), "-g", "daemon off;"],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(rtmp_port, nginx)
-        wait_for_port(hls_port, nginx)
-        yield Ingest(rtmp_port, hls_port, control_port, tmp_path, liveshop, nginx)
-    finally:
-        nginx.terminate()
-        try:
-            nginx.wait(10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-        liveshop.stop()
-
-
-def ffmpeg(url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "warning",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=15",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "15",
-            "-f",
-            "flv",
-            url,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_ingest(run_dir=tmp_path, redis_url=settings.REDIS_URL, prefix=realtime_prefix) as ingest:
+        # This process ends and suspends rooms itself: it drops publishers through the same control.
+        settings.RTMP_CONTROL_URL = ingest.local.liveshop_env()["RTMP_CONTROL_URL"]
+        settings.HLS_PUBLIC_URL = ingest.local.hls_url
+        yield ingest
 
 
 async def exited(process: subprocess.Popen[bytes], *, timeout: float, what: str) -> int:

@@ -47,6 +47,7 @@ def test_room_detail_video_and_ingest(room: Room, host: User, viewer: User, clie
     name = stream_public_name(room_id=room.pk)
     seen = client_for(viewer).get(f"/api/v1/rooms/{room.pk}/").json()
     assert seen["video"] == {
+        "source": "ingest",
         "state": "off_air",
         "playback_url": f"http://127.0.0.1:8080/hls/{name}.m3u8",
         "on_air_since": None,
@@ -66,9 +67,9 @@ def test_without_hls_the_typed_playback_url_stays(
 ) -> None:
     settings.HLS_PUBLIC_URL = ""
     Room.objects.filter(pk=room.pk).update(playback_url="https://cdn.example/show.m3u8")
-    assert client_for(viewer).get(f"/api/v1/rooms/{room.pk}/").json()["video"]["playback_url"] == (
-        "https://cdn.example/show.m3u8"
-    )
+    video = client_for(viewer).get(f"/api/v1/rooms/{room.pk}/").json()["video"]
+    assert video["playback_url"] == "https://cdn.example/show.m3u8"
+    assert video["source"] == "external"
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 // flash sales, add and remove), comments with moderation, giveaways, moderators and
 // live stats.
 
-import {get, patch, post} from './lib/api.js';
+import {post} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
 import {errorMessage, gettext} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
@@ -12,6 +12,8 @@ import {mountHostShelf} from './panels/host-shelf.js';
 import {mountLikes} from './panels/likes.js';
 import {moderationActions} from './panels/moderation.js';
 import {mountStats} from './panels/stats.js';
+import {mountStreamSetup} from './panels/stream-setup.js';
+import {mountVideo} from './panels/video.js';
 
 const config = pageConfig();
 const roomId = config.room;
@@ -34,12 +36,21 @@ async function control(action) {
   }
 }
 
+const streamSetup = mountStreamSetup({roomId, errorLine});
+const preview = mountVideo({
+  preview: true,
+  onVideo: (video) => streamSetup.setVideo(video),
+  onLatency: (seconds) => streamSetup.setLatency(seconds),
+});
+
 const room = roomConnection(roomId, {
   onRoom: (data) => {
     $('#room-title').textContent = data.title;
     showControls(data.status);
+    preview.setRoom(data);
   },
 });
+room.use(preview);
 room.on('viewers', (event) => {
   $('#viewers-peak').textContent = String(event.data.peak);
 });
@@ -65,20 +76,6 @@ mountStats({roomId});
 $('#start-show').addEventListener('click', () => control('start'));
 $('#end-show').addEventListener('click', () => {
   if (confirm(gettext('End the show for everyone? This cannot be undone.'))) control('end');
-});
-
-get(`/rooms/${roomId}/`).then((details) => {
-  $('#stream-key').textContent = details.stream_key || '';
-  $('#playback-form').elements.playback_url.value = details.playback_url || '';
-});
-$('#playback-form').addEventListener('submit', async (submit) => {
-  submit.preventDefault();
-  try {
-    await patch(`/rooms/${roomId}/`, {playback_url: submit.target.elements.playback_url.value.trim()});
-    say(errorLine, '');
-  } catch (err) {
-    say(errorLine, errorMessage(err));
-  }
 });
 
 room.connect();

@@ -11,12 +11,13 @@ import {mountGiveaways} from './panels/giveaway.js';
 import {mountLikes} from './panels/likes.js';
 import {mountShelf} from './panels/shelf.js';
 import {mountTicker} from './panels/ticker.js';
-import {showVideo} from './panels/video.js';
+import {mountVideo} from './panels/video.js';
 
 const config = pageConfig();
 const roomId = config.room;
 const checkout = mountCheckout({roomId});
 let shelf = null;
+let video = null;
 
 const room = roomConnection(roomId, {
   onRoom: (data) => {
@@ -27,10 +28,11 @@ const room = roomConnection(roomId, {
       district: data.host.district,
     });
     shelf.setCanBuy(data.status === 'live');
-    showVideo(data);
+    video.setRoom(data);
   },
 });
 
+video = room.use(mountVideo());
 shelf = room.use(mountShelf({onBuy: (item, state) => checkout.open(item, state)}));
 room.use(mountComments({socket: room.socket, config}));
 room.use(mountLikes({socket: room.socket}));
