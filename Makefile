@@ -10,7 +10,7 @@ PORT   ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/liveshop_test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install install-dev system-deps run test lint format messages bench clean
+.PHONY: help install install-dev system-deps run test lint format messages vendor-hls bench clean
 
 help:
 	@echo "make run    install, migrate, seed the demo and serve on http://$(HOST):$(PORT)/"
@@ -77,6 +77,16 @@ messages: install-dev
 	cd liveshop && ../$(BIN)/python ../manage.py makemessages -l zh_Hans --no-obsolete \
 		&& ../$(BIN)/python ../manage.py makemessages -d djangojs -l zh_Hans --no-obsolete \
 		&& ../$(BIN)/python ../manage.py compilemessages
+
+# The player's hls.js, vendored (no build step): the npm package's ES module build, its
+# licence and version. npm checks the tarball against the registry's integrity hash.
+HLSJS_VERSION := 1.7.4
+HLSJS_DIR     := liveshop/static/liveshop/vendor/hls.js
+vendor-hls:
+	rm -rf $(VENV)/hlsjs && mkdir -p $(VENV)/hlsjs
+	cd $(VENV)/hlsjs && npm pack --silent hls.js@$(HLSJS_VERSION) > /dev/null && tar xzf hls.js-$(HLSJS_VERSION).tgz
+	cp $(VENV)/hlsjs/package/dist/hls.light.min.mjs $(VENV)/hlsjs/package/LICENSE $(HLSJS_DIR)/
+	echo "hls.js $(HLSJS_VERSION) (npm), dist/hls.light.min.mjs; npm tarball $$(cd $(VENV)/hlsjs && npm view --silent hls.js@$(HLSJS_VERSION) dist.integrity); make vendor-hls refreshes it" > $(HLSJS_DIR)/VERSION
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -1,43 +1,71 @@
-"""Video: how long from ffmpeg's start until the HLS playlist lists a segment.
+"""Video: how long from ffmpeg's start until the HLS playlist lists a segment, and how far
+behind the live edge the viewer page plays, as hls.js measures it in Chromium.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
         .venv/bin/python -m bench.video [--runs 5]
 
 Product: deploy/nginx-rtmp.conf (ports and paths rewritten to loopback and a tmp dir)
-with its on_publish callback answered by liveshop (uvicorn), ffmpeg publishing a test
-pattern with a room's stream key; the clock runs from ffmpeg's start to the first
-playlist (fetched over HTTP from nginx) that lists a segment. Baseline, same run: ffmpeg
-writing HLS straight to disk with the same fragment settings (1 s, 4 s playlist), no
-nginx, no callback; the clock stops when the playlist on disk lists a segment.
-Prints the median of `--runs` runs of each.
+with its callbacks answered by liveshop (uvicorn), ffmpeg publishing a test pattern with
+a room's stream key as OBS would (streams.ingest.pattern_publisher_argv: 15 fps, a key
+frame a second). The viewer page (/rooms/{id}/, Debian's Chromium) opens as ffmpeg starts.
+
+Baseline, same run: the same ffmpeg writing HLS straight to disk with the same fragment
+settings (1 s fragments, a 4 s playlist), no RTMP, no nginx-rtmp, no callback, into the
+directory nginx serves, under a second room's public name; the same viewer page plays it.
+
+Per run and side: the seconds from ffmpeg's start to a playlist listing a segment (over
+HTTP for the product, on disk for the baseline), to the first frame the page plays, and
+hls.js's latency (`hls.latency`: distance from the live edge) once playback has settled,
+the median of samples over a few seconds. Prints the medians over `--runs` and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.flash_sale import free_port, log, setup_django, start_server, stop, uvicorn_argv
 
 SECRET = "bench-video-ingest-secret"
-PATTERN = ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15"]
-X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15"]
+CHROMIUM = "/usr/bin/chromium"
+# After the first frame, playback settles (hls.js seeks to its target, speeds up to it)
+# for this long before the latency is sampled; then it is sampled for SAMPLE_S.
+SETTLE_S = 6.0
+SAMPLE_S = 4.0
+# The baseline's muxer: HLS as deploy/nginx-rtmp.conf writes it (1 s fragments, 4 s playlist).
+HLS_TO_DISK = ("-f", "hls", "-hls_time", "1", "-hls_list_size", "4", "-hls_flags", "delete_segments")
 
 
-def wait(condition: Callable[[], bool], timeout: float = 60) -> None:
+@dataclass
+class Side:
+    playlist_s: list[float] = field(default_factory=list)
+    first_frame_s: list[float] = field(default_factory=list)
+    latency_s: list[float] = field(default_factory=list)
+
+    def summary(self, pick: Callable[[list[float]], float] = statistics.median) -> str:
+        return (
+            f"playlist {pick(self.playlist_s):.2f} s, first frame {pick(self.first_frame_s):.2f} s, "
+            f"hls.js latency {pick(self.latency_s):.2f} s"
+        )
+
+    def last(self) -> str:
+        return self.summary(lambda values: values[-1])
+
+
+def wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("no playlist with a segment")
+            raise TimeoutError(what)
         time.sleep(0.02)
 
 
@@ -49,112 +77,149 @@ def playlist_has_segment(url: str) -> bool:
         return False
 
 
-def ingest_config(liveshop: str, rtmp: int, hls: int, control: int, run_dir: Path) -> str:
-    from streams.ingest import local_ingest_config
+def publish(url: str, log_path: Path, muxer: tuple[str, ...] = ("-f", "flv")) -> subprocess.Popen[Any]:
+    from streams.ingest import pattern_publisher_argv
 
-    return local_ingest_config(
-        liveshop_url=liveshop, secret=SECRET, node="bench", rtmp_port=rtmp, hls_port=hls, control_port=control,
-        run_dir=run_dir,
+    return subprocess.Popen(
+        pattern_publisher_argv(url, muxer=muxer), stdin=subprocess.DEVNULL, stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
 
 
-def ffmpeg(args: list[str], log_path: Path) -> subprocess.Popen[Any]:
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "warning", *PATTERN, *X264, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def run_baseline(run_dir: Path, index: int) -> float:
-    out = run_dir / f"baseline-{index}"
-    out.mkdir()
-    started = time.monotonic()
-    process = ffmpeg(
-        [
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_list_size",
-            "4",
-            "-hls_flags",
-            "delete_segments",
-            str(out / "index.m3u8"),
-        ],
-        run_dir / "ffmpeg-baseline.log",
-    )
+def watch(browser: Any, page_url: str, started: float, side: Side) -> None:
+    """Open the viewer page; record the first frame's time and the settled latency."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
-        wait(lambda: (out / "index.m3u8").exists() and ".ts" in (out / "index.m3u8").read_text())
-        return time.monotonic() - started
+        page = context.new_page()
+        page.goto(page_url)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#video');"
+            " return v.dataset.state === 'playing' && v.currentTime > 0; }",
+            timeout=60_000,
+            polling=20,
+        )
+        side.first_frame_s.append(time.monotonic() - started)
+        time.sleep(SETTLE_S)
+        samples = []
+        until = time.monotonic() + SAMPLE_S
+        while time.monotonic() < until:
+            value = page.get_by_test_id("video").get_attribute("data-latency")
+            if value:
+                samples.append(float(value))
+            time.sleep(0.25)
+        if not samples:
+            raise RuntimeError("hls.js reported no latency")
+        side.latency_s.append(statistics.median(samples))
     finally:
-        stop(process)
-
-
-def run_product(rtmp: int, playlist: str, key: str, run_dir: Path) -> float:
-    started = time.monotonic()
-    process = ffmpeg(["-f", "flv", f"rtmp://127.0.0.1:{rtmp}/live/{key}"], run_dir / "ffmpeg-product.log")
-    try:
-        wait(lambda: playlist_has_segment(playlist))
-        return time.monotonic() - started
-    finally:
-        stop(process)
-        # Until nginx has let the stream go (hls_cleanup removes the playlist), so that
-        # the next run starts from nothing.
-        wait(lambda: not playlist_has_segment(playlist), timeout=30)
+        context.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists() or not shutil.which("ffmpeg"):
-        raise SystemExit("needs libnginx-mod-rtmp and ffmpeg: make system-deps")
     setup_django()
     from django.core.management import call_command
 
+    from streams.ingest import LocalIngest, video_tools_missing
+
+    missing = video_tools_missing()
+    if missing or not Path(CHROMIUM).exists():
+        raise SystemExit(f"needs {', '.join(missing) or 'chromium'}: make system-deps")
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)  # DEBUG off: WhiteNoise serves STATIC_ROOT
+    from playwright.sync_api import sync_playwright
+
     from liveshop.models import User
     from rooms.models import Host, Room
+    from streams import services
     from streams.selectors import stream_public_name
 
     user, _ = User.objects.get_or_create(username="bench-video-host")
     host, _ = Host.objects.get_or_create(user=user, defaults={"kind": "farmer", "district": "Wulong", "verified": True})
     room = Room.objects.create(host=host, title="Bench video", status=Room.Status.LIVE)
+    baseline_room = Room.objects.create(host=host, title="Bench video baseline", status=Room.Status.LIVE)
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-video-"))
-    (run_dir / "rtmp" / "hls").mkdir(parents=True)
-    web_port, rtmp, hls, control = free_port(), free_port(), free_port(), free_port()
-    env = os.environ | {
-        "INGEST_CALLBACK_SECRET": SECRET,
-        "HLS_PUBLIC_URL": f"http://127.0.0.1:{hls}/hls/",
-        "RTMP_CONTROL_URL": f"http://127.0.0.1:{control}/control",
-    }
+    web_port = free_port()
+    ingest = LocalIngest(
+        run_dir=run_dir, secret=SECRET, node="bench", rtmp_port=free_port(), hls_port=free_port(),
+        control_port=free_port(),
+    )  # fmt: skip
+    env = os.environ | ingest.liveshop_env()
     web = start_server("web", uvicorn_argv("liveshop.asgi:application", web_port, 1), env, web_port, run_dir)
-    config = run_dir / "nginx-rtmp.conf"
-    config.write_text(ingest_config(f"http://127.0.0.1:{web_port}", rtmp, hls, control, run_dir))
-    ingest = start_server(
-        "nginx", [nginx, "-p", str(run_dir), "-c", str(config), "-g", "daemon off;"], dict(os.environ), rtmp, run_dir
+    nginx = start_server(
+        "nginx", ingest.argv(liveshop_url=f"http://127.0.0.1:{web_port}"), env, ingest.rtmp_port, run_dir
     )
-    playlist = f"http://127.0.0.1:{hls}/hls/{stream_public_name(room_id=room.pk)}.m3u8"
-    product: list[float] = []
-    baseline: list[float] = []
-    try:
-        for index in range(args.runs):
-            baseline.append(run_baseline(run_dir, index))
-            log(f"run {index + 1}/{args.runs}: baseline (ffmpeg -f hls to disk) {baseline[-1]:.2f} s")
-            product.append(run_product(rtmp, playlist, room.stream_key, run_dir))
-            log(f"run {index + 1}/{args.runs}: nginx-rtmp + liveshop callback {product[-1]:.2f} s")
-    finally:
-        stop(ingest)
-        stop(web)
+    # This process goes on air for the baseline room itself (its events name the playlist).
+    from django.conf import settings
+
+    settings.HLS_PUBLIC_URL = ingest.hls_url
+    page = f"http://127.0.0.1:{web_port}/rooms/{{}}/"
+    playlist = f"{ingest.hls_url}{stream_public_name(room_id=room.pk)}.m3u8"
+    baseline_name = stream_public_name(room_id=baseline_room.pk)
+    product, baseline = Side(), Side()
+    # Playwright's sync API leaves an event loop marked running in this thread, which Django
+    # takes for async code; this process's ORM calls run between browser steps, never in it.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            for index in range(args.runs):
+                # Baseline: ffmpeg -f hls into nginx's HLS dir, the room put on air by hand.
+                for old in ingest.hls_dir.glob(f"{baseline_name}*"):
+                    old.unlink()
+                on_disk = ingest.hls_dir / f"{baseline_name}.m3u8"
+                started = time.monotonic()
+                process = publish(str(on_disk), run_dir / "ffmpeg-baseline.log", HLS_TO_DISK)
+                try:
+                    services.stream_publish_start(
+                        key=baseline_room.stream_key,
+                        ingest_node="bench-disk",
+                        client_addr="127.0.0.1",
+                        client_id=str(index),
+                    )
+                    wait(lambda path=on_disk: path.exists() and ".ts" in path.read_text(), "a baseline playlist")
+                    baseline.playlist_s.append(time.monotonic() - started)
+                    watch(browser, page.format(baseline_room.pk), started, baseline)
+                finally:
+                    stop(process)
+                    services.stream_publish_done(
+                        name=baseline_room.stream_key, ingest_node="bench-disk", client_id=str(index)
+                    )
+                log(f"run {index + 1}/{args.runs}: baseline (ffmpeg -f hls to disk) {baseline.last()}")
+
+                # Product: RTMP into nginx-rtmp, liveshop's callback, the relay, nginx's HLS.
+                started = time.monotonic()
+                process = publish(ingest.rtmp_url(room.stream_key), run_dir / "ffmpeg.log")
+                try:
+                    wait(lambda: playlist_has_segment(playlist), "a playlist with a segment")
+                    product.playlist_s.append(time.monotonic() - started)
+                    watch(browser, page.format(room.pk), started, product)
+                finally:
+                    stop(process)
+                    # Until nginx has let the stream go (hls_cleanup removes the playlist),
+                    # so that the next run starts from nothing.
+                    wait(lambda: not playlist_has_segment(playlist), "the playlist removed", timeout=30)
+                log(f"run {index + 1}/{args.runs}: nginx-rtmp + liveshop {product.last()}")
+        finally:
+            browser.close()
+            stop(nginx)
+            stop(web)
+
+    def ratio(a: list[float], b: list[float]) -> str:
+        return f"{statistics.median(a) / statistics.median(b):.2f}x"
+
+    log(f"medians over {args.runs} runs (the same page, the same hls.js, the same encoding):")
+    log(f"  baseline (ffmpeg HLS to disk): {baseline.summary()}")
+    log(f"  product (RTMP ingest):         {product.summary()}")
     log(
-        f"median time from ffmpeg start to a playlist listing a segment over {args.runs} runs: "
-        f"baseline {statistics.median(baseline):.2f} s, product {statistics.median(product):.2f} s "
-        f"(product runs {', '.join(f'{t:.2f}' for t in product)})"
+        f"  product/baseline: playlist {ratio(product.playlist_s, baseline.playlist_s)}, "
+        f"first frame {ratio(product.first_frame_s, baseline.first_frame_s)}, "
+        f"latency {ratio(product.latency_s, baseline.latency_s)}"
     )
+    for name, side in (("baseline", baseline), ("product", product)):
+        log(f"  {name} latency per run: {', '.join(f'{t:.2f}' for t in side.latency_s)} s")
 
 
 if __name__ == "__main__":

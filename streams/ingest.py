@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,10 +124,16 @@ def title_font() -> str:
 
 
 def pattern_publisher_argv(
-    url: str, *, title_file: Path | None = None, size: str = "640x360", rate: int = 15
+    url: str,
+    *,
+    title_file: Path | None = None,
+    size: str = "640x360",
+    rate: int = 15,
+    muxer: Sequence[str] = ("-f", "flv"),
 ) -> list[str]:
     """ffmpeg publishing a moving test pattern (testsrc2, a clock in it) and a quiet tone
-    to `url` as OBS would: H.264 with a key frame every second (the HLS fragment), AAC.
+    to `url` as OBS would: H.264 with a key frame every second (the HLS fragment), AAC,
+    in FLV over RTMP (or through another `muxer` to a file, for bench/video.py's baseline).
     With title_file, its text (UTF-8, read by ffmpeg: no escaping) is drawn on the picture."""
     video = f"testsrc2=size={size}:rate={rate}"
     font = title_font() if title_file is not None else ""
@@ -143,5 +150,5 @@ def pattern_publisher_argv(
         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
         "-g", str(rate), "-b:v", "800k",
         "-c:a", "aac", "-b:a", "64k",
-        "-f", "flv", url,
+        *muxer, url,
     ]  # fmt: skip

@@ -6,7 +6,10 @@ The config is used as written, with only its placeholders, ports and paths rewri
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,8 +22,10 @@ from channels.db import database_sync_to_async
 from rooms import services as room_services
 from rooms.models import Room
 from streams import services
+from streams.management.commands.publish_test_pattern import title_lines
 from streams.models import StreamSession
-from tests.chaos.nodes_support import RoomClient, wait_until
+from tests.chaos.nodes_support import RoomClient, node_env, wait_until
+from tests.servers import BASE_DIR
 from tests.streams.ingest_support import Ingest, ffmpeg, running_ingest, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -152,3 +157,45 @@ async def test_ended_room_refuses_its_key(ingest: Ingest, room: Room) -> None:
         assert await exited(refused, timeout=30, what="an ended room refused") != 0
     finally:
         stop(refused)
+
+
+async def test_make_runs_test_pattern_keeps_the_room_on_air(
+    ingest: Ingest, live_room: Room, realtime_prefix: str, settings: Any
+) -> None:
+    """`manage.py publish_test_pattern` (what `make run` starts): on air, back on air with
+    the new key after a rotation drops it, and gone with its ffmpeg on SIGTERM."""
+    client = RoomClient(name="viewer", room_id=live_room.pk, nodes=[ingest.liveshop], home=0)
+    client.start()
+    env = os.environ | node_env(
+        redis_url=settings.REDIS_URL, prefix=realtime_prefix, LIVESHOP_VAR_DIR=str(ingest.run_dir)
+    )
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "publish_test_pattern", "--room", str(live_room.pk),
+         "--rtmp", ingest.local.rtmp_url()],
+        cwd=BASE_DIR, env=env, stdout=(ingest.run_dir / "pattern.log").open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await client.connected()
+        await wait_until(lambda: "video.on_air" in kinds(client), timeout=30, what="the test pattern on air")
+        assert (ingest.run_dir / f"test-pattern-title-{live_room.pk}.txt").read_text() == live_room.title
+        client.events.clear()
+        await database_sync_to_async(services.stream_key_rotate)(room=live_room)
+        await wait_until(lambda: "video.off_air" in kinds(client), timeout=30, what="dropped by the rotation")
+        await wait_until(lambda: "video.on_air" in kinds(client), timeout=60, what="back on air with the new key")
+        client.events.clear()
+        command.send_signal(signal.SIGTERM)
+        assert await exited(command, timeout=30, what="the command stopped") == 0
+        await wait_until(lambda: "video.off_air" in kinds(client), timeout=30, what="off air once stopped")
+    finally:
+        stop(command)
+        await client.stop()
+
+
+def test_title_lines_fit_the_picture() -> None:
+    assert title_lines("Spring tea and Yangjiao specialties, live from Xiannv Mountain") == (
+        "Spring tea and Yangjiao specialties, live\nfrom Xiannv Mountain"
+    )
+    chinese = "仙女山春茶与羊角特产直播武隆农家现场带货欢迎大家下单购买新鲜好茶叶"  # 33 characters, 2 columns each
+    assert title_lines(chinese) == f"{chinese[:22]}\n{chinese[22:]}"
+    assert title_lines("短标题") == "短标题"
+    assert title_lines("x" * 200).count("\n") == 2  # three lines at most

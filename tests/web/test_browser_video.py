@@ -142,7 +142,7 @@ def test_host_console_shows_the_key_on_demand_and_previews_the_stream(
     try:
         expect(state).to_contain_text("reaching the server (since", timeout=VIDEO_TIMEOUT_MS)
         wait_playing(page)
-        expect(state).to_contain_text("Delay to viewers", timeout=VIDEO_TIMEOUT_MS)
+        expect(state).to_contain_text("behind the live edge", timeout=VIDEO_TIMEOUT_MS)
         stop(publisher)
         expect(state).to_contain_text("No stream is reaching the server", timeout=VIDEO_TIMEOUT_MS)
     finally:

@@ -175,6 +175,14 @@ PAST_SHOWS = (
 )
 
 
+DEMO_LIVE_TITLE = "Spring tea and Yangjiao specialties, live from Xiannv Mountain"
+
+
+def demo_live_room() -> Room | None:
+    """The demo's live show (the farmer's), if seeded."""
+    return Room.objects.filter(host__user__username="farmer", title=DEMO_LIVE_TITLE, status=Room.Status.LIVE).first()
+
+
 class Command(BaseCommand):
     help = (
         "Load the demo data (idempotent) and print the demo logins and tokens. For demos and "
@@ -297,8 +305,8 @@ class Command(BaseCommand):
 
     def _live_room(self, host: Host, skus: list[Sku]) -> Room:
         """The live demo show; a new one if an earlier demo show has ended."""
-        title = "Spring tea and Yangjiao specialties, live from Xiannv Mountain"
-        room = Room.objects.filter(host=host, title=title, status=Room.Status.LIVE).first()
+        title = DEMO_LIVE_TITLE
+        room = demo_live_room()
         if room is not None:
             return room
         room = Room.objects.create(

@@ -7,12 +7,19 @@ the same commands under a real supervisor (docker-compose, systemd, Kubernetes).
 Without STRIPE_SECRET_KEY it also starts localstripe (the Stripe stand-in) on the
 loopback interface, points every process's Stripe SDK at it, and registers the webhook
 to this server, so orders can be paid locally (`manage.py pay_order`).
+
+Where nginx with the RTMP module and ffmpeg are installed (`make system-deps`), it also
+runs the ingest server (deploy/nginx-rtmp.conf on loopback) and a test pattern published
+into the demo's live room; VIDEO=0 leaves video out, TEST_PATTERN=0 leaves the room free
+for OBS. Ports: INGEST_RTMP_PORT (1935), INGEST_HLS_PORT (8080), INGEST_CONTROL_PORT (8081).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,13 +30,25 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from liveshop.management.commands.seed_demo import demo_live_room
 from orders import localstripe_server
+from streams.ingest import LocalIngest, video_tools_missing
 
 
 @dataclass(frozen=True)
 class Process:
     name: str
     argv: list[str]
+
+
+@dataclass(frozen=True)
+class Video:
+    """The ingest server and the test pattern, what liveshop's processes need to know of
+    them, and what to tell the person at the terminal."""
+
+    processes: list[Process]
+    env: dict[str, str]
+    notes: list[str]
 
 
 def uses_localstripe() -> bool:
@@ -104,6 +123,51 @@ def liveshop_processes(*, host: str, port: int) -> list[Process]:
     ]
 
 
+def local_video(*, web_port: int) -> Video:
+    """Video for `make run` when this machine can have it; otherwise one line on how."""
+    if os.environ.get("VIDEO") == "0":
+        return Video([], {}, ["video: off (VIDEO=0)"])
+    missing = video_tools_missing()
+    if missing:
+        return Video([], {}, [f"video: off ({', '.join(missing)} missing): `sudo make system-deps` turns it on"])
+    ports = {name: int(os.environ.get(name, default)) for name, default in INGEST_PORTS.items()}
+    taken = [f"{name}={port}" for name, port in ports.items() if _port_taken(port)]
+    if taken:
+        return Video([], {}, [f"video: off (port in use: {', '.join(taken)}): set another and run again"])
+    ingest = LocalIngest(
+        run_dir=settings.VAR_DIR / "ingest",
+        # The callbacks' secret: this run's own unless one is configured.
+        secret=settings.INGEST_CALLBACK_SECRET or secrets.token_urlsafe(24),
+        rtmp_port=ports["INGEST_RTMP_PORT"],
+        hls_port=ports["INGEST_HLS_PORT"],
+        control_port=ports["INGEST_CONTROL_PORT"],
+    )
+    processes = [Process("ingest", ingest.argv(liveshop_url=f"http://127.0.0.1:{web_port}"))]
+    notes = [f"video: ingest server at {ingest.rtmp_url()}, HLS at {ingest.hls_url}"]
+    room = demo_live_room()
+    if room is not None:
+        obs = f"Server {ingest.rtmp_url()}; Stream Key {room.stream_key}"
+        notes.append(f"  OBS for the demo host: Settings → Stream → Service: Custom…; {obs}")
+        if os.environ.get("TEST_PATTERN") != "0":
+            manage = str(settings.BASE_DIR / "manage.py")
+            argv = [sys.executable, manage, "publish_test_pattern", "--room", str(room.pk), "--rtmp", ingest.rtmp_url()]
+            processes.append(Process("camera", argv))
+            notes.append(f"  a test pattern is on air in room {room.pk}; TEST_PATTERN=0 make run leaves it to OBS")
+    return Video(processes, ingest.liveshop_env(), notes)
+
+
+INGEST_PORTS = {"INGEST_RTMP_PORT": 1935, "INGEST_HLS_PORT": 8080, "INGEST_CONTROL_PORT": 8081}
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class Command(BaseCommand):
     help = "Run the ASGI server, a Celery worker and beat together; Ctrl-C stops them all."
 
@@ -112,7 +176,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
     def handle(self, *args: Any, **options: Any) -> None:
-        processes = liveshop_processes(host=options["host"], port=options["port"])
+        video = local_video(web_port=options["port"])
+        processes = [*liveshop_processes(host=options["host"], port=options["port"]), *video.processes]
         width = max(len(p.name) for p in processes)
         lock = threading.Lock()
         running: list[tuple[Process, subprocess.Popen[bytes]]] = []
@@ -125,7 +190,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
-        child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **liveshop_environment()}
+        child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **liveshop_environment(), **video.env}
         for process in processes:
             child = subprocess.Popen(
                 process.argv,
@@ -141,6 +206,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"liveshop is serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
         )
+        for note in video.notes:
+            self.stdout.write(note)
         if uses_localstripe():
             threading.Thread(target=self._register_local_webhook, args=(options["port"],), daemon=True).start()
 

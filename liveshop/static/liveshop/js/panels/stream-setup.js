@@ -32,7 +32,7 @@ export function mountStreamSetup({roomId, errorLine}) {
     } else if (video.state === 'on_air') {
       state.textContent = fmt(gettext('Your stream is reaching the server (since %(time)s).'), {
         time: timeOfDay(video.on_air_since),
-      }) + (latency === null ? '' : ' ' + fmt(gettext('Delay to viewers: %(s)s s.'), {s: latency.toFixed(1)}));
+      }) + (latency === null ? '' : ' ' + fmt(gettext('The preview plays %(s)s s behind the live edge.'), {s: latency.toFixed(1)}));
     } else {
       state.textContent = gettext('No stream is reaching the server.');
     }
