@@ -30,6 +30,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,10 @@ def playlist_has_segment(url: str) -> bool:
             return b".ts" in answer.read()
     except OSError:
         return False
+
+
+def disk_playlist_has_segment(path: Path) -> bool:
+    return path.exists() and ".ts" in path.read_text()
 
 
 def publish(url: str, log_path: Path, muxer: tuple[str, ...] = ("-f", "flv")) -> subprocess.Popen[Any]:
@@ -179,7 +184,7 @@ def main() -> None:
                         client_addr="127.0.0.1",
                         client_id=str(index),
                     )
-                    wait(lambda path=on_disk: path.exists() and ".ts" in path.read_text(), "a baseline playlist")
+                    wait(partial(disk_playlist_has_segment, on_disk), "a baseline playlist")
                     baseline.playlist_s.append(time.monotonic() - started)
                     watch(browser, page.format(baseline_room.pk), started, baseline)
                 finally:

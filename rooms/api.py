@@ -6,7 +6,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -110,11 +110,16 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
         return selectors.item_shelf_price(item)
 
 
-class RoomVideoSerializer(serializers.Serializer[Any]):
-    source = serializers.ChoiceField(choices=["ingest", "external"])
-    state = serializers.ChoiceField(choices=["off_air", "on_air"])
-    playback_url = serializers.CharField(allow_blank=True)
-    on_air_since = serializers.DateTimeField(allow_null=True)
+# Built from a dict: a declared field named `source` would shadow Field.source.
+RoomVideoSerializer = inline_serializer(
+    "RoomVideo",
+    fields={
+        "source": serializers.ChoiceField(choices=["ingest", "external"]),
+        "state": serializers.ChoiceField(choices=["off_air", "on_air"]),
+        "playback_url": serializers.CharField(allow_blank=True),
+        "on_air_since": serializers.DateTimeField(allow_null=True),
+    },
+)
 
 
 class RoomIngestSerializer(serializers.Serializer[Any]):
