@@ -26,6 +26,8 @@ web_pages: list[URLPattern | URLResolver] = [
     path("", web.home, name="home"),
     path("rooms/<int:room_id>/", web.room_page, name="room"),
     path("studio/rooms/<int:room_id>/", web.studio_page, name="studio"),
+    path("orders/", web.orders_page, name="orders"),
+    path("orders/<int:order_id>/", web.order_page, name="order"),
     path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
     path(
         "login/",

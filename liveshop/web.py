@@ -28,9 +28,11 @@ from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from liveshop import services
+from liveshop.districts import district_names_zh
 from liveshop.errors import Invalid
 from liveshop.models import User
 from liveshop.ratelimit import REGISTER, rate_limited_page
+from orders import selectors as order_selectors
 from rooms import selectors as room_selectors
 from rooms.models import Room
 
@@ -62,6 +64,8 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
         "user": {"id": user.pk, "display_name": user.public_name} if isinstance(user, User) else None,
         "language": translation.get_language(),
+        # District names are English in the API; a Chinese page shows them in Chinese.
+        "district_names": district_names_zh() if translation.get_language().startswith("zh") else {},
         "login_url": f"{resolve_url(settings.LOGIN_URL)}?next={request.get_full_path()}",
         **extra,
     }
@@ -101,6 +105,24 @@ def studio_page(request: HttpRequest, room_id: int) -> HttpResponse:
         raise Http404("No such room.")
     config = _page_config(request, room=room.pk, stripe=_stripe_config())
     return render(request, "liveshop/studio.html", {"room": room, "config": config})
+
+
+@require_GET
+@login_required
+def orders_page(request: HttpRequest) -> HttpResponse:
+    """My orders: every order of the signed-in buyer, newest first."""
+    return render(request, "liveshop/orders.html", {"config": _page_config(request)})
+
+
+@require_GET
+@login_required
+def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
+    """One of my orders: its status as it changes, items, shipping, paying, cancelling,
+    asking for a refund. Anyone but its buyer gets a 404 (the seller has the API)."""
+    if not order_selectors.orders_of_buyer(user=request.user).filter(pk=order_id).exists():
+        raise Http404("No such order.")
+    config = _page_config(request, order=order_id, stripe=_stripe_config())
+    return render(request, "liveshop/order.html", {"config": config})
 
 
 @require_GET

@@ -23,7 +23,7 @@ from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user, is_staff
 from liveshop.ratelimit import OrderThrottle
 from orders import selectors, stripe_api
-from orders.models import Order, OrderItem, Refund
+from orders.models import Order, OrderItem, Refund, RefundClaim
 from orders.services import orders as order_services
 from orders.services import payments, refunds
 from rooms.models import Room, RoomItem
@@ -97,6 +97,17 @@ class RefundSerializer(serializers.Serializer[Refund]):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
+class RefundClaimSerializer(serializers.Serializer[RefundClaim]):
+    reason = serializers.CharField()
+    status = serializers.ChoiceField(choices=RefundClaim.Status.choices)
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class RefundClaimCreateSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500)
+
+
 class ShippingOutSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     phone = serializers.CharField()
@@ -124,6 +135,15 @@ class OrderSerializer(serializers.Serializer[Order]):
     payment = serializers.SerializerMethodField()
     refunded_amount = serializers.IntegerField()
     refunds = RefundSerializer(many=True, source="refunds.all")
+    refund_claim = serializers.SerializerMethodField(help_text="The buyer's request for a refund, if any (added).")
+
+    @extend_schema_field(RefundClaimSerializer(allow_null=True))
+    def get_refund_claim(self, order: Order) -> dict[str, Any] | None:
+        try:
+            claim = order.refund_claim
+        except RefundClaim.DoesNotExist:
+            return None
+        return dict(RefundClaimSerializer(claim).data)
 
     @extend_schema_field(PaymentInfoSerializer(allow_null=True))
     def get_payment(self, order: Order) -> dict[str, Any] | None:
@@ -253,6 +273,26 @@ class OrderShipView(APIView):
         data.is_valid(raise_exception=True)
         order_services.order_ship(order=order, tracking=data.validated_data["tracking"])
         return _order_response(request, order.pk)
+
+
+class OrderRefundClaimView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=RefundClaimCreateSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer, **errors(400, 401, 403, 404, 409)},
+        description="The buyer asks the seller for a refund of a paid (shipped, delivered) order: 201 with the "
+        "order and its `refund_claim`; asking again, 200 with the first claim; 409 `conflict` for an order not "
+        "paid or refunded in full.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        order = selectors.order_visible_get(user=request.user, order_id=pk)
+        if order.buyer_id != request.user.pk:
+            raise PermissionDenied("Only the buyer may ask for a refund.")
+        data = RefundClaimCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _, created = refunds.refund_claim_open(order=order, reason=data.validated_data["reason"])
+        return _order_response(request, order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class OrderRefundView(APIView):

@@ -149,6 +149,27 @@ class Payment(models.Model):
         return self.payment_intent_id
 
 
+class RefundClaim(models.Model):
+    """The buyer asking for their money back (the item did not come, arrived broken...).
+
+    One per order; the seller (or staff) answers with a refund (POST /orders/{id}/refund/),
+    which marks the claim refunded when it succeeds.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        REFUNDED = "refunded"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="refund_claim")
+    reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refund claim on order {self.order_id} ({self.status})"
+
+
 class Refund(models.Model):
     """Money given back on an order: asked by the seller or staff, or automatic.
 

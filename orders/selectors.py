@@ -14,7 +14,7 @@ from orders.models import Order, OrderItem, Refund
 
 def orders_with_details() -> QuerySet[Order]:
     """Orders with everything their serializer reads, in one query per relation."""
-    return Order.objects.select_related("payment", "shop").prefetch_related(
+    return Order.objects.select_related("payment", "shop", "refund_claim").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.order_by("id")),
         Prefetch("refunds", queryset=Refund.objects.order_by("id")),
     )

@@ -20,7 +20,7 @@ from django.utils import timezone
 from liveshop.errors import Conflict, Invalid
 from liveshop.models import User
 from orders import stripe_api
-from orders.models import LedgerAccount, LedgerTransaction, Order, Refund
+from orders.models import LedgerAccount, LedgerTransaction, Order, Refund, RefundClaim
 from orders.services import ledger
 
 logger = logging.getLogger(__name__)
@@ -165,6 +165,9 @@ def refund_apply_result(*, refund_id: int, stripe_refund_id: str | None, status:
             if refunded_before + refund.amount >= order.total and order.status in Order.REFUNDABLE:
                 Order.objects.filter(pk=order.pk).update(status=Order.Status.REFUNDED)
             _ledger_refund(order, refund, refunded_before)
+            RefundClaim.objects.filter(order_id=order.pk, status=RefundClaim.Status.OPEN).update(
+                status=RefundClaim.Status.REFUNDED, resolved_at=now
+            )
             return f"refund {refund.pk} succeeded"
         if status in ("failed", "canceled"):
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
@@ -172,3 +175,18 @@ def refund_apply_result(*, refund_id: int, stripe_refund_id: str | None, status:
             )
             return f"refund {refund.pk} failed"
         return f"refund {refund.pk} {status}"
+
+
+def refund_claim_open(*, order: Order, reason: str) -> tuple[RefundClaim, bool]:
+    """The buyer asks for a refund of a paid order (shipped or delivered too) with money
+    left to give back; asking again returns the first claim. 409 `conflict` otherwise."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+        existing = RefundClaim.objects.filter(order=locked).first()
+        if existing is not None:
+            return existing, False
+        if locked.status not in (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED):
+            raise Conflict("Only a paid order can be refunded.")
+        if locked.refunded_amount >= locked.total:
+            raise Conflict("This order has been refunded in full.")
+        return RefundClaim.objects.create(order=locked, reason=reason), True

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from catalog.models import Offer, Product, Shop, Sku
 from liveshop.models import User
-from orders.models import Order, Payment
+from orders.models import Order, Payment, RefundClaim
 from orders.services.orders import LineRequest, order_create
 from rooms.models import (
     Ban,
@@ -320,6 +320,14 @@ CASES: dict[str, Case] = {
         {"reason": "broken"},
         hidden=frozenset({"viewer", "rival", "other_host", "moderator"}),
         state=_state_paid,
+    ),
+    "order.refund_claim": Case(
+        "POST",
+        "/api/v1/orders/{paid.pk}/refund-claim/",
+        {"buyer": 201},
+        {"reason": "The tin arrived dented."},
+        hidden=frozenset({"viewer", "rival", "other_host", "moderator"}),
+        state=lambda w: list(RefundClaim.objects.values_list("order_id", "reason")),
     ),
     "top_up.create": Case("POST", "/api/v1/wallet/top-ups/", _every_user(201), {"coins": 100}),
 }

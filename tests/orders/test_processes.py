@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.conf import settings
 
@@ -31,3 +33,11 @@ def test_deadline_sweepers_run_at_least_every_two_seconds(task):
     entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == task]
     assert entries
     assert all(float(e["schedule"]) <= 2 for e in entries)
+
+
+@pytest.mark.parametrize(
+    "logger", ["celery.beat", "celery.app.trace", "celery.worker.strategy", "celery.worker.request"]
+)
+def test_the_per_task_lines_of_the_sweepers_stay_out_of_the_terminal(logger):
+    # The worker's "Discarding revoked task" (a sweep past its expiry) is one of them.
+    assert logging.getLogger(logger).getEffectiveLevel() >= logging.WARNING

@@ -602,3 +602,41 @@ def test_the_same_event_delivered_concurrently_is_stored_and_settled_once(client
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert LedgerTransaction.objects.filter(kind="order_payment").count() == 1
     assert_ledger_balanced()
+
+
+# --- The buyer's refund claim -----------------------------------------------------------------
+
+
+def test_the_buyer_asks_for_a_refund_once_and_the_seller_sees_it(client_for, host, paid_order, committed):
+    buyer = client_for(paid_order.buyer)
+    url = f"/api/v1/orders/{paid_order.pk}/refund-claim/"
+    first = buyer.post(url, {"reason": "The tin arrived dented."}, format="json")
+    assert first.status_code == 201
+    claim = first.json()["refund_claim"]
+    assert (claim["reason"], claim["status"], claim["resolved_at"]) == ("The tin arrived dented.", "open", None)
+    again = buyer.post(url, {"reason": "Hello?"}, format="json")
+    assert again.status_code == 200
+    assert again.json()["refund_claim"]["reason"] == "The tin arrived dented."
+    seen = client_for(host).get(f"/api/v1/shops/{paid_order.shop_id}/orders/").json()["results"]
+    assert [o["refund_claim"]["status"] for o in seen if o["id"] == paid_order.pk] == ["open"]
+
+    # The seller refunds: the claim is answered.
+    with committed():
+        client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"reason": "sorry"}, format="json")
+    answered = buyer.get(f"/api/v1/orders/{paid_order.pk}/").json()
+    assert answered["status"] == "refunded"
+    assert answered["refund_claim"]["status"] == "refunded"
+    assert answered["refund_claim"]["resolved_at"] is not None
+
+
+def test_a_refund_claim_needs_a_paid_order(client_for, order):
+    response = client_for(order.buyer).post(f"/api/v1/orders/{order.pk}/refund-claim/", {"reason": "x"}, format="json")
+    assert_error(response, 409, "conflict")  # not paid yet: cancel it instead
+    assert_error(client_for(order.buyer).post("/api/v1/orders/999999/refund-claim/", {"reason": "x"}), 404, "not_found")
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "x" * 501}, {"reason": ["a"]}])
+def test_a_refund_claim_needs_a_reason(client_for, paid_order, body):
+    response = client_for(paid_order.buyer).post(f"/api/v1/orders/{paid_order.pk}/refund-claim/", body, format="json")
+    assert_error(response, 400, "invalid")
+    assert client_for(paid_order.buyer).get(f"/api/v1/orders/{paid_order.pk}/").json()["refund_claim"] is None

@@ -48,12 +48,12 @@ def shelf(live_room: Room) -> list[RoomItem]:
 
 
 def card_element(page: Any, number: str) -> None:
-    """Type a card into Stripe.js's card element (localstripe's: plain inputs)."""
+    """Type a card into Stripe.js's card element (the stand-in's: plain inputs), key by key
+    as a person does (the number field groups the digits as they come)."""
     card = page.get_by_test_id("card-element")
-    card.locator("input[placeholder=number]").fill(number)
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill("34")
-    card.locator("input[placeholder=cvc]").fill("123")
+    for field, typed in (("number", number), ("expiry", "1234"), ("cvc", "123")):
+        card.locator(f"input[data-field={field}]").fill("")
+        card.locator(f"input[data-field={field}]").press_sequentially(typed)
 
 
 def test_two_viewers_see_each_others_comments_likes_and_count(pages: Pages, live_room, shelf, viewer):
@@ -133,14 +133,14 @@ def test_host_runs_the_show_and_a_viewer_buys_end_to_end(pages: Pages, live_room
     for name, value in SHIPPING.items():
         sheet.locator(f"input[name={name}]").fill(value)
     expect(sheet.get_by_test_id("checkout-total")).to_have_text("¥19.80")
-    card_element(buyer, "4000000000000341")
+    card_element(buyer, "4000 0000 0000 0341")
     sheet.get_by_test_id("checkout-pay").click()
-    expect(sheet.get_by_test_id("checkout-error")).to_have_text("Your card was declined.")
+    expect(sheet.get_by_test_id("checkout-error")).to_have_text("The card was declined. Try another card.")
     order = Order.objects.get(buyer=viewer)
     assert order.status == Order.Status.PENDING_PAYMENT
     expect(other.get_by_test_id("featured").get_by_test_id("flash-remaining")).to_have_text("剩 3 件")
 
-    card_element(buyer, "4242424242424242")
+    card_element(buyer, "4242 4242 4242 4242")  # as the page prints it, spaces and all
     sheet.get_by_test_id("checkout-pay").click()
     status = sheet.get_by_test_id("checkout-status")
     expect(status).to_have_attribute("data-order-status", "paid", timeout=30_000)
@@ -155,7 +155,7 @@ def test_host_runs_the_show_and_a_viewer_buys_end_to_end(pages: Pages, live_room
 
     # The other viewer's ticker (in Chinese) shows the sale, without the buyer's name.
     ticker = other.get_by_test_id("ticker")
-    expect(ticker).to_contain_text("来自Yuzhong的 V***i 买了 Yangjiao Dried Tofu ×2")  # noqa: RUF001
+    expect(ticker).to_contain_text("来自渝中的 V***i 买了 Yangjiao Dried Tofu ×2")  # noqa: RUF001
     buyer.get_by_test_id("checkout-pay").click()  # "Done" closes the sheet
     expect(sheet).to_be_hidden()
     other.get_by_test_id("comment-input").fill("还有豆腐干吗?")
@@ -317,3 +317,20 @@ def test_the_verify_page_runs_and_says_when_there_is_no_such_giveaway(pages: Pag
     page = pages.open("/giveaways/999999/verify/", locale="zh-CN")
     expect(page.locator("h1")).to_have_text("验证抽奖")
     expect(page.locator("#verify-error")).to_have_text("未找到。")
+
+
+def test_the_card_form_reads_like_a_card_form_in_chinese(pages: Pages, live_room, shelf, viewer):
+    page = pages.open(f"/rooms/{live_room.pk}/", user=viewer, locale="zh-CN")
+    page.get_by_test_id("featured").get_by_test_id("buy").click()
+    sheet = page.get_by_test_id("checkout")
+    card = sheet.get_by_test_id("card-element")
+    expect(card.locator("input[data-field=number]")).to_have_attribute("placeholder", "卡号")
+    expect(card.locator("input[data-field=expiry]")).to_have_attribute("placeholder", "月 / 年")
+    expect(card).not_to_contain_text("localstripe")
+    card.locator("input[data-field=number]").press_sequentially("4242424242424242")
+    expect(card.locator("input[data-field=number]")).to_have_value("4242 4242 4242 4242")
+    for name, value in SHIPPING.items():
+        sheet.locator(f"input[name={name}]").fill(value)
+    sheet.get_by_test_id("checkout-pay").click()  # no expiry typed: no order placed
+    expect(sheet.get_by_test_id("checkout-error")).to_have_text("请填写完整的卡号、有效期和安全码。")
+    assert not Order.objects.filter(buyer=viewer).exists()

@@ -72,6 +72,11 @@ export function mountCheckout({roomId}) {
   async function pay() {
     if (busy || paid) return;
     if (!form.reportValidity()) return;
+    if (!card || !card.complete) {
+      // Before the order holds any stock: a card half typed is the buyer's to finish.
+      say(errorLine, gettext('Enter the whole card: number, expiry date and security code.'));
+      return;
+    }
     busy = true;
     payButton.disabled = true;
     say(errorLine, '');
@@ -82,7 +87,7 @@ export function mountCheckout({roomId}) {
       const result = await card.confirm(placed.payment.client_secret, form.elements.name.value.trim());
       if (result.error) {
         say(statusLine, '');
-        say(errorLine, result.error.message || gettext('The payment did not go through.'));
+        say(errorLine, result.error.message);
         return;
       }
       say(statusLine, gettext('Payment sent. Waiting for the confirmation…'));
@@ -90,12 +95,14 @@ export function mountCheckout({roomId}) {
       if (final.status === 'paid') {
         paid = true;
         say(statusLine, fmt(gettext('Paid! Order %(number)s is on its way soon.'), {number: final.number}));
+        statusLine.append(' ', h('a', {href: `/orders/${final.id}/`, 'data-testid': 'order-link'}, gettext('See the order')));
         statusLine.dataset.orderStatus = 'paid';
         payButton.textContent = gettext('Done');
         payButton.disabled = false;
         payButton.onclick = () => dialog.close();
       } else if (final.status === 'pending_payment') {
-        say(statusLine, gettext('The payment is being confirmed; your orders list will show it soon.'));
+        say(statusLine, gettext('The payment is being confirmed; the order page shows when it is done.'));
+        statusLine.append(' ', h('a', {href: `/orders/${final.id}/`, 'data-testid': 'order-link'}, gettext('See the order')));
       } else {
         say(statusLine, '');
         say(errorLine, fmt(gettext('The order is %(status)s.'), {status: final.status}));
