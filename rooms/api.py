@@ -40,12 +40,21 @@ class HostSummarySerializer(serializers.ModelSerializer[Host]):
 class HostSerializer(serializers.ModelSerializer[Host]):
     user = UserPublicSerializer(read_only=True)
     followers = serializers.IntegerField(source="followers_count", read_only=True)
+    following = serializers.SerializerMethodField(
+        help_text="Whether the signed-in user follows this host; null for anonymous requests."
+    )
 
     class Meta:
         model = Host
-        fields = ["id", "user", "kind", "district", "bio", "verified", "followers", "created_at"]
-        read_only_fields = ["id", "user", "verified", "followers", "created_at"]
+        fields = ["id", "user", "kind", "district", "bio", "verified", "followers", "following", "created_at"]
+        read_only_fields = ["id", "user", "verified", "followers", "following", "created_at"]
         extra_kwargs = {"bio": {"max_length": 2000}}
+
+    def get_following(self, host: Host) -> bool | None:
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return None
+        return selectors.host_followed_by(host=host, user_id=request.user.pk)
 
 
 class FlashSaleSerializer(serializers.ModelSerializer[FlashSale]):
@@ -273,7 +282,7 @@ class HostDetailView(APIView):
         host = selectors.host_get(host_id=pk)
         if host is None:
             raise NotFound("No such host.")
-        return Response(HostSerializer(host).data)
+        return Response(HostSerializer(host, context={"request": request}).data)
 
 
 class HostVerifyView(APIView):
@@ -314,10 +323,21 @@ class RoomFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Room.Status.choices)
     host = django_filters.NumberFilter(field_name="host_id")
     district = django_filters.CharFilter(field_name="host__district", lookup_expr="iexact")
+    following = django_filters.BooleanFilter(
+        method="filter_following", help_text="true: only rooms of hosts the signed-in user follows (none if anonymous)."
+    )
 
     class Meta:
         model = Room
-        fields = ["status", "host", "district"]
+        fields = ["status", "host", "district", "following"]
+
+    def filter_following(self, queryset: QuerySet[Room], name: str, value: bool | None) -> QuerySet[Room]:
+        if not value:
+            return queryset
+        user = self.request.user if self.request is not None else None
+        if user is None or not user.is_authenticated:
+            return queryset.none()
+        return queryset.filter(host__follows__user_id=user.pk)
 
 
 class RoomListCreateView(generics.ListAPIView[Room]):

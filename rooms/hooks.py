@@ -26,7 +26,7 @@ def room_closed(room: Room) -> None:
 def room_video(room: Room) -> dict[str, Any]:
     if room_video_provider is not None:
         return room_video_provider(room)
-    return {"state": "off_air", "playback_url": room.playback_url, "on_air_since": None}
+    return {"source": "external", "state": "off_air", "playback_url": room.playback_url, "on_air_since": None}
 
 
 def room_ingest(room: Room) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms import selectors, selectors_gifts
+from rooms import hooks, selectors, selectors_gifts
 from rooms.models import Comment, FlashSale, Room, RoomItem
 from rooms.realtime.events import iso
 
@@ -66,3 +66,10 @@ def snapshot_shared(room: Room) -> dict[str, Any]:
             comment_history_payload(c, host_user_id=room.host.user_id, moderator_ids=moderator_ids) for c in recent
         ],
     }
+
+
+def video_payload(room: Room) -> dict[str, Any]:
+    """`video.updated` data: the room detail's `video`, as it is now."""
+    video = hooks.room_video(room)
+    since = video.get("on_air_since")
+    return {**video, "on_air_since": iso(since) if since else None}

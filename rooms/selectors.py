@@ -17,6 +17,7 @@ from rooms.models import (
     Ban,
     Comment,
     FlashSale,
+    Follow,
     Host,
     ModerationAction,
     Mute,
@@ -150,6 +151,10 @@ def item_active_flash_sale(item: RoomItem) -> FlashSale | None:
 
 def host_get(*, host_id: int) -> Host | None:
     return Host.objects.select_related("user").filter(pk=host_id).first()
+
+
+def host_followed_by(*, host: Host, user_id: int) -> bool:
+    return Follow.objects.filter(host=host, user_id=user_id).exists()
 
 
 _datetime = serializers.DateTimeField()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,7 +28,7 @@ from catalog.models import Sku
 from catalog.services import sku_hold, sku_release
 from liveshop.errors import Banned, Conflict, Invalid, PermissionDenied, RoomNotLive, ServiceError
 from liveshop.models import User
-from rooms import fairness, selectors, selectors_gifts
+from rooms import broadcast, fairness, selectors, selectors_gifts
 from rooms.broadcast import room_event_on_commit
 from rooms.models import Ban, Follow, Giveaway, GiveawayEntry, GiveawayWinner, Room
 
@@ -255,6 +256,10 @@ def giveaways_enter_by_comment(*, room: Room, user: User, text: str) -> list[int
             continue
         if created:
             entered.append(giveaway.pk)
+    for giveaway_id in entered:
+        # The commenter's page shows it (the comment alone says nothing of the entry).
+        frame = {"type": "giveaway.entered", "data": {"giveaway": giveaway_id}}
+        transaction.on_commit(partial(broadcast.room_user_send, room.pk, user.pk, frame), robust=True)
     return entered
 
 

@@ -55,6 +55,9 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     if updated != 1:
         raise Conflict("An ended or suspended room cannot be changed.")
     room.refresh_from_db()
+    if "playback_url" in fields:
+        # Open pages switch to the new URL (or off it) without a reload.
+        room_event_on_commit(room.pk, "video.updated", payloads.video_payload(room))
     return room
 
 

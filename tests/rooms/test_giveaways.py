@@ -285,6 +285,19 @@ def test_a_comment_equal_to_the_keyword_enters_its_author(live_room, viewer, oth
     assert Comment.objects.count() == 4  # every comment stands
 
 
+def test_the_commenter_alone_hears_that_the_keyword_entered_them(
+    live_room, viewer, monkeypatch, django_capture_on_commit_callbacks
+):
+    created = giveaway(live_room, keyword="tea")
+    sent: list[tuple[int, int, dict[str, Any]]] = []
+    monkeypatch.setattr("rooms.broadcast.room_user_send", lambda room, user, frame: sent.append((room, user, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.comment_create(room=live_room, user=viewer, text="Tea", role="viewer")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.comment_create(room=live_room, user=viewer, text="tea", role="viewer")  # in already: nothing
+    assert sent == [(live_room.pk, viewer.pk, {"type": "giveaway.entered", "data": {"giveaway": created.pk}})]
+
+
 def test_a_keyword_comment_from_someone_the_rules_exclude_is_just_a_comment(live_room, viewer, host):
     created = giveaway(live_room, keyword="tea", followers_only=True)
     services.comment_create(room=live_room, user=viewer, text="tea", role="viewer")

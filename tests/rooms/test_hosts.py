@@ -23,6 +23,7 @@ def test_become_a_host_unverified(client_for, viewer):
         "bio": "Tea since 1998.",
         "verified": False,
         "followers": 0,
+        "following": None,
         "created_at": response.json()["created_at"],
     }
 
@@ -112,6 +113,19 @@ def test_follow_and_unfollow_are_idempotent(client_for, viewer, host_profile):
     assert client.delete(url).status_code == 204
     assert client.get(f"/api/v1/hosts/{host_profile.pk}/").json()["followers"] == 0
     assert not Follow.objects.exists()
+
+
+def test_host_detail_says_whether_you_follow_and_rooms_filter_by_it(client_for, viewer, host_profile, room):
+    client = client_for(viewer)
+    other_room = factories.RoomFactory.create()  # another host's
+    assert client.get(f"/api/v1/hosts/{host_profile.pk}/").json()["following"] is False
+    assert client_for(None).get(f"/api/v1/hosts/{host_profile.pk}/").json()["following"] is None
+    assert client.get("/api/v1/rooms/?following=true").json()["results"] == []
+    client.post(f"/api/v1/hosts/{host_profile.pk}/follow/")
+    assert client.get(f"/api/v1/hosts/{host_profile.pk}/").json()["following"] is True
+    assert [r["id"] for r in client.get("/api/v1/rooms/?following=true").json()["results"]] == [room.pk]
+    assert {r["id"] for r in client.get("/api/v1/rooms/?following=false").json()["results"]} == {room.pk, other_room.pk}
+    assert client_for(None).get("/api/v1/rooms/?following=true").json()["results"] == []
 
 
 def test_follow_yourself_is_invalid(client_for, host, host_profile):

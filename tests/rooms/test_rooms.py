@@ -117,6 +117,20 @@ def test_suspended_room_visible_only_to_host_and_staff(client_for, persona, who,
 # --- Editing ----------------------------------------------------------------------------
 
 
+def test_a_new_playback_url_reaches_open_pages(
+    client_for, host, live_room, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.HLS_PUBLIC_URL = ""  # no ingest server: the host's own URL
+    sent = []
+    monkeypatch.setattr("rooms.broadcast.room_publish", lambda room_id, kind, data: sent.append((room_id, kind, data)))
+    url = "https://cdn.example/show.m3u8"
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(host).patch(f"/api/v1/rooms/{live_room.pk}/", {"playback_url": url}, format="json")
+        client_for(host).patch(f"/api/v1/rooms/{live_room.pk}/", {"title": "Autumn tea"}, format="json")
+    video = {"source": "external", "state": "off_air", "playback_url": url, "on_air_since": None}
+    assert sent == [(live_room.pk, "video.updated", video)]
+
+
 @pytest.mark.parametrize(
     ("who", "status"),
     [("anonymous", 401), ("viewer", 403), ("unverified_host", 403), ("host", 200), ("other_host", 403), ("staff", 403)],

@@ -34,6 +34,7 @@ def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: P
     form.locator("input[name=winners]").fill("2")
     form.locator("input[name=duration_s]").fill("6")
     form.locator("input[name=keyword]").fill("tea")
+    form.locator("select[name=prize_sku]").select_option(str(shelf[0].sku_id))
     studio.get_by_test_id("giveaway-start").click()
 
     for page in viewers:
@@ -42,13 +43,16 @@ def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: P
         expect(card.get_by_test_id("giveaway-countdown")).to_have_text(re.compile(r"^0:0\d$"))
         page.get_by_test_id("comment-input").fill("TEA ")  # the keyword, trimmed, any case
         page.get_by_test_id("comment-send").click()
+        # The comment entered them, and the page says so (the Enter button goes).
+        expect(card.get_by_test_id("giveaway-entered")).to_be_visible()
+        expect(card.get_by_test_id("giveaway-enter")).to_have_count(0)
 
     # Beat's sweeper draws at closes_at; both pages hear giveaway.drawn.
     for page in viewers:
         winners = page.get_by_test_id("giveaway-winners")
         expect(winners).to_contain_text("Ana Liu", timeout=30_000)
         expect(winners).to_contain_text("Bo Chen")
-        expect(page.get_by_test_id("giveaway-claim")).to_be_visible()  # each of them won
+        expect(page.get_by_test_id("giveaway-claim")).to_be_visible()  # each of them won a tin
 
     with viewers[0].context.expect_page() as opened:
         viewers[0].get_by_test_id("giveaway-verify").click()
@@ -57,6 +61,18 @@ def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: P
     expect(verify.get_by_test_id("winners-check")).to_have_attribute("data-ok", "true")
     expect(verify.get_by_test_id("entrants")).to_have_text("2")
     assert verify.get_by_test_id("seed-hash").inner_text() == verify.get_by_test_id("commitment").inner_text()
+
+    # A giveaway without a prize: its winner is congratulated, with no claim form to fail.
+    form.locator("input[name=title]").fill("A surprise from the host")
+    form.locator("input[name=winners]").fill("1")
+    form.locator("input[name=keyword]").fill("")
+    form.locator("select[name=prize_sku]").select_option("")
+    studio.get_by_test_id("giveaway-start").click()
+    surprise = viewers[1].get_by_test_id("giveaway").filter(has_text="A surprise from the host")
+    surprise.get_by_test_id("giveaway-enter").click()
+    expect(surprise.get_by_test_id("giveaway-entered")).to_be_visible()
+    expect(surprise.get_by_test_id("giveaway-won")).to_have_text("You won! Congratulations.", timeout=30_000)
+    expect(surprise.get_by_test_id("giveaway-claim")).to_have_count(0)
 
 
 def test_muted_viewer_sees_the_muted_message_and_the_room_never_sees_the_comment(pages: Pages, live_room, host):

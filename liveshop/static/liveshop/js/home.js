@@ -3,7 +3,7 @@
 
 import {getAll} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
-import {dateTime, errorMessage, fmt, gettext, ngettext} from './lib/format.js';
+import {dateTime, districtName, errorMessage, fmt, gettext, ngettext} from './lib/format.js';
 
 const config = pageConfig();
 
@@ -31,7 +31,7 @@ function byDistrict(container, empty, rooms) {
   }
   container.replaceChildren(...[...districts.keys()].sort().map((district) =>
     h('section', {class: 'district', 'data-district': district},
-      h('h3', {}, district),
+      h('h3', {}, districtName(district)),
       h('ul', {class: 'room-cards'}, districts.get(district).map(roomCard)))));
   container.removeAttribute('aria-busy');
   show(empty, rooms.length === 0);
@@ -48,5 +48,20 @@ async function load() {
   }
 }
 
-load();
-setInterval(load, 30000);
+/** The live and coming shows of the hosts you follow, live first. */
+async function loadFollowing() {
+  if (!config.user) return;
+  const rooms = (await getAll('/rooms/?following=true', 2)).filter((room) => room.status === 'live' || room.status === 'scheduled');
+  rooms.sort((a, b) => (a.status === 'live' ? 0 : 1) - (b.status === 'live' ? 0 : 1)
+    || String(a.scheduled_start || '').localeCompare(String(b.scheduled_start || '')));
+  $('#following-rooms').replaceChildren(...rooms.map(roomCard));
+  show($('#following-section'), rooms.length > 0);
+}
+
+function refresh() {
+  load();
+  loadFollowing().catch((err) => console.warn('following unavailable', err));
+}
+
+refresh();
+setInterval(refresh, 30000);

@@ -2,13 +2,15 @@
 // ticker, gifts and giveaways, each a panel fed by the room socket.
 
 import {$, pageConfig} from './lib/dom.js';
-import {fmt, gettext} from './lib/format.js';
+import {districtName, fmt, gettext} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
 import {mountCheckout} from './panels/checkout.js';
+import {mountFollow} from './panels/follow.js';
 import {mountComments} from './panels/comments.js';
 import {mountGifts} from './panels/gifts.js';
 import {mountGiveaways} from './panels/giveaway.js';
 import {mountLikes} from './panels/likes.js';
+import {reportActions} from './panels/report.js';
 import {mountShelf} from './panels/shelf.js';
 import {mountTicker} from './panels/ticker.js';
 import {mountVideo} from './panels/video.js';
@@ -16,6 +18,7 @@ import {mountVideo} from './panels/video.js';
 const config = pageConfig();
 const roomId = config.room;
 const checkout = mountCheckout({roomId});
+const follow = mountFollow({config, errorLine: $('#follow-error')});
 let shelf = null;
 let video = null;
 
@@ -25,16 +28,17 @@ const room = roomConnection(roomId, {
     document.title = `${data.title} · liveshop`;
     $('#host-line').textContent = fmt(gettext('%(name)s · %(district)s'), {
       name: data.host.user.display_name,
-      district: data.host.district,
+      district: districtName(data.host.district),
     });
     shelf.setCanBuy(data.status === 'live');
     video.setRoom(data);
+    follow.setHost(data.host);
   },
 });
 
 video = room.use(mountVideo());
 shelf = room.use(mountShelf({onBuy: (item, state) => checkout.open(item, state)}));
-room.use(mountComments({socket: room.socket, config}));
+room.use(mountComments({socket: room.socket, config, actions: reportActions({config})}));
 room.use(mountLikes({socket: room.socket}));
 room.use(mountTicker());
 room.use(mountGiveaways({roomId, config}));

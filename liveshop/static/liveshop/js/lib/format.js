@@ -61,6 +61,28 @@ export function roomStatusLabel(status) {
   }[status] || status;
 }
 
+/** A district's name in the page's language (the API's are English: "Wulong"). */
+let districtNames = null;
+export function districtName(name) {
+  if (districtNames === null) {
+    const node = document.getElementById('page-config');
+    districtNames = (node && JSON.parse(node.textContent).district_names) || {};
+  }
+  return districtNames[name] || name;
+}
+
+export function orderStatusLabel(status) {
+  return {
+    pending_payment: gettext('Waiting for payment'),
+    paid: gettext('Paid'),
+    shipped: gettext('Shipped'),
+    delivered: gettext('Delivered'),
+    cancelled: gettext('Cancelled'),
+    expired: gettext('Expired (not paid in time)'),
+    refunded: gettext('Refunded'),
+  }[status] || status;
+}
+
 /** The message to show for an API or socket error in the contract's shape. */
 export function errorMessage(error) {
   const code = error && error.code;

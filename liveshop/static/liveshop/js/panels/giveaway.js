@@ -1,7 +1,8 @@
 // Giveaways (CONTRACT.md): the snapshot's `giveaways`, giveaway.started {giveaway},
 // giveaway.drawn {giveaway: id, winners, seed}. Viewers enter with
 // POST /giveaways/{id}/entries/ (or by commenting the keyword), winners claim with
-// POST /giveaways/{id}/claim/ {shipping}; every drawn giveaway links to its
+// POST /giveaways/{id}/claim/ {shipping} when the giveaway has a prize; the private
+// giveaway.entered {giveaway} says a keyword comment entered them; every drawn giveaway links to its
 // verification page (/giveaways/{id}/verify/). The host starts one with
 // POST /rooms/{id}/giveaways/ and may cancel it (POST /giveaways/{id}/cancel/).
 
@@ -65,10 +66,20 @@ export function mountGiveaways({roomId, config, host = false}) {
     return form;
   }
 
+  /** What a winner sees: the claim form while a prize waits for them, else what became of it. */
+  function winnerNote(giveaway, winner) {
+    if (giveaway.prize && (!winner.status || winner.status === 'pending')) return claimForm(giveaway);
+    const text = {
+      claimed: gettext('You won! Your prize is on its way.'),
+      forfeited: gettext('You won, but the prize was not claimed in time.'),
+    }[winner.status] || gettext('You won! Congratulations.');
+    return h('p', {class: 'ok', 'data-testid': 'giveaway-won'}, text);
+  }
+
   function card(giveaway) {
     const open = giveaway.status === 'open';
     const winners = giveaway.winners || [];
-    const won = you.user_id !== null && winners.some((w) => (w.user ? w.user.id : w.id) === you.user_id);
+    const mine = you.user_id === null ? null : winners.find((w) => (w.user ? w.user.id : w.id) === you.user_id);
     const node = h('article', {class: `giveaway-card ${giveaway.status}`, dataset: {giveaway: giveaway.id}, 'data-testid': 'giveaway'},
       h('h3', {}, giveaway.title),
       open ? h('p', {}, gettext('Draw in'), ' ', countdown(giveaway)) : null,
@@ -98,7 +109,7 @@ export function mountGiveaways({roomId, config, host = false}) {
           winners.length ? winners.map((w) => h('li', {}, (w.user || w).display_name)) : h('li', {}, gettext('Nobody entered.'))),
         h('a', {href: `/giveaways/${giveaway.id}/verify/`, target: '_blank', rel: 'noopener', 'data-testid': 'giveaway-verify'}, gettext('Verify the draw')),
       );
-      if (won && !host) node.append(claimForm(giveaway));
+      if (mine && !host) node.append(winnerNote(giveaway, mine));
     }
     if (giveaway.status === 'cancelled') node.append(h('p', {class: 'hint'}, gettext('Cancelled.')));
     return node;
@@ -143,6 +154,11 @@ export function mountGiveaways({roomId, config, host = false}) {
         you = event.data.you;
         giveaways.clear();
         for (const giveaway of event.data.giveaways || []) giveaways.set(giveaway.id, giveaway);
+        render();
+      },
+      // Private: the viewer's comment was the keyword and entered them.
+      'giveaway.entered': (event) => {
+        entered.add(event.data.giveaway);
         render();
       },
       'giveaway.started': (event) => {

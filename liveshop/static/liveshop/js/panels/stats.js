@@ -1,5 +1,7 @@
 // The host's live stats: GET /rooms/{id}/stats/ every few seconds (CONTRACT.md,
 // "Statistics"). A server without the endpoint (404) leaves the panel hidden.
+// "Watching" is the room socket's count (`viewers`), the number the header shows, rather
+// than the poll's, which is up to a poll old.
 
 import {ApiError, get} from '../lib/api.js';
 import {$, h, show} from '../lib/dom.js';
@@ -10,6 +12,7 @@ const EVERY_MS = 5000;
 export function mountStats({roomId}) {
   const panel = $('#stats-panel');
   const grid = $('#stats');
+  let watching = null; // from the socket
   const fields = () => [
     ['viewers_now', gettext('Watching')],
     ['peak_viewers', gettext('Peak')],
@@ -35,7 +38,8 @@ export function mountStats({roomId}) {
     }
     grid.replaceChildren(...fields().flatMap(([key, label, isMoney]) => [
       h('dt', {}, label),
-      h('dd', {'data-stat': key}, isMoney ? money(stats[key], stats.currency) : String(stats[key] ?? '–')),
+      h('dd', {'data-stat': key}, isMoney ? money(stats[key], stats.currency)
+        : String((key === 'viewers_now' && watching !== null ? watching : stats[key]) ?? '–')),
     ]));
     show(panel);
     return true;
@@ -44,4 +48,16 @@ export function mountStats({roomId}) {
   refresh().then((exists) => {
     if (exists) setInterval(refresh, EVERY_MS);
   });
+
+  const setWatching = (now) => {
+    watching = now;
+    const cell = grid.querySelector('[data-stat="viewers_now"]');
+    if (cell) cell.textContent = String(now);
+  };
+  return {
+    events: {
+      'room.snapshot': (event) => setWatching(event.data.viewers.now),
+      viewers: (event) => setWatching(event.data.now),
+    },
+  };
 }

@@ -2,20 +2,24 @@
 // paid order. The latest few scroll over the video.
 
 import {$, h} from '../lib/dom.js';
-import {fmt, gettext} from '../lib/format.js';
+import {districtName, fmt, gettext} from '../lib/format.js';
 
 const SHOWN = 3;
+
+/** The words for an order.placed event, shared with the host's live feed. */
+export function orderPlacedText({buyer, district: where, title, quantity}) {
+  const district = where ? districtName(where) : '';
+  return district
+    ? fmt(gettext('%(buyer)s from %(district)s bought %(title)s ×%(quantity)s'), {buyer, district, title, quantity})
+    : fmt(gettext('%(buyer)s bought %(title)s ×%(quantity)s'), {buyer, title, quantity});
+}
 
 export function mountTicker() {
   const ticker = $('#ticker');
   return {
     events: {
       'order.placed': (event) => {
-        const {buyer, district, title, quantity} = event.data;
-        const text = district
-          ? fmt(gettext('%(buyer)s from %(district)s bought %(title)s ×%(quantity)s'), {buyer, district, title, quantity})
-          : fmt(gettext('%(buyer)s bought %(title)s ×%(quantity)s'), {buyer, title, quantity});
-        ticker.prepend(h('p', {class: 'tick'}, '🛒 ', text));
+        ticker.prepend(h('p', {class: 'tick'}, '🛒 ', orderPlacedText(event.data)));
         while (ticker.children.length > SHOWN) ticker.lastElementChild.remove();
       },
     },

@@ -67,6 +67,13 @@ export function mountVideo({preview = false, onLatency, onVideo} = {}) {
         room.video = {...room.video, state: 'on_air', playback_url: event.data.playback_url, on_air_since: event.ts};
         update({restart: true});
       },
+      // The host changed the playback URL (a room streamed elsewhere).
+      'video.updated': (event) => {
+        if (!room) return;
+        room.video = event.data;
+        room.playback_url = event.data.playback_url;
+        update({restart: true});
+      },
       'video.off_air': () => {
         if (!room) return;
         room.video = {...room.video, state: 'off_air', on_air_since: null};
