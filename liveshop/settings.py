@@ -506,5 +506,8 @@ LOGGING: dict[str, Any] = {
         "celery.beat": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
         "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
         "celery.worker.strategy": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        # A sweep that waited past its `expires` is dropped by design (the next one does
+        # its work): "Discarding revoked task" at INFO, every second on a busy worker.
+        "celery.worker.request": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
     },
 }

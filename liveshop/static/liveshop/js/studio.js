@@ -7,6 +7,7 @@ import {$, h, pageConfig, say, show} from './lib/dom.js';
 import {errorMessage, gettext} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
 import {mountComments} from './panels/comments.js';
+import {mountFeed} from './panels/feed.js';
 import {mountGiveaways} from './panels/giveaway.js';
 import {mountHostShelf} from './panels/host-shelf.js';
 import {mountLikes} from './panels/likes.js';
@@ -68,10 +69,11 @@ hostShelf = room.use(mountHostShelf({
     select.value = chosen;
   },
 }));
+room.use(mountFeed());
 room.use(mountComments({socket: room.socket, config, actions: moderationActions({roomId})}));
 room.use(mountLikes({socket: room.socket}));
 room.use(mountGiveaways({roomId, config, host: true}));
-mountStats({roomId});
+room.use(mountStats({roomId}));
 
 $('#start-show').addEventListener('click', () => control('start'));
 $('#end-show').addEventListener('click', () => {

@@ -1,0 +1,35 @@
+// The host console's live feed: gifts (gift.sent) and paid orders (order.placed) as they
+// happen, newest first, with the show's running totals of both.
+
+import {$, h} from '../lib/dom.js';
+import {fmt, gettext, timeOfDay} from '../lib/format.js';
+import {orderPlacedText} from './ticker.js';
+
+const SHOWN = 50;
+
+export function mountFeed() {
+  const list = $('#live-feed');
+  const totals = {gifts: 0, coins: 0, orders: 0};
+
+  const add = (kind, icon, text, ts) => {
+    list.prepend(h('li', {class: `feed-${kind}`, 'data-kind': kind},
+      h('time', {datetime: ts}, timeOfDay(ts || new Date().toISOString())), ' ', icon, ' ', text));
+    while (list.children.length > SHOWN) list.lastElementChild.remove();
+    $('#feed-totals').textContent = fmt(gettext('%(orders)s orders · %(gifts)s gifts (%(coins)s coins) since you opened this page'), totals);
+  };
+
+  return {
+    events: {
+      'gift.sent': (event) => {
+        const {user, gift, quantity, coins} = event.data;
+        totals.gifts += quantity;
+        totals.coins += coins || 0;
+        add('gift', '🎁', fmt(gettext('%(name)s sent %(gift)s ×%(n)s'), {name: user.display_name, gift: gift.name, n: quantity}), event.ts);
+      },
+      'order.placed': (event) => {
+        totals.orders += 1;
+        add('order', '🛒', orderPlacedText(event.data), event.ts);
+      },
+    },
+  };
+}
