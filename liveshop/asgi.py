@@ -19,8 +19,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.urls import path  # noqa: E402
 
 from liveshop.wsgi_threads import WsgiInThreads  # noqa: E402
+from notifications.consumers import UserConsumer  # noqa: E402
 from orders.intake import OrderIntake  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
@@ -34,4 +36,6 @@ http_application = OrderIntake(
 # The room socket does its own authentication (a single-use ticket or the session
 # cookie) and origin check, so no Channels middleware wraps it: the hub then writes to
 # the ASGI server's `send` with nothing in between.
-application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(websocket_urlpatterns)})
+# The user's own socket (notifications) does the same.
+sockets = [path("ws/me/", UserConsumer.as_asgi()), *websocket_urlpatterns]
+application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(sockets)})

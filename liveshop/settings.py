@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "rooms",
     "orders",
     "streams",
+    "notifications",
 ]
 
 MIDDLEWARE = [

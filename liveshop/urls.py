@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("rooms.urls")),
     path("", include("orders.urls")),
     path("", include("streams.urls")),
+    path("", include("notifications.urls")),
 ]
 
 # The web client (liveshop/web.py): pages whose scripts use the public API above.

@@ -19,6 +19,7 @@ from orders.models import (
     Payment,
     PrizeClaim,
     Refund,
+    RefundClaim,
     StripeEvent,
     TopUp,
 )
@@ -66,6 +67,15 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "order", "amount", "kind", "status", "stripe_refund_id", "created_at")
     list_filter = ("status", "kind")
     search_fields = ("order__number", "stripe_refund_id", "reason")
+
+
+@admin.register(RefundClaim)
+class RefundClaimAdmin(ReadOnlyAdmin):
+    """Buyers asking for their money back: answered by a refund (the API's or staff's)."""
+
+    list_display = ("order", "status", "created_at", "resolved_at")
+    list_filter = ("status",)
+    search_fields = ("order__number", "reason")
 
 
 @admin.register(StripeEvent)

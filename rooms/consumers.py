@@ -16,7 +16,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,11 +23,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import get_user
 from django.db import InterfaceError, OperationalError, transaction
-from django.http import parse_cookie
-from django.http.request import split_domain_port, validate_host
-from django.utils.module_loading import import_string
 
 from liveshop.errors import (
     Invalid,
@@ -41,6 +36,7 @@ from liveshop.errors import (
 )
 from liveshop.models import User
 from liveshop.redis_client import REDIS_UNAVAILABLE
+from liveshop.sockets import origin_allowed, session_user
 from rooms import payloads, selectors, services
 from rooms.broadcast import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 from rooms.models import Room
@@ -68,34 +64,6 @@ SNAPSHOT_MAX_AGE_S = 2.0
 PONG = ev.dumps({"type": "pong"})
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1")).strip()
-    return None
-
-
-def origin_allowed(scope: dict[str, Any]) -> bool:
-    """Apps and scripts send no Origin and are allowed. A browser's Origin must be the
-    whole origin (scheme, host and port) of the site the socket was opened on, a host of
-    ALLOWED_HOSTS, or one of CSRF_TRUSTED_ORIGINS: a page of another origin on the same
-    host name (http://127.0.0.1:9999) must not ride a viewer's session cookie."""
-    origin = _header(scope, b"origin")
-    if origin is None:
-        return True
-    origin = origin.lower().rstrip("/")
-    if origin in {trusted.lower().rstrip("/") for trusted in settings.CSRF_TRUSTED_ORIGINS}:
-        return True
-    host = (_header(scope, b"host") or "").lower()
-    domain, _port = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-        return False
-    # The handshake's own scheme: wss behind TLS (uvicorn sets it from X-Forwarded-Proto
-    # with --proxy-headers), so an https page's origin matches.
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
-    return origin == f"{scheme}://{host}"
-
-
 @dataclass(frozen=True)
 class Admission:
     """Who is on the socket, or the close code that refuses them."""
@@ -105,21 +73,6 @@ class Admission:
     role: str = selectors.ROLE_ANONYMOUS
     muted_until: datetime | None = None
     room_status: str = ""
-
-
-def _session_user(scope: dict[str, Any]) -> Any:
-    cookies: dict[str, str] = {}
-    for name, value in scope.get("headers", ()):
-        if name == b"cookie":
-            cookies = parse_cookie(value.decode("latin-1"))
-            break
-    session_key = cookies.get(settings.SESSION_COOKIE_NAME)
-    if not session_key:
-        return None
-    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
-    # django.contrib.auth.get_user reads only request.session (and checks its hash).
-    user = get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
-    return user if user.is_authenticated else None
 
 
 # Anonymous sockets of a room are all admitted alike: a connect storm (a show starting,
@@ -144,7 +97,7 @@ def admit(scope: dict[str, Any], room_id: int, ticket: str | None) -> Admission:
         if user is None:
             return Admission(refuse=CLOSE_UNAUTHORIZED)
     else:
-        user = _session_user(scope)
+        user = session_user(scope)
     room = selectors.rooms_visible_to(user).filter(pk=room_id).first()
     if room is None:
         return Admission(refuse=CLOSE_NOT_FOUND)

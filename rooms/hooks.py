@@ -7,11 +7,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rooms.models import Room
+    from rooms.models import Giveaway, Room
 
 # Called inside the transaction that ends or suspends a room (status already saved);
 # a hook defers its side effects with transaction.on_commit.
 room_closed_hooks: list[Callable[[Room], None]] = []
+# Called inside the transaction that starts a show (status already live).
+room_started_hooks: list[Callable[[Room], None]] = []
+# Called inside the transaction that draws a giveaway, with the winners' user ids.
+giveaway_drawn_hooks: list[Callable[[Giveaway, list[int]], None]] = []
 
 # The room detail's `video` and, for its host, `ingest` objects.
 room_video_provider: Callable[[Room], dict[str, Any]] | None = None
@@ -21,6 +25,16 @@ room_ingest_provider: Callable[[Room], dict[str, Any]] | None = None
 def room_closed(room: Room) -> None:
     for hook in room_closed_hooks:
         hook(room)
+
+
+def room_started(room: Room) -> None:
+    for hook in room_started_hooks:
+        hook(room)
+
+
+def giveaway_drawn(giveaway: Giveaway, winner_user_ids: list[int]) -> None:
+    for hook in giveaway_drawn_hooks:
+        hook(giveaway, winner_user_ids)
 
 
 def room_video(room: Room) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from catalog.models import Sku
 from catalog.services import sku_hold, sku_release
 from liveshop.errors import Banned, Conflict, FlashSoldOut, Invalid, LimitExceeded, RoomNotLive
 from liveshop.models import User
+from notifications.models import Notification
+from notifications.triggers import order_changed
 from orders.models import Order, OrderItem
 from rooms import flash_gate
 from rooms import selectors as room_selectors
@@ -375,6 +377,7 @@ def orders_expire_due(*, batch: int = 500) -> int:
     return sum(order_expire(order_id=order_id) for order_id in list(due))
 
 
+@transaction.atomic
 def order_ship(*, order: Order, tracking: str = "") -> Order:
     """The seller ships a paid order."""
     shipped = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
@@ -383,4 +386,5 @@ def order_ship(*, order: Order, tracking: str = "") -> Order:
     if shipped != 1:
         raise Conflict("Only a paid order can be shipped.")
     order.refresh_from_db()
+    order_changed(order=order, kind=Notification.Kind.ORDER_SHIPPED, tracking=tracking)
     return order

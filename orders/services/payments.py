@@ -22,6 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from liveshop.errors import Invalid, ServiceUnavailable
+from notifications.models import Notification
+from notifications.triggers import order_changed
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
 from orders.services import flagged, ledger, wallet
@@ -412,6 +414,7 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         )
         _ledger_order_payment(order, amount, fee=fee, commission=commission)
         _order_placed_on_commit(order)
+        order_changed(order=order, kind=Notification.Kind.ORDER_PAID)
         return "settled"
     if order.status in (Order.Status.EXPIRED, Order.Status.CANCELLED):
         return _late_payment(order, payment, amount)
@@ -451,6 +454,7 @@ def _late_payment(order: Order, payment: Payment, amount: int) -> str:
     )
     _ledger_order_payment(order, amount, fee=fee, commission=commission)
     _order_placed_on_commit(order)
+    order_changed(order=order, kind=Notification.Kind.ORDER_PAID)
     return "settled late: units held again"
 
 

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from liveshop.errors import Conflict, Invalid
 from liveshop.models import User
+from notifications.models import Notification
+from notifications.triggers import order_changed
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerTransaction, Order, Refund, RefundClaim
 from orders.services import ledger
@@ -168,6 +170,10 @@ def refund_apply_result(*, refund_id: int, stripe_refund_id: str | None, status:
             RefundClaim.objects.filter(order_id=order.pk, status=RefundClaim.Status.OPEN).update(
                 status=RefundClaim.Status.REFUNDED, resolved_at=now
             )
+            if refund.kind != Refund.Kind.LATE_PAYMENT:  # a late payment's refund: the order never was theirs
+                order_changed(
+                    order=order, kind=Notification.Kind.ORDER_REFUNDED, key=f"refund:{refund.pk}", amount=refund.amount
+                )
             return f"refund {refund.pk} succeeded"
         if status in ("failed", "canceled"):
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(

@@ -28,7 +28,7 @@ from catalog.models import Sku
 from catalog.services import sku_hold, sku_release
 from liveshop.errors import Banned, Conflict, Invalid, PermissionDenied, RoomNotLive, ServiceError
 from liveshop.models import User
-from rooms import broadcast, fairness, selectors, selectors_gifts
+from rooms import broadcast, fairness, hooks, selectors, selectors_gifts
 from rooms.broadcast import room_event_on_commit
 from rooms.models import Ban, Follow, Giveaway, GiveawayEntry, GiveawayWinner, Room
 
@@ -326,6 +326,8 @@ def giveaway_draw(*, giveaway_id: int) -> bool:
                 "seed": giveaway.seed,
             },
         )
+        if winner_ids:
+            hooks.giveaway_drawn(giveaway, list(winner_ids))  # the winners are told (notifications)
     return True
 
 

@@ -87,6 +87,7 @@ def room_start(*, room: Room) -> Room:
         started_at=timezone.now(),
     )
     _room_status_event(room)
+    hooks.room_started(room)  # the host's followers are told (notifications)
     return room
 
 

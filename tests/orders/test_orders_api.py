@@ -59,6 +59,7 @@ def test_order_of_a_shelf_item_holds_units_at_the_live_price(client_for, buyer, 
         },
         "refunded_amount": 0,
         "refunds": [],
+        "refund_claim": None,
     }
     assert payment.payment_intent_id.startswith("pi_")
     assert (order.expires_at - order.created_at).total_seconds() == pytest.approx(900, abs=2)

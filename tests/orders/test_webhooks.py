@@ -640,3 +640,23 @@ def test_a_refund_claim_needs_a_reason(client_for, paid_order, body):
     response = client_for(paid_order.buyer).post(f"/api/v1/orders/{paid_order.pk}/refund-claim/", body, format="json")
     assert_error(response, 400, "invalid")
     assert client_for(paid_order.buyer).get(f"/api/v1/orders/{paid_order.pk}/").json()["refund_claim"] is None
+
+
+def test_the_buyer_is_told_paid_shipped_and_refunded_once_each(client_for, host, paid_order, committed):
+    from notifications.models import Notification
+
+    with committed():
+        # Stripe delivers the success again (a new event id): no second "paid".
+        intent = stripe_api.client().v1.payment_intents.retrieve(paid_order.payment.payment_intent_id).to_dict()
+        assert deliver(client_for(None), stripe_event("payment_intent.succeeded", intent)).status_code == 200
+        client_for(host).post(f"/api/v1/orders/{paid_order.pk}/ship/", {"tracking": "SF42"}, format="json")
+        client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"amount": 100, "reason": "x"}, format="json")
+        client_for(host).post(f"/api/v1/orders/{paid_order.pk}/refund/", {"amount": 200, "reason": "y"}, format="json")
+    told = list(Notification.objects.filter(user=paid_order.buyer).order_by("id").values_list("kind", "data"))
+    order = {"id": paid_order.pk, "number": paid_order.number}
+    assert told == [
+        ("order.paid", {"order": order}),
+        ("order.shipped", {"order": {**order, "tracking": "SF42"}}),
+        ("order.refunded", {"order": {**order, "amount": 100}}),
+        ("order.refunded", {"order": {**order, "amount": 200}}),
+    ]

@@ -65,6 +65,7 @@ def test_my_orders_pay_later_follow_the_shipping_and_ask_for_a_refund(pages: Pag
     # The seller ships it: the page follows without a reload.
     order_ship(order=Order.objects.get(pk=placed["id"]), tracking="SF1234567890")
     expect(status).to_have_text("Shipped", timeout=15_000)
+    expect(page.get_by_test_id("bell-count")).to_have_text("2")  # paid, shipped: the buyer's own socket
     expect(page.get_by_test_id("order-tracking")).to_contain_text("SF1234567890")
 
     page.get_by_test_id("refund-form").locator("textarea").fill("Two packs arrived torn open.")

@@ -1,5 +1,6 @@
-// One of my orders (/orders/{id}/): GET /orders/{id}/, kept current while it can still
-// change (polled every few seconds while the page is visible); pay or cancel it while
+// One of my orders (/orders/{id}/): GET /orders/{id}/, fetched again when the user's own
+// socket says the order was paid, shipped or refunded (the bell's `liveshop:notification`),
+// and every few seconds while it can still change, for the rest (an expiry); pay or cancel it while
 // it waits for payment (Stripe.js, POST /orders/{id}/cancel/); ask the seller for a
 // refund once paid (POST /orders/{id}/refund-claim/ {reason}).
 
@@ -12,7 +13,7 @@ const config = pageConfig();
 const orderId = config.order;
 const errorLine = $('#order-error');
 const note = $('#order-note');
-const REFRESH_MS = 4000;
+const REFRESH_MS = 10000;
 // Statuses that can still change without the buyer doing anything.
 const MOVING = new Set(['pending_payment', 'paid', 'shipped']);
 let order = null;
@@ -146,6 +147,11 @@ setInterval(() => {
     ? fmt(gettext('Pay within %(time)s, or the order is cancelled and its items go back on sale.'), {time: clock(left)})
     : gettext('The time to pay is up.');
 }, 500);
+
+document.addEventListener('liveshop:notification', (event) => {
+  const about = (event.detail.data || {}).order;
+  if (about && about.id === orderId) refresh();
+});
 
 refresh();
 setInterval(() => {
