@@ -103,15 +103,20 @@ def test_going_live_tells_every_follower_in_batches(
     room, followers, monkeypatch, django_capture_on_commit_callbacks, pushed, eager_tasks
 ):
     monkeypatch.setattr(tasks, "FANOUT_BATCH", 3)
-    batches: list[int] = []
-    original = tasks.host_live_fanout_task.run
-    monkeypatch.setattr(tasks.host_live_fanout_task, "run", lambda *a: batches.append(1) or original(*a))
+    batches: list[tuple[int, int]] = []
+    original = tasks.triggers.host_live_batch
+
+    def counted(**kwargs: Any) -> tuple[int, int | None]:
+        batches.append((kwargs["after_follow_id"], kwargs["size"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(tasks.triggers, "host_live_batch", counted)
     with django_capture_on_commit_callbacks(execute=True):
         room_services.room_start(room=room)
     told = Notification.objects.filter(kind="host.live")
     assert sorted(told.values_list("user_id", flat=True)) == sorted(u.pk for u in followers)
     assert len(batches) == 3  # 3 + 3 + 1
-    assert told.first().data == {
+    assert told[0].data == {
         "host": {"id": room.host_id, "display_name": room.host.user.public_name},
         "room": {"id": room.pk, "title": room.title},
     }
