@@ -27,6 +27,7 @@ web_pages: list[URLPattern | URLResolver] = [
     path("", web.home, name="home"),
     path("rooms/<int:room_id>/", web.room_page, name="room"),
     path("studio/rooms/<int:room_id>/", web.studio_page, name="studio"),
+    path("shop/", web.shop_page, name="shop"),
     path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
     path(
         "login/",

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from catalog.models import Shop
 from liveshop import services
 from liveshop.errors import Invalid
 from liveshop.models import User
@@ -101,6 +102,18 @@ def studio_page(request: HttpRequest, room_id: int) -> HttpResponse:
         raise Http404("No such room.")
     config = _page_config(request, room=room.pk, stripe=_stripe_config())
     return render(request, "liveshop/studio.html", {"room": room, "config": config})
+
+
+@require_GET
+@login_required
+def shop_page(request: HttpRequest) -> HttpResponse:
+    """The seller's products and their photos (add, delete), through the public API."""
+    shops = [
+        {"id": shop.pk, "name": shop.name, "district": shop.district}
+        for shop in Shop.objects.filter(owner_id=request.user.pk).order_by("id")
+    ]
+    config = _page_config(request, shops=shops, photos_max=settings.PRODUCT_PHOTOS_MAX)
+    return render(request, "liveshop/shop.html", {"config": config, "shops": shops})
 
 
 @require_GET
