@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from catalog import services
-from catalog.models import Offer, Product, Shop, Sku
+from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
 from liveshop.errors import Conflict
 
 
@@ -23,6 +25,45 @@ class SkuInline(admin.TabularInline[Sku, Product]):
     extra = 0
 
 
+class ProductPhotoInline(admin.TabularInline[ProductPhoto, Product]):
+    """Photos are added through the API (checked, cleaned, resized there); staff see and
+    reorder them here, and remove one that breaks the rules (its files go with it)."""
+
+    model = ProductPhoto
+    extra = 0
+    fields = ("position", "thumb", "width", "height", "created_at")
+    readonly_fields = ("thumb", "width", "height", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # through ProductPhotoAdmin's action, which deletes the files too
+
+
+@admin.register(ProductPhoto)
+class ProductPhotoAdmin(admin.ModelAdmin[ProductPhoto]):
+    list_display = ("id", "product", "position", "width", "height", "created_at")
+    search_fields = ("product__title", "product__shop__name")
+    list_select_related = ("product",)
+    raw_id_fields = ("product",)
+    readonly_fields = ("original", "large", "thumb", "width", "height", "created_at")
+    actions = ["delete_with_files"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # uploads go through the API's checks
+
+    def has_delete_permission(self, request: HttpRequest, obj: ProductPhoto | None = None) -> bool:
+        return False  # Django's delete would leave the files: the action below removes both
+
+    @admin.action(description="Delete the selected photos and their files")
+    def delete_with_files(self, request: HttpRequest, queryset: QuerySet[ProductPhoto]) -> None:
+        photos = list(queryset)
+        for photo in photos:
+            services.product_photo_delete(photo=photo)
+        self.message_user(request, f"Deleted {len(photos)} photo(s).")
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin[Product]):
     list_display = ("id", "title", "shop", "category", "origin_district", "is_active", "created_at")
@@ -30,7 +71,7 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     search_fields = ("title", "description", "shop__name")
     list_select_related = ("shop",)
     raw_id_fields = ("shop",)
-    inlines = [SkuInline]
+    inlines = [SkuInline, ProductPhotoInline]
     # Django 6 assumes https for scheme-less URLs typed into forms; do so already.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["deactivate", "activate"]

@@ -6,15 +6,17 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, parsers, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from catalog import selectors, services
-from catalog.models import MAX_COMMISSION_BPS, MAX_PRICE, MAX_STOCK, Offer, Product, Shop, Sku
+from catalog.models import MAX_COMMISSION_BPS, MAX_PRICE, MAX_STOCK, Offer, Product, ProductPhoto, Shop, Sku
+from liveshop import images
 from liveshop.api_docs import errors
-from liveshop.errors import PermissionDenied
+from liveshop.errors import NotFound, PermissionDenied
 from liveshop.models import User
 from liveshop.permissions import authenticated_user, host_of, is_staff, is_verified_host
 
@@ -43,7 +45,67 @@ class SkuSerializer(serializers.ModelSerializer[Sku]):
         read_only_fields = fields
 
 
-class ProductSerializer(serializers.ModelSerializer[Product]):
+class ProductPhotoSerializer(serializers.ModelSerializer[ProductPhoto]):
+    """A product photo. URLs are absolute with a bucket or a CDN, site-relative ("/media/…")
+    when liveshop serves the files itself; `width` and `height` are the original's, and
+    every size keeps its aspect ratio."""
+
+    url = serializers.SerializerMethodField(help_text="At most 1080 px wide (WebP).")
+    thumb_url = serializers.SerializerMethodField(help_text="At most 360 px wide (WebP).")
+    original_url = serializers.SerializerMethodField(help_text="At most 2048 px (JPEG).")
+
+    class Meta:
+        model = ProductPhoto
+        fields = ["id", "url", "thumb_url", "original_url", "width", "height", "position"]
+        read_only_fields = fields
+
+    def get_url(self, photo: ProductPhoto) -> str | None:
+        return images.image_url(photo.large.name or "")
+
+    def get_thumb_url(self, photo: ProductPhoto) -> str | None:
+        return images.image_url(photo.thumb.name or "")
+
+    def get_original_url(self, photo: ProductPhoto) -> str | None:
+        return images.image_url(photo.original.name or "")
+
+
+class ImageRefSerializer(serializers.Serializer[Any]):
+    """A picture to show: `{url, thumb_url, width, height}`."""
+
+    url = serializers.CharField()
+    thumb_url = serializers.CharField()
+    width = serializers.IntegerField(required=False)
+    height = serializers.IntegerField(required=False)
+
+
+def product_photos(product: Product) -> list[ProductPhoto]:
+    """The product's photos in order (from `prefetch_related("photos")` where the query had it)."""
+    return sorted(product.photos.all(), key=lambda photo: (photo.position, photo.pk))
+
+
+def product_image(product: Product) -> dict[str, Any] | None:
+    """The product's picture: its first photo, or None."""
+    photos = product_photos(product)
+    if not photos:
+        return None
+    first = ProductPhotoSerializer(photos[0]).data
+    return {key: first[key] for key in ("url", "thumb_url", "width", "height")}
+
+
+class ProductPhotosMixin(serializers.Serializer[Any]):
+    photos = serializers.SerializerMethodField()
+    image = serializers.SerializerMethodField(help_text="The first photo, or null.")
+
+    @extend_schema_field(ProductPhotoSerializer(many=True))
+    def get_photos(self, product: Product) -> list[dict[str, Any]]:
+        return list(ProductPhotoSerializer(product_photos(product), many=True).data)
+
+    @extend_schema_field(ImageRefSerializer(allow_null=True))
+    def get_image(self, product: Product) -> dict[str, Any] | None:
+        return product_image(product)
+
+
+class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]):
     skus = SkuSerializer(many=True, read_only=True)
     # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
     image_url = serializers.URLField(read_only=True, allow_blank=True)
@@ -58,6 +120,8 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
             "category",
             "origin_district",
             "image_url",
+            "image",
+            "photos",
             "is_active",
             "skus",
             "created_at",
@@ -168,7 +232,7 @@ class ProductFilter(django_filters.FilterSet):
 
 
 class ProductListCreateView(generics.ListAPIView[Product]):
-    queryset = Product.objects.filter(is_active=True).prefetch_related("skus").order_by("id")
+    queryset = Product.objects.filter(is_active=True).prefetch_related("skus", "photos").order_by("id")
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
 
@@ -192,12 +256,7 @@ class ProductDetailView(generics.GenericAPIView[Product]):
     serializer_class = ProductSerializer
 
     def get_queryset(self) -> QuerySet[Product]:
-        products = Product.objects.select_related("shop").prefetch_related("skus")
-        if is_staff(self.request.user):
-            return products
-        if self.request.user.is_authenticated:
-            return products.filter(Q(is_active=True) | Q(shop__owner=self.request.user))
-        return products.filter(is_active=True)
+        return products_visible_to(self.request.user)
 
     @extend_schema(responses={200: ProductSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
@@ -211,6 +270,103 @@ class ProductDetailView(generics.GenericAPIView[Product]):
         data.is_valid(raise_exception=True)
         data.save()
         return Response(ProductSerializer(self.get_object()).data)
+
+
+def products_visible_to(user: Any) -> QuerySet[Product]:
+    """Products a user may see: inactive ones only to their shop's owner and to staff."""
+    products = Product.objects.select_related("shop").prefetch_related("skus", "photos")
+    if is_staff(user):
+        return products
+    if user is not None and user.is_authenticated:
+        return products.filter(Q(is_active=True) | Q(shop__owner=user))
+    return products.filter(is_active=True)
+
+
+# --- Product photos -----------------------------------------------------------------------
+
+
+class PhotoUploadSerializer(serializers.Serializer[Any]):
+    image = serializers.FileField(
+        help_text="A JPEG, PNG or WebP image (multipart/form-data), at most IMAGE_UPLOAD_MAX_BYTES (8 MB)."
+    )
+
+
+class PhotoOrderSerializer(serializers.Serializer[Any]):
+    photos = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        max_length=100,
+        help_text="Every photo id, in order.",
+    )
+
+
+def _visible_product(request: Request, pk: int) -> Product:
+    product = products_visible_to(request.user).filter(pk=pk).first()
+    if product is None:
+        raise NotFound("No such product.")
+    return product
+
+
+def _owned_product(request: Request, pk: int) -> Product:
+    """The product if the requester owns its shop: 404 if they may not see it, 403 otherwise."""
+    product = _visible_product(request, pk)
+    if product.shop.owner_id != request.user.pk:
+        raise PermissionDenied("Only the shop's owner may change its products' photos.")
+    return product
+
+
+class ProductPhotosView(APIView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(responses={200: ProductPhotoSerializer(many=True), **errors(404)})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ProductPhotoSerializer(product_photos(_visible_product(request, pk)), many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={201: ProductPhotoSerializer, **errors(400, 401, 403, 404, 409, 413)},
+        description="Add a photo (the shop's owner). It is checked and re-encoded: EXIF and other "
+        "metadata are dropped, the orientation applied. 400 `invalid` for what is not a JPEG, PNG or "
+        "WebP image or is damaged or too many pixels, 413 `payload_too_large` past the byte limit, "
+        "409 `limit_exceeded` past PRODUCT_PHOTOS_MAX photos.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        product = _owned_product(request, pk)
+        data = PhotoUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["image"]
+        photo = services.product_photo_add(product=product, upload=upload, size=upload.size)
+        return Response(ProductPhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
+
+
+class ProductPhotoDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={204: None, **errors(401, 403, 404)})
+    def delete(self, request: Request, pk: int, photo_id: int) -> Response:
+        product = _visible_product(request, pk)
+        # Staff take down a photo that breaks the rules; only the owner adds or reorders.
+        _ensure_shop_owner_or_staff(request, product.shop)
+        photo = ProductPhoto.objects.filter(product=product, pk=photo_id).first()
+        if photo is None:
+            raise NotFound("No such photo.")
+        services.product_photo_delete(photo=photo)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductPhotosOrderView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=PhotoOrderSerializer,
+        responses={200: ProductPhotoSerializer(many=True), **errors(400, 401, 403, 404)},
+        description="Reorder the photos (the shop's owner): the first is the product's picture.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        product = _owned_product(request, pk)
+        data = PhotoOrderSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        photos = services.product_photos_reorder(product=product, photo_ids=data.validated_data["photos"])
+        return Response(ProductPhotoSerializer(photos, many=True).data)
 
 
 class SkuUpdateView(generics.GenericAPIView[Sku]):

@@ -103,3 +103,36 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"offer {self.pk} on sku {self.sku_id}"
+
+
+class ProductPhoto(models.Model):
+    """A photo of a product, in the sizes liveshop/images.py makes (PHOTO_SIZES).
+
+    The files' names are random; a row exists only once all its files are stored, and its
+    files are deleted after the row is (catalog.services). Photos show in `position` order;
+    the first is the product's picture on cards, the shelf and checkout.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="photos")
+    position = models.PositiveIntegerField(default=0)
+    # The upload, upright and without its metadata, at most 2048 px (JPEG).
+    original = models.ImageField(max_length=255)
+    # At most 1080 px wide (WebP): what a detail view shows.
+    large = models.ImageField(max_length=255)
+    # At most 360 px wide (WebP): cards, the shelf, checkout.
+    thumb = models.ImageField(max_length=255)
+    # Of `original`; the other sizes keep its aspect ratio.
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["product", "position"])]
+
+    def __str__(self) -> str:
+        return f"photo {self.pk} of product {self.product_id}"
+
+    @property
+    def file_names(self) -> list[str]:
+        return [self.original.name or "", self.large.name or "", self.thumb.name or ""]

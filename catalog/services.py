@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
-from catalog.models import Offer, Product, Shop, Sku
-from liveshop.errors import Conflict, Invalid, OutOfStock
+from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
+from liveshop import images
+from liveshop.errors import Conflict, Invalid, LimitExceeded, OutOfStock
 from liveshop.models import User
 
 
@@ -139,3 +142,68 @@ def offer_withdraw(*, offer: Offer) -> Offer:
         raise Conflict("Only an active offer can be withdrawn.")
     offer.refresh_from_db()
     return offer
+
+
+# --- Product photos -------------------------------------------------------------------------
+
+
+def product_photo_add(*, product: Product, upload: IO[bytes], size: int | None = None) -> ProductPhoto:
+    """Check, clean and store an uploaded photo of `product`, last in its order.
+
+    Invalid / PayloadTooLarge for what is not a usable image (liveshop/images.py),
+    LimitExceeded past PRODUCT_PHOTOS_MAX. The files are written first, then the row; if
+    the row cannot be made, the files are deleted: no row without files, no files left
+    from a failed upload.
+    """
+    _ensure_photo_room(product_id=product.pk)  # refuse early, before the work
+    image = images.image_open(upload, size=size)
+    stored = images.image_store(image, folder=f"products/{product.pk}", sizes=images.PHOTO_SIZES)
+    try:
+        with transaction.atomic():
+            # The product's row lock serialises concurrent uploads: the count cannot pass the limit.
+            Product.objects.select_for_update().filter(pk=product.pk).first()
+            last = _ensure_photo_room(product_id=product.pk)
+            return ProductPhoto.objects.create(
+                product=product,
+                position=last + 1,
+                original=stored.names["original"],
+                large=stored.names["1080"],
+                thumb=stored.names["360"],
+                width=stored.width,
+                height=stored.height,
+            )
+    except BaseException:
+        images.image_delete(stored.names.values())
+        raise
+
+
+def _ensure_photo_room(*, product_id: int) -> int:
+    """The highest position among the product's photos (0 for none); LimitExceeded when full."""
+    photos = ProductPhoto.objects.filter(product_id=product_id).aggregate(count=Count("id"), last=Max("position"))
+    limit: int = settings.PRODUCT_PHOTOS_MAX
+    if photos["count"] >= limit:
+        raise LimitExceeded(f"A product has at most {limit} photos; delete one first.")
+    return int(photos["last"] or 0)
+
+
+def product_photo_delete(*, photo: ProductPhoto) -> None:
+    """Delete the photo's row, then (once that is committed) its files."""
+    names = photo.file_names
+    with transaction.atomic():
+        ProductPhoto.objects.filter(pk=photo.pk).delete()
+        transaction.on_commit(lambda: images.image_delete(names))
+
+
+@transaction.atomic
+def product_photos_reorder(*, product: Product, photo_ids: Sequence[int]) -> list[ProductPhoto]:
+    """Put the product's photos in the order of `photo_ids`, which must name each exactly once."""
+    Product.objects.select_for_update().filter(pk=product.pk).first()
+    photos = {photo.pk: photo for photo in ProductPhoto.objects.filter(product=product)}
+    if sorted(photo_ids) != sorted(photos):
+        raise Invalid(
+            "Name every photo of the product exactly once.", fields={"photos": ["Must list each photo once."]}
+        )
+    for position, photo_id in enumerate(photo_ids, start=1):
+        photos[photo_id].position = position
+    ProductPhoto.objects.bulk_update(photos.values(), ["position"])
+    return [photos[photo_id] for photo_id in photo_ids]

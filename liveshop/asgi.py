@@ -21,6 +21,7 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from liveshop.images import UPLOAD_PATHS  # noqa: E402
 from liveshop.wsgi_threads import WsgiInThreads  # noqa: E402
 from notifications.consumers import UserConsumer  # noqa: E402
 from orders.intake import OrderIntake  # noqa: E402
@@ -30,7 +31,14 @@ from rooms.routing import websocket_urlpatterns  # noqa: E402
 # of one per sync middleware: ~5x the requests per process, see liveshop/wsgi_threads.py),
 # behind the order intake that answers certain flash-sale refusals from Redis alone.
 http_application = OrderIntake(
-    WsgiInThreads(get_wsgi_application(), threads=settings.HTTP_THREADS, max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    WsgiInThreads(
+        get_wsgi_application(),
+        threads=settings.HTTP_THREADS,
+        max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        # Image uploads: the image's limit plus room for the multipart envelope.
+        upload_paths=UPLOAD_PATHS,
+        upload_max_body=settings.IMAGE_UPLOAD_MAX_BYTES + 64 * 1024,
+    )
 )
 
 # The room socket does its own authentication (a single-use ticket or the session

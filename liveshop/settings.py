@@ -483,6 +483,53 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Uploaded media: product photos, room covers (liveshop/images.py) ----------------------
+
+# Where uploads go: the file system under MEDIA_ROOT by default, served by liveshop itself
+# under MEDIA_URL (liveshop/media.py); an S3-compatible bucket (AWS S3, MinIO, Aliyun OSS,
+# Cloudflare R2) when AWS_STORAGE_BUCKET_NAME is set, served by the bucket or a CDN in
+# front of it (AWS_S3_CUSTOM_DOMAIN), never by liveshop.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
+# A path ("/media/") gives site-relative photo URLs; a full URL (a CDN in front of
+# MEDIA_ROOT) gives absolute ones.
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "custom_domain": env_str("AWS_S3_CUSTOM_DOMAIN") or None,
+            # Photos are public and their URLs go into cached room events: plain URLs,
+            # not signed ones that expire (the bucket or the CDN makes them readable).
+            "querystring_auth": env_bool("AWS_QUERYSTRING_AUTH", False),
+            # Names are random and never rewritten: a second upload never overwrites one.
+            "file_overwrite": False,
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": _default_storage,
+    # As Django's default: WhiteNoise serves what collectstatic gathered in STATIC_ROOT.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# liveshop serves MEDIA_URL from MEDIA_ROOT itself (liveshop/media.py) when uploads are on
+# the file system; off when a web server or CDN in front serves MEDIA_ROOT.
+MEDIA_SERVE = env_bool("MEDIA_SERVE", not AWS_STORAGE_BUCKET_NAME)
+# An uploaded image: at most this many bytes (the HTTP layer refuses a bigger body as it
+# arrives, liveshop/wsgi_threads.py) and this many pixels (width x height, checked from
+# the header before decoding: a small file can declare a huge image).
+IMAGE_UPLOAD_MAX_BYTES = env_int("IMAGE_UPLOAD_MAX_BYTES", 8 * 1024 * 1024)
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000)
+# Photos one product may have (Taobao allows nine on a listing).
+PRODUCT_PHOTOS_MAX = env_int("PRODUCT_PHOTOS_MAX", 9)
 LANGUAGE_CODE = "en"
 # The web pages' languages (liveshop/locale/); the browser's Accept-Language chooses.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from liveshop import api, health, web
+from liveshop import api, health, media, web
 from liveshop.ratelimit import LOGIN, rate_limited_page
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -29,6 +30,7 @@ web_pages: list[URLPattern | URLResolver] = [
     path("studio/rooms/<int:room_id>/", web.studio_page, name="studio"),
     path("orders/", web.orders_page, name="orders"),
     path("orders/<int:order_id>/", web.order_page, name="order"),
+    path("shop/", web.shop_page, name="shop"),
     path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
     path(
         "login/",
@@ -57,6 +59,11 @@ urlpatterns = [
     path("admin/login/", rate_limited_page(LOGIN)(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
+
+# Uploads on the file system (MEDIA_ROOT), served by liveshop (liveshop/media.py); a bucket
+# or a CDN serves them otherwise. A MEDIA_URL that is a full URL is served elsewhere too.
+if settings.MEDIA_SERVE and settings.MEDIA_URL.startswith("/") and settings.MEDIA_URL.strip("/"):
+    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.media_file, name="media"))
 
 handler400 = "liveshop.errors.error_400"
 handler403 = "liveshop.errors.error_403"

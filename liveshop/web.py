@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from catalog.models import Shop
 from liveshop import services
 from liveshop.districts import district_names_zh
 from liveshop.errors import Invalid
@@ -123,6 +124,18 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
         raise Http404("No such order.")
     config = _page_config(request, order=order_id, stripe=_stripe_config())
     return render(request, "liveshop/order.html", {"config": config})
+
+
+@require_GET
+@login_required
+def shop_page(request: HttpRequest) -> HttpResponse:
+    """The seller's products and their photos (add, delete), through the public API."""
+    shops = [
+        {"id": shop.pk, "name": shop.name, "district": shop.district}
+        for shop in Shop.objects.filter(owner_id=request.user.pk).order_by("id")
+    ]
+    config = _page_config(request, shops=shops, photos_max=settings.PRODUCT_PHOTOS_MAX)
+    return render(request, "liveshop/shop.html", {"config": config, "shops": shops})
 
 
 @require_GET

@@ -17,13 +17,15 @@ database pool bounds the connections).
 Bodies are capped here, as they arrive: a request that announces (Content-Length) or
 sends more than `max_body` bytes is answered 413 `payload_too_large` at once and its
 connection closed, so an endless or huge upload costs neither memory nor disk (Django's
-own DATA_UPLOAD_MAX_MEMORY_SIZE check runs only after the body was received).
+own DATA_UPLOAD_MAX_MEMORY_SIZE check runs only after the body was received). The image
+upload endpoints (`upload_paths`, POST only) get the larger `upload_max_body`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
@@ -39,15 +41,35 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class WsgiInThreads:
     """An ASGI app that runs a WSGI app on a bounded thread pool, one hop per request."""
 
-    def __init__(self, wsgi_app: WsgiApp, *, threads: int, max_body: int | None = None) -> None:
+    def __init__(
+        self,
+        wsgi_app: WsgiApp,
+        *,
+        threads: int,
+        max_body: int | None = None,
+        upload_paths: re.Pattern[str] | None = None,
+        upload_max_body: int | None = None,
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
         self.max_body = max_body
+        self.upload_paths = upload_paths
+        self.upload_max_body = upload_max_body
+
+    def _max_body(self, scope: dict[str, Any]) -> int | None:
+        if (
+            self.upload_paths is not None
+            and scope.get("method") == "POST"
+            and self.upload_paths.fullmatch(scope.get("path", ""))
+        ):
+            return self.upload_max_body
+        return self.max_body
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"WsgiInThreads serves HTTP only, not {scope['type']}")
-        if self.max_body is not None and _content_length(scope) > self.max_body:
+        max_body = self._max_body(scope)
+        if max_body is not None and _content_length(scope) > max_body:
             await _send_too_large(send)
             return
         with SpooledTemporaryFile(max_size=65536) as body:
@@ -58,7 +80,7 @@ class WsgiInThreads:
                     return
                 chunk = message.get("body", b"")
                 received += len(chunk)
-                if self.max_body is not None and received > self.max_body:
+                if max_body is not None and received > max_body:
                     await _send_too_large(send)
                     return
                 body.write(chunk)

@@ -7,11 +7,12 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import generics, parsers, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.api import ImageRefSerializer, PhotoUploadSerializer, ProductPhotosMixin
 from catalog.models import MAX_PRICE, MAX_STOCK, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
@@ -74,7 +75,7 @@ class FlashSaleSerializer(serializers.ModelSerializer[FlashSale]):
         read_only_fields = fields
 
 
-class ProductRefSerializer(serializers.Serializer[Any]):
+class ProductRefSerializer(ProductPhotosMixin):
     id = serializers.IntegerField()
     title = serializers.CharField()
 
@@ -141,6 +142,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
     viewers_now = serializers.SerializerMethodField()
     featured_item = serializers.SerializerMethodField()
     video = serializers.SerializerMethodField()
+    cover = serializers.SerializerMethodField(help_text="The show's 16:9 cover image, or null.")
     # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
     playback_url = serializers.URLField(read_only=True, allow_blank=True)
 
@@ -161,9 +163,14 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
             "comment_min_account_age_s",
             "playback_url",
             "video",
+            "cover",
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ImageRefSerializer(allow_null=True))
+    def get_cover(self, room: Room) -> dict[str, Any] | None:
+        return services.room_cover_image(room)
 
     @extend_schema_field(RoomVideoSerializer)
     def get_video(self, room: Room) -> dict[str, Any]:
@@ -412,6 +419,34 @@ class RoomSuspendView(APIView):
         data.is_valid(raise_exception=True)
         room = services.room_suspend(room=room, reason=data.validated_data["reason"], actor=authenticated_user(request))
         return _room_response(request, room)
+
+
+class RoomCoverView(APIView):
+    """The show's cover image (liveshop/images.py does the checking and the sizes)."""
+
+    parser_classes = [parsers.MultiPartParser]
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={200: RoomHostSerializer, **errors(400, 401, 403, 404, 413)},
+        description="Set the cover (the host): a JPEG, PNG or WebP image, cropped to 16:9; it "
+        "replaces the previous cover, whose files are deleted. Same checks as product photos.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        room = _hosted_room(request, pk)
+        data = PhotoUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["image"]
+        return _room_response(request, services.room_cover_set(room=room, upload=upload, size=upload.size))
+
+    @extend_schema(responses={204: None, **errors(401, 403, 404)})
+    def delete(self, request: Request, pk: int) -> Response:
+        room = _visible_room(request, pk)
+        if not (selectors.is_room_host(request.user, room) or is_staff(request.user)):
+            raise PermissionDenied("Only the room's host or staff may remove its cover.")
+        services.room_cover_set(room=room, upload=None)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- The shelf ----------------------------------------------------------------------------

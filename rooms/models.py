@@ -78,6 +78,9 @@ class Room(models.Model):
     # Where viewers watch (HLS/FLV from the streaming server); set by the host.
     playback_url = models.URLField(max_length=500, blank=True)
     featured_item = models.ForeignKey("RoomItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The show's cover image, 16:9 (liveshop/images.py COVER_SIZES): 1280 and 480 px wide.
+    cover = models.ImageField(max_length=255, blank=True)
+    cover_thumb = models.ImageField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

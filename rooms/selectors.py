@@ -41,7 +41,7 @@ def _active_flash_sales(lookup: str) -> Prefetch[Any]:
 def rooms_visible_to_staff() -> QuerySet[Room]:
     """Every room, with what its serializer reads."""
     return Room.objects.select_related("host__user", "featured_item__sku__product").prefetch_related(
-        _active_flash_sales("featured_item__flash_sales")
+        _active_flash_sales("featured_item__flash_sales"), "featured_item__sku__product__photos"
     )
 
 
@@ -117,7 +117,9 @@ def room_comments(*, room: Room, before: int | None = None, limit: int = 50) -> 
 
 def room_items_queryset() -> QuerySet[RoomItem]:
     """Shelf items with what their serializer reads, in one query per relation."""
-    return RoomItem.objects.select_related("sku__product", "offer").prefetch_related(_active_flash_sales("flash_sales"))
+    return RoomItem.objects.select_related("sku__product", "offer").prefetch_related(
+        _active_flash_sales("flash_sales"), "sku__product__photos"
+    )
 
 
 def room_items(*, room: Room) -> list[RoomItem]:

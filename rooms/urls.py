@@ -11,6 +11,7 @@ urlpatterns = [
     path("hosts/<int:pk>/follow/", api.HostFollowView.as_view(), name="host-follow"),
     path("rooms/", api.RoomListCreateView.as_view(), name="room-list"),
     path("rooms/<int:pk>/", api.RoomDetailView.as_view(), name="room-detail"),
+    path("rooms/<int:pk>/cover/", api.RoomCoverView.as_view(), name="room-cover"),
     path("rooms/<int:pk>/start/", api.RoomStartView.as_view(), name="room-start"),
     path("rooms/<int:pk>/end/", api.RoomEndView.as_view(), name="room-end"),
     path("rooms/<int:pk>/suspend/", api.RoomSuspendView.as_view(), name="room-suspend"),

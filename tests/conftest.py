@@ -48,6 +48,17 @@ def realtime_prefix() -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Uploads (product photos, room covers) go to a temporary MEDIA_ROOT, never var/media.
+    Servers the tests start get LIVESHOP_VAR_DIR=<tmp>, so theirs is <tmp>/media."""
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("media")
+    with override_settings(MEDIA_ROOT=root):
+        yield root
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2's 1M iterations cost ~0.3 s a user; the tests are not about hashing.

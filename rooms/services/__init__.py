@@ -6,6 +6,7 @@ the module (`rooms.services.flash_sales`). New areas get a module of their own.
 
 from __future__ import annotations
 
+from rooms.services.covers import room_cover_image, room_cover_set
 from rooms.services.flash_sales import (
     FLASH_MAX_DURATION_S,
     FLASH_STOCK_INTERVAL_MS,
@@ -110,6 +111,8 @@ __all__ = [
     "host_verify",
     "report_resolve",
     "room_ban",
+    "room_cover_image",
+    "room_cover_set",
     "room_create",
     "room_end",
     "room_flash_sales_end",

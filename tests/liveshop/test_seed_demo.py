@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from catalog.models import Offer, Product, Shop, Sku
+from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
 from liveshop.models import User
 from orders.models import LedgerTransaction, Order, Refund
 from orders.services.ledger import ledger_check, ledger_forget
@@ -19,7 +19,21 @@ from rooms.models import Host, Room, RoomItem, RoomStatsReport
 
 pytestmark = pytest.mark.django_db
 
-MODELS = (User, Host, Shop, Product, Sku, Offer, Room, RoomItem, Order, Refund, LedgerTransaction, RoomStatsReport)
+MODELS = (
+    User,
+    Host,
+    Shop,
+    Product,
+    ProductPhoto,
+    Sku,
+    Offer,
+    Room,
+    RoomItem,
+    Order,
+    Refund,
+    LedgerTransaction,
+    RoomStatsReport,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +70,7 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "Host": 4,
         "Shop": 3,
         "Product": 9,
+        "ProductPhoto": 5,  # one drawn photo for each of the farmer's products
         "Sku": 15,
         "Offer": 15,  # every seller's terms on every sku
         "Room": 6,  # the live show, one coming up, four past shows
@@ -95,6 +110,21 @@ def test_seed_demo_story():
     assert room.featured_item is not None
     assert room.featured_item.sku.product.title == "Xiannv Black Tea"
     assert User.objects.get(username="admin").is_staff
+
+
+def test_seed_demo_draws_its_photos_and_the_live_shows_cover(client_for):
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
+    room = Room.objects.get(status=Room.Status.LIVE)
+
+    shelf = client_for(None).get(f"/api/v1/rooms/{room.pk}/items/").json()
+    cover = client_for(None).get(f"/api/v1/rooms/{room.pk}/").json()["cover"]
+
+    assert all(item["product"]["image"] for item in shelf)
+    assert cover is not None
+    for url in [item["product"]["image"]["thumb_url"] for item in shelf] + [cover["url"], cover["thumb_url"]]:
+        assert client_for(None).get(url).status_code == 200, url
+    photo = ProductPhoto.objects.get(product__title="Xiannv Black Tea")
+    assert (photo.width, photo.height) == (1080, 1080)
 
 
 def test_seed_demo_cadre_sells_the_farmers_goods_under_their_offers():

@@ -24,7 +24,7 @@ def test_item_add_matrix(client_for, persona, room, sku, who, status):
             "id": item.pk,
             "sku": sku.pk,
             "sku_name": "250 g tin",
-            "product": {"id": sku.product_id, "title": "Xiannv Black Tea"},
+            "product": {"id": sku.product_id, "title": "Xiannv Black Tea", "image": None, "photos": []},
             "price": 6800,
             "live_price": 5800,
             "effective_price": 5800,

@@ -25,8 +25,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Offer, Product, Shop, Sku
-from catalog.services import OfferTerms, offer_create
+from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
+from catalog.services import OfferTerms, offer_create, product_photo_add
+from liveshop import demo_pictures
 from liveshop.models import User
 from liveshop.services import user_token_create
 from orders.models import Order, Payment, StripeEvent
@@ -35,7 +36,7 @@ from orders.services.payments import stripe_events_process
 from orders.services.refunds import refund_apply_result, refund_request
 from orders.services.wallet import wallet_coins, wallet_grant
 from rooms.models import Host, Room, RoomItem, RoomStatsReport
-from rooms.services import room_item_offer
+from rooms.services import room_cover_set, room_item_offer
 
 DEMO_PASSWORD = "liveshop-demo"
 DEMO_VIEWER_COINS = 500
@@ -225,8 +226,13 @@ class Command(BaseCommand):
             skus = [sku for spec in WULONG_PRODUCTS for sku in self._product(shop, spec)]
             self._step(f"shop '{shop.name}' with {len(WULONG_PRODUCTS)} products and {len(skus)} skus")
 
+            self._step(f"{self._photos(shop)} product photos (drawn here with Pillow)")
+
             room = self._live_room(farmer_host, skus)
             self._step(f"room {room.pk} '{room.title}' is live with {room.items.count()} items")
+            if not room.cover.name:
+                room_cover_set(room=room, upload=demo_pictures.jpeg(demo_pictures.live_cover()))
+            self._step("the live room has its cover")
             upcoming = self._upcoming_room(cadre_host)
             self._step(f"room {upcoming.pk} '{upcoming.title}' is coming up")
 
@@ -302,6 +308,14 @@ class Command(BaseCommand):
             Sku.objects.get_or_create(product=product, name=name, defaults={"price": price, "stock": stock})[0]
             for name, price, stock in spec.skus
         ]
+
+    def _photos(self, shop: Shop) -> int:
+        """A photo for each of the farm's products that has none (drawn, not downloaded)."""
+        for title, draw in demo_pictures.PRODUCT_PICTURES.items():
+            product = Product.objects.filter(shop=shop, title=title).first()
+            if product is not None and not product.photos.exists():
+                product_photo_add(product=product, upload=demo_pictures.jpeg(draw()))
+        return ProductPhoto.objects.filter(product__shop=shop).count()
 
     def _live_room(self, host: Host, skus: list[Sku]) -> Room:
         """The live demo show; a new one if an earlier demo show has ended."""

@@ -4,13 +4,15 @@
 import {getAll} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
 import {dateTime, districtName, errorMessage, fmt, gettext, ngettext} from './lib/format.js';
+import {coverImage} from './lib/photos.js';
 
 const config = pageConfig();
 
 function roomCard(room) {
   const mine = config.user && room.host.user.id === config.user.id;
-  return h('li', {class: 'room-card', dataset: {room: room.id}},
+  return h('li', {class: `room-card${room.cover ? ' has-cover' : ''}`, dataset: {room: room.id}},
     h('a', {href: `/rooms/${room.id}/`, class: 'room-link'},
+      coverImage(room.cover, room.title),
       h('span', {class: 'room-title'}, room.title),
       h('span', {class: 'room-host'}, room.host.user.display_name),
       room.status === 'live'

@@ -12,6 +12,7 @@ import {mountGiveaways} from './panels/giveaway.js';
 import {mountHostShelf} from './panels/host-shelf.js';
 import {mountLikes} from './panels/likes.js';
 import {moderationActions} from './panels/moderation.js';
+import {mountRoomCover} from './panels/room-cover.js';
 import {mountStats} from './panels/stats.js';
 import {mountStreamSetup} from './panels/stream-setup.js';
 import {mountVideo} from './panels/video.js';
@@ -74,6 +75,7 @@ room.use(mountComments({socket: room.socket, config, actions: moderationActions(
 room.use(mountLikes({socket: room.socket}));
 room.use(mountGiveaways({roomId, config, host: true}));
 room.use(mountStats({roomId}));
+mountRoomCover({roomId});
 
 $('#start-show').addEventListener('click', () => control('start'));
 $('#end-show').addEventListener('click', () => {

@@ -26,7 +26,9 @@ function csrfToken() {
  */
 export async function api(method, path, {body, idempotencyKey} = {}) {
   const headers = {Accept: 'application/json'};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A FormData body (a file upload) goes as multipart/form-data, its boundary set by fetch.
+  const form = typeof FormData !== 'undefined' && body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD') headers['X-CSRFToken'] = csrfToken();
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   let response;
@@ -35,7 +37,7 @@ export async function api(method, path, {body, idempotencyKey} = {}) {
       method,
       headers,
       credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, {code: 'network', detail: String(err)});
@@ -50,6 +52,12 @@ export const get = (path) => api('GET', path);
 export const post = (path, body, options = {}) => api('POST', path, {body, ...options});
 export const patch = (path, body) => api('PATCH', path, {body});
 export const del = (path) => api('DELETE', path);
+/** POST one file as multipart/form-data: upload('/products/1/photos/', 'image', file). */
+export function upload(path, field, file) {
+  const form = new FormData();
+  form.append(field, file);
+  return api('POST', path, {body: form});
+}
 
 /** Every result of a paginated list, following `next` (at most `maxPages` pages). */
 export async function getAll(path, maxPages = 50) {

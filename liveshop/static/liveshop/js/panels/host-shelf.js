@@ -6,6 +6,7 @@
 import {del, get, post} from '../lib/api.js';
 import {$, h, say} from '../lib/dom.js';
 import {errorMessage, fmt, gettext, money, toMinor} from '../lib/format.js';
+import {productImage} from '../lib/photos.js';
 import {ShelfState, everyTick} from '../lib/shelf-state.js';
 import {flashBadge, priceLine, tickCountdowns} from './shelf.js';
 
@@ -41,6 +42,7 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
     const sale = shelf.flashOf(item);
     const featured = item.id === shelf.featuredId;
     return h('li', {class: `item${featured ? ' now' : ''}`, dataset: {item: item.id}},
+      productImage(item.product.image, item.product.title, {box: 56}),
       h('div', {class: 'item-main'},
         h('span', {class: 'item-title'}, item.product.title),
         h('span', {class: 'sku'}, item.sku_name),

@@ -3,6 +3,7 @@
 
 import {$, h, show} from '../lib/dom.js';
 import {clock, fmt, gettext, money} from '../lib/format.js';
+import {productImage} from '../lib/photos.js';
 import {ShelfState, everyTick, setText} from '../lib/shelf-state.js';
 
 export function flashBadge(sale) {
@@ -50,6 +51,7 @@ export function mountShelf({onBuy}) {
     return h(
       featured ? 'div' : 'li',
       {class: `item${featured ? ' is-featured' : ''}${item.id === shelf.featuredId ? ' now' : ''}`, dataset: {item: item.id}},
+      productImage(item.product.image, item.product.title, {box: featured ? 120 : 64, large: featured}),
       h('div', {class: 'item-main'},
         h('span', {class: 'item-title'}, item.product.title),
         h('span', {class: 'sku'}, item.sku_name),
