@@ -26,12 +26,19 @@ from liveshop.permissions import authenticated_user, host_of, is_staff, is_verif
 class ShopSerializer(serializers.ModelSerializer[Shop]):
     class Meta:
         model = Shop
-        fields = ["id", "name", "district", "owner", "created_at"]
+        fields = ["id", "name", "name_en", "district", "owner", "created_at"]
         read_only_fields = fields
 
 
 class ShopCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
+    name_en = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="In English, for English pages (optional; added).",
+    )
     district = serializers.CharField(max_length=64)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), required=False, help_text="Staff only: open the shop for this user."
@@ -41,7 +48,7 @@ class ShopCreateSerializer(serializers.Serializer[Any]):
 class SkuSerializer(serializers.ModelSerializer[Sku]):
     class Meta:
         model = Sku
-        fields = ["id", "name", "price", "currency", "stock"]
+        fields = ["id", "name", "name_en", "price", "currency", "stock"]
         read_only_fields = fields
 
 
@@ -116,7 +123,9 @@ class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]
             "id",
             "shop",
             "title",
+            "title_en",
             "description",
+            "description_en",
             "category",
             "origin_district",
             "image_url",
@@ -131,6 +140,13 @@ class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]
 
 class SkuCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
+    name_en = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="In English, for English pages (optional; added).",
+    )
     price = serializers.IntegerField(min_value=1, max_value=MAX_PRICE, help_text="Minor units (fen).")
     stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
 
@@ -138,7 +154,15 @@ class SkuCreateSerializer(serializers.Serializer[Any]):
 class ProductCreateSerializer(serializers.Serializer[Any]):
     shop = serializers.PrimaryKeyRelatedField(queryset=Shop.objects.all())
     title = serializers.CharField(max_length=120)
+    title_en = serializers.CharField(
+        max_length=120,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="In English, for English pages (optional; added).",
+    )
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    description_en = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     origin_district = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     image_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
@@ -148,8 +172,17 @@ class ProductCreateSerializer(serializers.Serializer[Any]):
 class ProductUpdateSerializer(serializers.ModelSerializer[Product]):
     class Meta:
         model = Product
-        fields = ["title", "description", "category", "origin_district", "image_url", "is_active"]
-        extra_kwargs = {"description": {"max_length": 5000}}
+        fields = [
+            "title",
+            "title_en",
+            "description",
+            "description_en",
+            "category",
+            "origin_district",
+            "image_url",
+            "is_active",
+        ]
+        extra_kwargs = {"description": {"max_length": 5000}, "description_en": {"max_length": 5000}}
 
 
 class SkuUpdateSerializer(serializers.Serializer[Any]):
@@ -182,6 +215,7 @@ class ShopCreateView(generics.GenericAPIView[Shop]):
         shop = services.shop_create(
             owner=owner or authenticated_user(request),
             name=data.validated_data["name"],
+            name_en=data.validated_data["name_en"],
             district=data.validated_data["district"],
         )
         return Response(ShopSerializer(shop).data, status=status.HTTP_201_CREATED)

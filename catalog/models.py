@@ -12,6 +12,8 @@ MAX_STOCK = 10_000_000
 class Shop(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="shops")
     name = models.CharField(max_length=100)
+    # In English, for English pages, when the seller gives it (added; the text above is as written).
+    name_en = models.CharField(max_length=100, blank=True)
     district = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -26,6 +28,9 @@ class Product(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="products")
     title = models.CharField(max_length=120)
     description = models.TextField(blank=True, max_length=5000)
+    # In English, for English pages, when the seller gives it (added; the text above is as written).
+    title_en = models.CharField(max_length=120, blank=True)
+    description_en = models.TextField(blank=True, max_length=5000)
     category = models.CharField(max_length=64, blank=True)
     # Where the produce comes from; blank means the shop's district.
     origin_district = models.CharField(max_length=64, blank=True)
@@ -46,6 +51,7 @@ class Sku(models.Model):
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="skus")
     name = models.CharField(max_length=100)
+    name_en = models.CharField(max_length=100, blank=True)  # as Product.title_en
     price = models.PositiveIntegerField(help_text="Minor units (fen).")
     currency = models.CharField(max_length=3, default="cny")
     stock = models.PositiveIntegerField(default=0)

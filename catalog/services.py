@@ -23,10 +23,11 @@ class SkuSpec:
     name: str
     price: int
     stock: int
+    name_en: str = ""
 
 
-def shop_create(*, owner: User, name: str, district: str) -> Shop:
-    return Shop.objects.create(owner=owner, name=name, district=district)
+def shop_create(*, owner: User, name: str, district: str, name_en: str = "") -> Shop:
+    return Shop.objects.create(owner=owner, name=name, name_en=name_en, district=district)
 
 
 @transaction.atomic
@@ -39,16 +40,25 @@ def product_create(
     category: str = "",
     origin_district: str = "",
     image_url: str = "",
+    title_en: str = "",
+    description_en: str = "",
 ) -> Product:
     product = Product.objects.create(
         shop=shop,
         title=title,
+        title_en=title_en,
         description=description,
+        description_en=description_en,
         category=category,
         origin_district=origin_district,
         image_url=image_url,
     )
-    Sku.objects.bulk_create([Sku(product=product, name=spec.name, price=spec.price, stock=spec.stock) for spec in skus])
+    Sku.objects.bulk_create(
+        [
+            Sku(product=product, name=spec.name, name_en=spec.name_en, price=spec.price, stock=spec.stock)
+            for spec in skus
+        ]
+    )
     return product
 
 

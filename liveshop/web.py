@@ -85,6 +85,12 @@ def _visible_room(request: HttpRequest, room_id: int) -> Room:
     return room
 
 
+def _in_page_language(room: Room) -> str:
+    """The room's title in the page's language, as the pages' scripts choose it."""
+    english = not translation.get_language().startswith("zh")
+    return room.title_en if english and room.title_en else room.title
+
+
 def _stripe_config() -> dict[str, str]:
     return {"publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "js_url": settings.STRIPE_JS_URL}
 
@@ -94,7 +100,9 @@ def room_page(request: HttpRequest, room_id: int) -> HttpResponse:
     """The viewer page: video, comments, likes, the shelf, buying, gifts, giveaways."""
     room = _visible_room(request, room_id)
     config = _page_config(request, room=room.pk, stripe=_stripe_config())
-    return render(request, "liveshop/room.html", {"room": room, "config": config})
+    return render(
+        request, "liveshop/room.html", {"room": room, "room_title": _in_page_language(room), "config": config}
+    )
 
 
 @require_GET
@@ -105,7 +113,9 @@ def studio_page(request: HttpRequest, room_id: int) -> HttpResponse:
     if not room_selectors.is_room_host(request.user, room):
         raise Http404("No such room.")
     config = _page_config(request, room=room.pk, stripe=_stripe_config())
-    return render(request, "liveshop/studio.html", {"room": room, "config": config})
+    return render(
+        request, "liveshop/studio.html", {"room": room, "room_title": _in_page_language(room), "config": config}
+    )
 
 
 @require_GET

@@ -38,7 +38,7 @@ def host_live_batch(*, room_id: int, after_follow_id: int, size: int) -> tuple[i
         return 0, None
     data = {
         "host": {"id": room.host_id, "display_name": room.host.user.public_name},
-        "room": {"id": room.pk, "title": room.title},
+        "room": {"id": room.pk, "title": room.title, "title_en": room.title_en},
     }
     with transaction.atomic():
         told = notify(

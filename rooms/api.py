@@ -78,11 +78,13 @@ class FlashSaleSerializer(serializers.ModelSerializer[FlashSale]):
 class ProductRefSerializer(ProductPhotosMixin):
     id = serializers.IntegerField()
     title = serializers.CharField()
+    title_en = serializers.CharField(help_text="In English, when the seller gives it (added).")
 
 
 class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
     product = ProductRefSerializer(source="sku.product", read_only=True)
     sku_name = serializers.CharField(source="sku.name", read_only=True)
+    sku_name_en = serializers.CharField(source="sku.name_en", read_only=True)
     price = serializers.IntegerField(source="sku.price", read_only=True, help_text="The sku's list price.")
     currency = serializers.CharField(source="sku.currency", read_only=True)
     stock = serializers.IntegerField(source="sku.stock", read_only=True)
@@ -97,6 +99,7 @@ class RoomItemSerializer(serializers.ModelSerializer[RoomItem]):
             "id",
             "sku",
             "sku_name",
+            "sku_name_en",
             "product",
             "price",
             "live_price",
@@ -151,6 +154,7 @@ class RoomSerializer(serializers.ModelSerializer[Room]):
         fields = [
             "id",
             "title",
+            "title_en",
             "description",
             "host",
             "status",
@@ -203,12 +207,14 @@ class RoomHostSerializer(RoomSerializer):
 
 class RoomCreateSerializer(serializers.Serializer[Any]):
     title = serializers.CharField(max_length=120)
+    title_en = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class RoomUpdateSerializer(serializers.Serializer[Any]):
     title = serializers.CharField(max_length=120, required=False)
+    title_en = serializers.CharField(max_length=120, required=False, allow_blank=True)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True)
     slow_mode_s = serializers.IntegerField(min_value=0, max_value=3600, required=False)

@@ -30,6 +30,7 @@ from rooms.services import giveaways as giveaway_rules
 class GiftSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
+    name_zh = serializers.CharField(help_text="Its Chinese name, for Chinese pages (added).")
     coins = serializers.IntegerField(help_text="The price of one, in coins.")
     image_url = serializers.SerializerMethodField(help_text="Relative to the API's origin unless absolute.")
 

@@ -62,6 +62,8 @@ class Room(models.Model):
 
     host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="rooms")
     title = models.CharField(max_length=120)
+    # In English, for English pages, when the host gives it (added; `title` is as written).
+    title_en = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True, max_length=5000)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     scheduled_start = models.DateTimeField(null=True, blank=True)
@@ -420,6 +422,8 @@ class Gift(models.Model):
     """A virtual gift viewers send to a room's host, priced in coins. Seeded by a migration."""
 
     name = models.CharField(max_length=64, unique=True)
+    # The catalog is the platform's, named in English; its Chinese name for Chinese pages.
+    name_zh = models.CharField(max_length=64, blank=True)
     coins = models.PositiveIntegerField()
     # A static file ("gifts/hotpot.svg", served under STATIC_URL) or an absolute URL.
     image_url = models.CharField(max_length=500)

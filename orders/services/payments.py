@@ -328,6 +328,7 @@ def _order_placed_on_commit(order: Order) -> None:
             "buyer": _masked(buyer.public_name),
             "district": buyer.district,
             "title": items[0].sku.product.title if items else "",
+            "title_en": items[0].sku.product.title_en if items else "",
             "quantity": sum(item.quantity for item in items),
         },
     )

@@ -37,7 +37,12 @@ def gift_sent_payload(send: GiftSend) -> dict[str, Any]:
     return {
         "id": send.pk,
         "user": {"id": send.sender_id, "display_name": send.sender.public_name},
-        "gift": {"id": send.gift_id, "name": send.gift.name, "image_url": selectors_gifts.gift_image_url(send.gift)},
+        "gift": {
+            "id": send.gift_id,
+            "name": send.gift.name,
+            "name_zh": send.gift.name_zh,
+            "image_url": selectors_gifts.gift_image_url(send.gift),
+        },
         "quantity": send.quantity,
         "coins": send.coins,
     }

@@ -36,12 +36,16 @@ logger = logging.getLogger(__name__)
 # --- Rooms ------------------------------------------------------------------------------
 
 ROOM_EDITABLE_FIELDS = frozenset(
-    {"title", "description", "scheduled_start", "slow_mode_s", "playback_url", "comment_min_account_age_s"}
+    {"title", "title_en", "description", "scheduled_start", "slow_mode_s", "playback_url", "comment_min_account_age_s"}
 )
 
 
-def room_create(*, host: Host, title: str, description: str = "", scheduled_start: datetime | None = None) -> Room:
-    return Room.objects.create(host=host, title=title, description=description, scheduled_start=scheduled_start)
+def room_create(
+    *, host: Host, title: str, description: str = "", scheduled_start: datetime | None = None, title_en: str = ""
+) -> Room:
+    return Room.objects.create(
+        host=host, title=title, title_en=title_en, description=description, scheduled_start=scheduled_start
+    )
 
 
 def room_update(*, room: Room, **fields: Any) -> Room:

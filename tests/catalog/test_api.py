@@ -34,6 +34,7 @@ def test_shop_create_matrix(client_for, persona, who, status):
         assert response.json() == {
             "id": shop.pk,
             "name": "Tea Hills",
+            "name_en": "",
             "district": "Wulong",
             "owner": user.pk,
             "created_at": response.json()["created_at"],
@@ -233,7 +234,14 @@ def test_sku_patch_matrix(client_for, persona, sku, who, status):
     assert response.status_code == status
     sku.refresh_from_db()
     if status == 200:
-        assert response.json() == {"id": sku.pk, "name": "250 g tin", "price": 5900, "currency": "cny", "stock": 7}
+        assert response.json() == {
+            "id": sku.pk,
+            "name": "250 g tin",
+            "name_en": "",
+            "price": 5900,
+            "currency": "cny",
+            "stock": 7,
+        }
         assert (sku.price, sku.stock) == (5900, 7)
     else:
         assert (sku.price, sku.stock) == (6800, 50)

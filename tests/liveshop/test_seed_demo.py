@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -96,20 +97,38 @@ def test_seed_demo_story():
     cadre = Host.objects.get(user__username="cadre")
     assert (farmer.kind, farmer.district, farmer.verified) == ("farmer", "Wulong", True)
     assert (cadre.kind, cadre.district, cadre.verified) == ("cadre", "Jiangbei", True)
-    titles = set(Product.objects.filter(shop__owner__username="farmer").values_list("title", flat=True))
+    # Named as a Chongqing seller writes them, with English for English pages.
+    titles = set(Product.objects.filter(shop__owner__username="farmer").values_list("title", "title_en"))
     assert titles == {
-        "Xiannv Black Tea",
-        "Yangjiao Dried Tofu",
-        "Wulong Batata Starch",
-        "Loach Paddy Rice",
-        "Yangjiao Well-aged Vinegar",
+        ("仙女山红茶", "Xiannv Black Tea"),
+        ("羊角豆腐干", "Yangjiao Dried Tofu"),
+        ("武隆红薯淀粉", "Wulong Batata Starch"),
+        ("稻鳅米", "Loach Paddy Rice"),
+        ("羊角老陈醋", "Yangjiao Well-aged Vinegar"),
     }
     room = Room.objects.get(status=Room.Status.LIVE)
     upcoming = Room.objects.get(status=Room.Status.SCHEDULED)
     assert (upcoming.host, upcoming.scheduled_start is not None) == (cadre, True)
     assert room.featured_item is not None
-    assert room.featured_item.sku.product.title == "Xiannv Black Tea"
+    assert room.featured_item.sku.product.title == "仙女山红茶"
+    assert (room.featured_item.sku.name, room.featured_item.sku.name_en) == ("100克罐装", "100 g tin")
+    assert (room.title, room.title_en) == (
+        "仙女山直播：春茶和羊角特产",
+        "Spring tea and Yangjiao specialties, live from Xiannv Mountain",
+    )
     assert User.objects.get(username="admin").is_staff
+
+
+def test_a_demo_seeded_in_english_becomes_chinese_without_duplicates():
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
+    # As an earlier seed left them: English titles, no *_en.
+    Product.objects.update(title=F("title_en"), title_en="")
+    Room.objects.update(title=F("title_en"), title_en="")
+    products, rooms = Product.objects.count(), Room.objects.count()
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
+    assert (Product.objects.count(), Room.objects.count()) == (products, rooms)
+    assert Product.objects.filter(title="仙女山红茶", title_en="Xiannv Black Tea").exists()
+    assert not Room.objects.filter(title_en="").exists()
 
 
 def test_seed_demo_draws_its_photos_and_the_live_shows_cover(client_for):
@@ -123,7 +142,7 @@ def test_seed_demo_draws_its_photos_and_the_live_shows_cover(client_for):
     assert cover is not None
     for url in [item["product"]["image"]["thumb_url"] for item in shelf] + [cover["url"], cover["thumb_url"]]:
         assert client_for(None).get(url).status_code == 200, url
-    photo = ProductPhoto.objects.get(product__title="Xiannv Black Tea")
+    photo = ProductPhoto.objects.get(product__title_en="Xiannv Black Tea")
     assert (photo.width, photo.height) == (1080, 1080)
 
 

@@ -118,7 +118,7 @@ def test_going_live_tells_every_follower_in_batches(
     assert len(batches) == 3  # 3 + 3 + 1
     assert told[0].data == {
         "host": {"id": room.host_id, "display_name": room.host.user.public_name},
-        "room": {"id": room.pk, "title": room.title},
+        "room": {"id": room.pk, "title": room.title, "title_en": ""},
     }
     # A batch delivered twice tells nobody twice.
     tasks.host_live_fanout_task.run(room.pk, 0)

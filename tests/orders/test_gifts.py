@@ -44,7 +44,13 @@ def test_the_catalog_is_seeded_with_chongqing_gifts(client_for):
     assert names[0] == "Shizhu red chili"
     assert {"Chongqing hotpot", "Bowl of Chongqing xiaomian", "Yangtze River cable car"} <= set(names)
     hotpot = next(g for g in catalog if g["name"] == "Chongqing hotpot")
-    assert hotpot == {"id": hotpot["id"], "name": "Chongqing hotpot", "coins": 99, "image_url": hotpot["image_url"]}
+    assert hotpot == {
+        "id": hotpot["id"],
+        "name": "Chongqing hotpot",
+        "name_zh": "重庆火锅",
+        "coins": 99,
+        "image_url": hotpot["image_url"],
+    }
     assert hotpot["image_url"] == "/static/gifts/hotpot.svg"
     assert [g["coins"] for g in catalog] == sorted(g["coins"] for g in catalog)
 
@@ -91,7 +97,12 @@ def test_a_gift_moves_coins_to_the_host_and_the_platform_and_tells_the_room(
             {
                 "id": sent.pk,
                 "user": {"id": viewer.pk, "display_name": "Viewer Li"},
-                "gift": {"id": hotpot.pk, "name": "Chongqing hotpot", "image_url": "/static/gifts/hotpot.svg"},
+                "gift": {
+                    "id": hotpot.pk,
+                    "name": "Chongqing hotpot",
+                    "name_zh": "重庆火锅",
+                    "image_url": "/static/gifts/hotpot.svg",
+                },
                 "quantity": 2,
                 "coins": 198,
             },

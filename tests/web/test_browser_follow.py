@@ -29,7 +29,7 @@ def test_follow_then_the_bell_rings_when_the_host_goes_live(pages: Pages, room, 
     expect(count).to_have_text("1", timeout=30_000)
     page.get_by_test_id("bell").click()
     notice = page.get_by_test_id("bell-panel").get_by_test_id("notification")
-    expect(notice).to_contain_text(f"Farmer Chen 开播了：{room.title}")  # noqa: RUF001
+    expect(notice).to_contain_text(f"Farmer Chen 开播了：{room.title}")
     expect(notice.locator("a")).to_have_attribute("href", f"/rooms/{room.pk}/")
     expect(count).to_be_hidden()  # opening the bell read it
     screenshot(page, "bell")

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
@@ -178,10 +179,74 @@ PAST_SHOWS = (
 
 DEMO_LIVE_TITLE = "Spring tea and Yangjiao specialties, live from Xiannv Mountain"
 
+# The demo's content as a Chongqing seller writes it (Chinese, stored as written), by its
+# English (stored in the `*_en` fields for English pages, and the key this module finds
+# the rows by, so that a database seeded before the content was Chinese is updated).
+ZH = {
+    # Products, their descriptions and skus
+    "Xiannv Black Tea": "仙女山红茶",
+    "Spring black tea picked on Xiannv Mountain at 1,200 m, rolled and fermented by hand.": (
+        "海拔1200米的仙女山春茶，手工揉捻、发酵。"
+    ),
+    "100 g tin": "100克罐装",
+    "250 g gift box": "250克礼盒",
+    "Yangjiao Dried Tofu": "羊角豆腐干",
+    "Yangjiao town's dried tofu, pressed and smoked over cypress the old way.": "羊角镇老手艺豆腐干，压制后柏枝熏烤。",
+    "5 pieces": "5片装",
+    "Family pack, 20 pieces": "家庭装20片",
+    "Wulong Batata Starch": "武隆红薯淀粉",
+    "Sweet-potato starch from Wulong's hills, for hot-and-sour noodles at home.": "武隆山里的红薯淀粉，在家做酸辣粉。",
+    "500 g": "500克",
+    "2 kg": "2公斤",
+    "Loach Paddy Rice": "稻鳅米",
+    "Rice grown in terraced paddies where loaches keep the weeds down: no herbicide.": (
+        "梯田里养泥鳅除草种出的大米，不打除草剂。"
+    ),
+    "5 kg": "5公斤",
+    "10 kg": "10公斤",
+    "Yangjiao Well-aged Vinegar": "羊角老陈醋",
+    "Grain vinegar aged three years in clay jars in Yangjiao.": "羊角粮食醋，陶缸陈酿三年。",
+    "500 ml": "500毫升",
+    "Twin bottles": "两瓶装",
+    "Fengjie Navel Oranges": "奉节脐橙",
+    "Navel oranges from the slopes above the Yangtze at Fengjie, picked to order.": (
+        "长江边奉节山坡上的脐橙，现摘现发。"
+    ),
+    "5 kg box": "5公斤箱装",
+    "10 kg box": "10公斤箱装",
+    "Fengjie Orange Blossom Honey": "奉节橙花蜜",
+    "Honey from the orange groves' spring bloom.": "橙园春季花期的蜂蜜。",
+    "500 g jar": "500克瓶装",
+    "Rongchang Summer Cloth Scarf": "荣昌夏布围巾",
+    "Ramie summer cloth woven in Rongchang, light and cool.": "荣昌手织苎麻夏布，轻薄凉爽。",
+    "One scarf": "一条",
+    "Rongchang Pottery Teapot": "荣昌陶茶壶",
+    "An Anfu-kiln teapot of Rongchang red clay.": "安富窑荣昌红泥茶壶。",
+    "Teapot, 300 ml": "茶壶 300毫升",
+    # Shops
+    "Xiannv Mountain Farm": "仙女山农场",
+    "Fengjie Orange Groves": "奉节脐橙园",
+    "Rongchang Crafts": "荣昌手艺坊",
+    # Shows
+    DEMO_LIVE_TITLE: "仙女山直播：春茶和羊角特产",
+    "Jiangbei specialties: hot pot base and Ciqikou mahua": "江北特产：火锅底料和磁器口麻花",
+    "First flush of Xiannv black tea": "仙女山头春红茶",
+    "Jiangbei bureau presents Wulong and Fengjie specialties": "江北商务局推介武隆、奉节特产",
+    "Navel orange harvest on the Yangtze": "长江边的脐橙丰收",
+    "Rongchang summer cloth and Anfu pottery": "荣昌夏布和安富陶器",
+}
+
+
+def _by_english(rows: Any, field: str, english: str) -> Any:
+    """The row whose `<field>_en` is `english`, or (seeded before) whose `<field>` is."""
+    return rows.filter(Q(**{f"{field}_en": english}) | Q(**{field: english})).first()
+
 
 def demo_live_room() -> Room | None:
     """The demo's live show (the farmer's), if seeded."""
-    return Room.objects.filter(host__user__username="farmer", title=DEMO_LIVE_TITLE, status=Room.Status.LIVE).first()
+    rooms = Room.objects.filter(host__user__username="farmer", status=Room.Status.LIVE)
+    room: Room | None = _by_english(rooms, "title", DEMO_LIVE_TITLE)
+    return room
 
 
 class Command(BaseCommand):
@@ -220,9 +285,7 @@ class Command(BaseCommand):
             cadre_host = self._host(cadre, Host.Kind.CADRE, "Jiangbei", "Deputy head of the Jiangbei commerce bureau.")
             self._step("hosts: farmer (Wulong), cadre (Jiangbei), both verified")
 
-            shop, _ = Shop.objects.get_or_create(
-                owner=farmer, name="Xiannv Mountain Farm", defaults={"district": "Wulong"}
-            )
+            shop = self._shop(farmer, "Xiannv Mountain Farm", "Wulong")
             skus = [sku for spec in WULONG_PRODUCTS for sku in self._product(shop, spec)]
             self._step(f"shop '{shop.name}' with {len(WULONG_PRODUCTS)} products and {len(skus)} skus")
 
@@ -246,7 +309,7 @@ class Command(BaseCommand):
                 (orchard, "Fengjie Orange Groves", "Fengjie", FENGJIE_PRODUCTS),
                 (weaver, "Rongchang Crafts", "Rongchang", RONGCHANG_PRODUCTS),
             ):
-                other_shop, _ = Shop.objects.get_or_create(owner=owner, name=name, defaults={"district": district})
+                other_shop = self._shop(owner, name, district)
                 for spec in specs:
                     self._product(other_shop, spec)
             self._step("buyers buyer_wang and buyer_liu; hosts orchard (Fengjie) and weaver (Rongchang) with shops")
@@ -298,35 +361,53 @@ class Command(BaseCommand):
             host.refresh_from_db()
         return host
 
+    def _shop(self, owner: User, name: str, district: str) -> Shop:
+        shop: Shop | None = _by_english(Shop.objects.filter(owner=owner), "name", name)
+        if shop is None:
+            return Shop.objects.create(owner=owner, name=ZH[name], name_en=name, district=district)
+        Shop.objects.filter(pk=shop.pk).update(name=ZH[name], name_en=name)
+        return shop
+
     def _product(self, shop: Shop, spec: DemoProduct) -> list[Sku]:
-        product, _ = Product.objects.get_or_create(
-            shop=shop,
-            title=spec.title,
-            defaults={"category": spec.category, "description": spec.description, "origin_district": "Wulong"},
-        )
-        return [
-            Sku.objects.get_or_create(product=product, name=name, defaults={"price": price, "stock": stock})[0]
-            for name, price, stock in spec.skus
-        ]
+        names = {"title": ZH[spec.title], "title_en": spec.title}
+        texts = {"description": ZH[spec.description], "description_en": spec.description}
+        product: Product | None = _by_english(Product.objects.filter(shop=shop), "title", spec.title)
+        if product is None:
+            product = Product.objects.create(
+                shop=shop, category=spec.category, origin_district="Wulong", **names, **texts
+            )
+        else:
+            Product.objects.filter(pk=product.pk).update(**names, **texts)
+        skus = []
+        for name, price, stock in spec.skus:
+            sku: Sku | None = _by_english(product.skus.all(), "name", name)
+            if sku is None:
+                sku = Sku.objects.create(product=product, name=ZH[name], name_en=name, price=price, stock=stock)
+            else:
+                Sku.objects.filter(pk=sku.pk).update(name=ZH[name], name_en=name)
+            skus.append(sku)
+        return skus
 
     def _photos(self, shop: Shop) -> int:
         """A photo for each of the farm's products that has none (drawn, not downloaded)."""
         for title, draw in demo_pictures.PRODUCT_PICTURES.items():
-            product = Product.objects.filter(shop=shop, title=title).first()
+            product = Product.objects.filter(shop=shop, title_en=title).first()
             if product is not None and not product.photos.exists():
                 product_photo_add(product=product, upload=demo_pictures.jpeg(draw()))
         return ProductPhoto.objects.filter(product__shop=shop).count()
 
     def _live_room(self, host: Host, skus: list[Sku]) -> Room:
         """The live demo show; a new one if an earlier demo show has ended."""
-        title = DEMO_LIVE_TITLE
         room = demo_live_room()
         if room is not None:
+            Room.objects.filter(pk=room.pk).update(title=ZH[DEMO_LIVE_TITLE], title_en=DEMO_LIVE_TITLE)
+            room.refresh_from_db()
             return room
         room = Room.objects.create(
             host=host,
-            title=title,
-            description="Farmer Chen picks tea at dawn and shows the tofu workshop; order during the show.",
+            title=ZH[DEMO_LIVE_TITLE],
+            title_en=DEMO_LIVE_TITLE,
+            description="陈大哥清晨上山采茶，再带大家看羊角豆腐干作坊，边看边下单。",
             status=Room.Status.LIVE,
             scheduled_start=timezone.now(),
             started_at=timezone.now(),
@@ -346,12 +427,15 @@ class Command(BaseCommand):
     def _past_show(self, show: PastShow) -> str:
         """An ended show with its orders, paid (and some refunded) through the real path."""
         host = Host.objects.select_related("user").get(user__username=show.host)
-        existing = Room.objects.filter(host=host, title=show.title).first()
+        existing: Room | None = _by_english(Room.objects.filter(host=host), "title", show.title)
         if existing is not None:
+            Room.objects.filter(pk=existing.pk).update(title=ZH[show.title], title_en=show.title)
             return f"past show {existing.pk} '{show.title}' ({host.district}) is there"
         started = timezone.now() - timedelta(days=show.days_ago, hours=2)
         # Live while its orders are placed (live prices need a live room), then ended.
-        room = Room.objects.create(host=host, title=show.title, status=Room.Status.LIVE, started_at=started)
+        room = Room.objects.create(
+            host=host, title=ZH[show.title], title_en=show.title, status=Room.Status.LIVE, started_at=started
+        )
         items = self._shelve(room, list(show.products))
         for sale in show.sales:
             self._paid_order(room=room, item=items[sale.product], sale=sale)
@@ -430,7 +514,7 @@ class Command(BaseCommand):
         another seller's under its offer (room_item_offer refuses anything else)."""
         shelf: dict[str, RoomItem] = {}
         for position, title in enumerate(titles, start=1):
-            sku = Sku.objects.select_related("product__shop").filter(product__title=title).order_by("pk")[0]
+            sku = Sku.objects.select_related("product__shop").filter(product__title_en=title).order_by("pk")[0]
             shelf[title] = RoomItem.objects.get_or_create(
                 room=room,
                 sku=sku,
@@ -441,13 +525,16 @@ class Command(BaseCommand):
     def _upcoming_room(self, host: Host) -> Room:
         """The cadre's show, scheduled for tomorrow evening (the front page's "coming up")."""
         title = "Jiangbei specialties: hot pot base and Ciqikou mahua"
-        room = Room.objects.filter(host=host, title=title, status=Room.Status.SCHEDULED).first()
+        scheduled = Room.objects.filter(host=host, status=Room.Status.SCHEDULED)
+        room: Room | None = _by_english(scheduled, "title", title)
         if room is not None:
+            Room.objects.filter(pk=room.pk).update(title=ZH[title], title_en=title)
             return room
         tomorrow = timezone.now().replace(hour=11, minute=0, second=0, microsecond=0) + timedelta(days=1)
         return Room.objects.create(
             host=host,
-            title=title,
-            description="Cadre Zhou tastes Jiangbei's hot pot base and fried dough twists with their makers.",
+            title=ZH[title],
+            title_en=title,
+            description="周干部和师傅们一起品尝江北火锅底料和磁器口麻花。",
             scheduled_start=tomorrow,  # 19:00 in Chongqing (UTC+8)
         )

@@ -6,7 +6,7 @@
 
 import {get, post} from './lib/api.js';
 import {$, h, show} from './lib/dom.js';
-import {fmt, gettext, money, timeOfDay} from './lib/format.js';
+import {fmt, gettext, inPageLanguage, money, timeOfDay} from './lib/format.js';
 
 const button = $('#bell');
 const badge = $('#bell-count');
@@ -28,7 +28,7 @@ function describe(n) {
   const order = d.order || {};
   switch (n.kind) {
     case 'host.live':
-      return [fmt(gettext('%(host)s is live: %(title)s'), {host: d.host.display_name, title: d.room.title}), `/rooms/${d.room.id}/`];
+      return [fmt(gettext('%(host)s is live: %(title)s'), {host: d.host.display_name, title: inPageLanguage(d.room, 'title')}), `/rooms/${d.room.id}/`];
     case 'order.paid':
       return [fmt(gettext('Order %(number)s is paid.'), order), `/orders/${order.id}/`];
     case 'order.shipped':

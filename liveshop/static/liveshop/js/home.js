@@ -3,7 +3,7 @@
 
 import {getAll} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
-import {dateTime, districtName, errorMessage, fmt, gettext, ngettext} from './lib/format.js';
+import {dateTime, districtName, errorMessage, fmt, gettext, inPageLanguage, ngettext} from './lib/format.js';
 import {coverImage} from './lib/photos.js';
 
 const config = pageConfig();
@@ -12,8 +12,8 @@ function roomCard(room) {
   const mine = config.user && room.host.user.id === config.user.id;
   return h('li', {class: `room-card${room.cover ? ' has-cover' : ''}`, dataset: {room: room.id}},
     h('a', {href: `/rooms/${room.id}/`, class: 'room-link'},
-      coverImage(room.cover, room.title),
-      h('span', {class: 'room-title'}, room.title),
+      coverImage(room.cover, inPageLanguage(room, 'title')),
+      h('span', {class: 'room-title'}, inPageLanguage(room, 'title')),
       h('span', {class: 'room-host'}, room.host.user.display_name),
       room.status === 'live'
         ? h('span', {class: 'room-meta'}, h('span', {class: 'dot live'}),

@@ -4,7 +4,7 @@
 
 import {post} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
-import {errorMessage, gettext} from './lib/format.js';
+import {errorMessage, gettext, inPageLanguage} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
 import {mountComments} from './panels/comments.js';
 import {mountFeed} from './panels/feed.js';
@@ -47,7 +47,7 @@ const preview = mountVideo({
 
 const room = roomConnection(roomId, {
   onRoom: (data) => {
-    $('#room-title').textContent = data.title;
+    $('#room-title').textContent = inPageLanguage(data, 'title');
     showControls(data.status);
     preview.setRoom(data);
   },
@@ -66,7 +66,7 @@ hostShelf = room.use(mountHostShelf({
     const select = $('#giveaway-prize');
     const chosen = select.value;
     select.replaceChildren(h('option', {value: ''}, '–'),
-      ...items.map((item) => h('option', {value: item.sku}, `${item.product.title} · ${item.sku_name}`)));
+      ...items.map((item) => h('option', {value: item.sku}, `${inPageLanguage(item.product, 'title')} · ${inPageLanguage(item, 'sku_name')}`)));
     select.value = chosen;
   },
 }));

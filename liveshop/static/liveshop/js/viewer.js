@@ -2,7 +2,7 @@
 // ticker, gifts and giveaways, each a panel fed by the room socket.
 
 import {$, pageConfig} from './lib/dom.js';
-import {districtName, fmt, gettext} from './lib/format.js';
+import {districtName, fmt, gettext, inPageLanguage} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
 import {mountCheckout} from './panels/checkout.js';
 import {mountFollow} from './panels/follow.js';
@@ -24,8 +24,8 @@ let video = null;
 
 const room = roomConnection(roomId, {
   onRoom: (data) => {
-    $('#room-title').textContent = data.title;
-    document.title = `${data.title} · liveshop`;
+    $('#room-title').textContent = inPageLanguage(data, 'title');
+    document.title = `${inPageLanguage(data, 'title')} · liveshop`;
     $('#host-line').textContent = fmt(gettext('%(name)s · %(district)s'), {
       name: data.host.user.display_name,
       district: districtName(data.host.district),

@@ -61,6 +61,17 @@ export function roomStatusLabel(status) {
   }[status] || status;
 }
 
+/**
+ * A content field in the page's language: `title_en` on an English page when the seller
+ * gave one, `name_zh` on a Chinese page (the gift catalog, named in English), else the
+ * field as written: inPageLanguage(item, 'sku_name'), inPageLanguage(room, 'title').
+ */
+export function inPageLanguage(object, field) {
+  if (!object) return '';
+  const lang = (document.documentElement.lang || '').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+  return object[`${field}_${lang}`] || object[field] || '';
+}
+
 /** A district's name in the page's language (the API's are English: "Wulong"). */
 let districtNames = null;
 export function districtName(name) {

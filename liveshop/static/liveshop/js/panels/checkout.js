@@ -7,7 +7,7 @@
 
 import {ApiError, get, post} from '../lib/api.js';
 import {$, h, pageConfig, randomId, say, show} from '../lib/dom.js';
-import {errorMessage, fmt, gettext, money} from '../lib/format.js';
+import {errorMessage, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
 import {mountCard, paymentsConfigured, waitFor} from '../lib/payments.js';
 import {productImage} from '../lib/photos.js';
 
@@ -138,8 +138,8 @@ export function mountCheckout({roomId}) {
     say(statusLine, '');
     form.elements.quantity.value = '1';
     $('#checkout-item').replaceChildren(
-      productImage(item.product.image, item.product.title, {box: 72}) || '',
-      h('strong', {}, item.product.title), ' ', h('span', {class: 'sku'}, item.sku_name),
+      productImage(item.product.image, inPageLanguage(item.product, 'title'), {box: 72}) || '',
+      h('strong', {}, inPageLanguage(item.product, 'title')), ' ', h('span', {class: 'sku'}, inPageLanguage(item, 'sku_name')),
       ' · ', h('span', {}, money(shelf.priceOf(item), item.currency)),
     );
     updateTotal();

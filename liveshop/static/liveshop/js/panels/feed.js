@@ -2,7 +2,7 @@
 // happen, newest first, with the show's running totals of both.
 
 import {$, h} from '../lib/dom.js';
-import {fmt, gettext, timeOfDay} from '../lib/format.js';
+import {fmt, gettext, inPageLanguage, timeOfDay} from '../lib/format.js';
 import {orderPlacedText} from './ticker.js';
 
 const SHOWN = 50;
@@ -24,7 +24,7 @@ export function mountFeed() {
         const {user, gift, quantity, coins} = event.data;
         totals.gifts += quantity;
         totals.coins += coins || 0;
-        add('gift', '🎁', fmt(gettext('%(name)s sent %(gift)s ×%(n)s'), {name: user.display_name, gift: gift.name, n: quantity}), event.ts);
+        add('gift', '🎁', fmt(gettext('%(name)s sent %(gift)s ×%(n)s'), {name: user.display_name, gift: inPageLanguage(gift, 'name'), n: quantity}), event.ts);
       },
       'order.placed': (event) => {
         totals.orders += 1;

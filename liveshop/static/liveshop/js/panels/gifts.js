@@ -6,7 +6,7 @@
 
 import {available, get, post} from '../lib/api.js';
 import {$, h, randomId, say, show} from '../lib/dom.js';
-import {errorMessage, fmt, gettext, money} from '../lib/format.js';
+import {errorMessage, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
 import {mountCard, paymentsConfigured, waitFor} from '../lib/payments.js';
 
 export async function mountGifts({roomId, config}) {
@@ -51,7 +51,7 @@ export async function mountGifts({roomId, config}) {
     ...catalog.map((gift) =>
       h('button', {class: 'gift', type: 'button', onclick: () => send(gift), 'data-testid': 'gift'},
         gift.image_url ? h('img', {src: gift.image_url, alt: ''}) : '🎁',
-        h('span', {}, gift.name), h('small', {}, fmt(gettext('%(n)s coins'), {n: gift.coins}))),
+        h('span', {}, inPageLanguage(gift, 'name')), h('small', {}, fmt(gettext('%(n)s coins'), {n: gift.coins}))),
     ),
   );
 
@@ -98,7 +98,7 @@ export async function mountGifts({roomId, config}) {
     events: {
       'gift.sent': (event) => {
         const {user, gift, quantity} = event.data;
-        const burst = h('p', {class: 'burst'}, '🎁 ', fmt(gettext('%(name)s sent %(gift)s ×%(n)s'), {name: user.display_name, gift: gift.name, n: quantity}));
+        const burst = h('p', {class: 'burst'}, '🎁 ', fmt(gettext('%(name)s sent %(gift)s ×%(n)s'), {name: user.display_name, gift: inPageLanguage(gift, 'name'), n: quantity}));
         burst.addEventListener('animationend', () => burst.remove());
         $('#gift-burst').append(burst);
         if (!refreshTimer) refreshTimer = setTimeout(refreshLeaderboard, 1000);

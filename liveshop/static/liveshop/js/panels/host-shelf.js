@@ -5,7 +5,7 @@
 
 import {del, get, post} from '../lib/api.js';
 import {$, h, say} from '../lib/dom.js';
-import {errorMessage, fmt, gettext, money, toMinor} from '../lib/format.js';
+import {errorMessage, fmt, gettext, inPageLanguage, money, toMinor} from '../lib/format.js';
 import {productImage} from '../lib/photos.js';
 import {ShelfState, everyTick} from '../lib/shelf-state.js';
 import {flashBadge, priceLine, tickCountdowns} from './shelf.js';
@@ -42,10 +42,10 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
     const sale = shelf.flashOf(item);
     const featured = item.id === shelf.featuredId;
     return h('li', {class: `item${featured ? ' now' : ''}`, dataset: {item: item.id}},
-      productImage(item.product.image, item.product.title, {box: 56}),
+      productImage(item.product.image, inPageLanguage(item.product, 'title'), {box: 56}),
       h('div', {class: 'item-main'},
-        h('span', {class: 'item-title'}, item.product.title),
-        h('span', {class: 'sku'}, item.sku_name),
+        h('span', {class: 'item-title'}, inPageLanguage(item.product, 'title')),
+        h('span', {class: 'sku'}, inPageLanguage(item, 'sku_name')),
         priceLine(shelf, item),
         h('span', {class: 'stock'}, fmt(gettext('%(n)s in stock'), {n: item.stock})),
         sale ? flashBadge(sale) : null,
@@ -76,7 +76,7 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
   function openFlash(item) {
     flashItem = item;
     say($('#flash-error'), '');
-    $('#flash-item').textContent = `${item.product.title} · ${item.sku_name} · ${money(shelf.priceOf(item), item.currency)}`;
+    $('#flash-item').textContent = `${inPageLanguage(item.product, 'title')} · ${inPageLanguage(item, 'sku_name')} · ${money(shelf.priceOf(item), item.currency)}`;
     flashForm.elements.price.value = ((Math.round(shelf.priceOf(item) * 0.8)) / 100).toFixed(2);
     dialog.showModal();
   }
@@ -111,7 +111,7 @@ export function mountHostShelf({roomId, onItems = () => {}}) {
     $('#product-results').replaceChildren(
       ...page.results.flatMap((product) => product.skus.map((sku) =>
         h('li', {},
-          h('span', {}, `${product.title} · ${sku.name} · ${money(sku.price, sku.currency)}`),
+          h('span', {}, `${inPageLanguage(product, 'title')} · ${inPageLanguage(sku, 'name')} · ${money(sku.price, sku.currency)}`),
           onShelf.has(sku.id)
             ? h('em', {}, gettext('on the shelf'))
             : h('button', {class: 'button small', type: 'button', 'data-testid': 'add-sku', onclick: async (click) => {

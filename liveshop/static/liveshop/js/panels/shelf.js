@@ -2,7 +2,7 @@
 // price, stock and flash sale (countdown, units left), and a Buy button (checkout.js).
 
 import {$, h, show} from '../lib/dom.js';
-import {clock, fmt, gettext, money} from '../lib/format.js';
+import {clock, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
 import {productImage} from '../lib/photos.js';
 import {ShelfState, everyTick, setText} from '../lib/shelf-state.js';
 
@@ -51,10 +51,10 @@ export function mountShelf({onBuy}) {
     return h(
       featured ? 'div' : 'li',
       {class: `item${featured ? ' is-featured' : ''}${item.id === shelf.featuredId ? ' now' : ''}`, dataset: {item: item.id}},
-      productImage(item.product.image, item.product.title, {box: featured ? 120 : 64, large: featured}),
+      productImage(item.product.image, inPageLanguage(item.product, 'title'), {box: featured ? 120 : 64, large: featured}),
       h('div', {class: 'item-main'},
-        h('span', {class: 'item-title'}, item.product.title),
-        h('span', {class: 'sku'}, item.sku_name),
+        h('span', {class: 'item-title'}, inPageLanguage(item.product, 'title')),
+        h('span', {class: 'sku'}, inPageLanguage(item, 'sku_name')),
         priceLine(shelf, item),
         sale ? flashBadge(sale) : h('span', {class: 'stock'}, soldOut ? gettext('Sold out') : fmt(gettext('%(n)s in stock'), {n: item.stock})),
       ),
