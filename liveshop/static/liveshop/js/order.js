@@ -6,7 +6,7 @@
 
 import {ApiError, get, post} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
-import {clock, dateTime, errorMessage, fmt, gettext, money, orderStatusLabel} from './lib/format.js';
+import {clock, dateTime, districtName, errorMessage, fmt, gettext, money, orderStatusLabel} from './lib/format.js';
 import {mountCard, paymentsConfigured} from './lib/payments.js';
 
 const config = pageConfig();
@@ -47,7 +47,8 @@ function render(o) {
   show($('#order-refunded'), o.refunded_amount > 0);
   $('#order-refunded').textContent = money(o.refunded_amount, o.currency);
   const ship = o.shipping || {};
-  $('#order-shipping').textContent = [ship.name, ship.phone, ship.address, ship.district].filter(Boolean).join(' · ');
+  $('#order-shipping').textContent = [ship.name, ship.phone, ship.address, ship.district && districtName(ship.district)]
+    .filter(Boolean).join(' · ');
   const tracking = $('#order-tracking');
   tracking.textContent = o.tracking ? fmt(gettext('Tracking number: %(tracking)s'), {tracking: o.tracking}) : '';
   show(tracking, Boolean(o.tracking));
