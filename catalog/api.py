@@ -112,6 +112,19 @@ class ProductPhotosMixin(serializers.Serializer[Any]):
         return product_image(product)
 
 
+# What a product's owner may change (PATCH /products/{id}/), shown in every product.
+PRODUCT_EDITABLE_FIELDS = [
+    "title",
+    "title_en",
+    "description",
+    "description_en",
+    "category",
+    "origin_district",
+    "image_url",
+    "is_active",
+]
+
+
 class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]):
     skus = SkuSerializer(many=True, read_only=True)
     # Declared so that the schema says "a URL or blank": read-only model fields lose allow_blank.
@@ -119,22 +132,7 @@ class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]
 
     class Meta:
         model = Product
-        fields = [
-            "id",
-            "shop",
-            "title",
-            "title_en",
-            "description",
-            "description_en",
-            "category",
-            "origin_district",
-            "image_url",
-            "image",
-            "photos",
-            "is_active",
-            "skus",
-            "created_at",
-        ]
+        fields = ["id", "shop", *PRODUCT_EDITABLE_FIELDS, "image", "photos", "skus", "created_at"]
         read_only_fields = fields
 
 
@@ -172,16 +170,7 @@ class ProductCreateSerializer(serializers.Serializer[Any]):
 class ProductUpdateSerializer(serializers.ModelSerializer[Product]):
     class Meta:
         model = Product
-        fields = [
-            "title",
-            "title_en",
-            "description",
-            "description_en",
-            "category",
-            "origin_district",
-            "image_url",
-            "is_active",
-        ]
+        fields = PRODUCT_EDITABLE_FIELDS
         extra_kwargs = {"description": {"max_length": 5000}, "description_en": {"max_length": 5000}}
 
 
