@@ -344,6 +344,20 @@ CELERY_TIMEZONE = "UTC"
 
 CURRENCY = "cny"
 
+# Web Push (notifications on a phone's lock screen): the VAPID key pair that
+# `manage.py vapid_keys` prints; unset, no push.
+VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")  # base64url, uncompressed P-256 point
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")  # base64url DER or PEM
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:ops@liveshop.example")
+# Browsers' push services a subscription's endpoint may name (the worker POSTs there: any
+# other host would let a user aim liveshop's requests at anything). `*.` covers subdomains.
+WEB_PUSH_ALLOWED_HOSTS = env_list(
+    "WEB_PUSH_ALLOWED_HOSTS",
+    "fcm.googleapis.com,updates.push.services.mozilla.com,*.notify.windows.com,*.push.apple.com",
+)
+# Plain-http endpoints (a local push service in the tests); never in production.
+WEB_PUSH_ALLOW_HTTP = env_bool("WEB_PUSH_ALLOW_HTTP", False)
+
 # --- Video ingest (streams/) -----------------------------------------------------------
 # The secret nginx-rtmp puts in its on_publish/on_publish_done URLs (?secret=...); empty
 # refuses every callback, so no stream is accepted until it is set.

@@ -37,3 +37,19 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for user {self.user_id}"
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (PushManager.subscribe()): where to POST, and the
+    keys the payload is encrypted to. Dropped when the push service says it is gone."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=128)  # the browser's public key, base64url
+    auth = models.CharField(max_length=64)  # the shared auth secret, base64url
+    language = models.CharField(max_length=16, blank=True)  # the subscribing page's: the push's words
+    created_at = models.DateTimeField(auto_now_add=True)
+    failures = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"push subscription {self.pk} of user {self.user_id}"

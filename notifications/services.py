@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from notifications import live
 from notifications.models import Notification
+from notifications.push import push_on_commit
 
 # Rows per INSERT: a go-live to many followers is written in statements of this size.
 INSERT_BATCH = 1000
@@ -39,6 +40,7 @@ def notify(*, user_ids: Sequence[int], kind: str, data: dict[str, Any], key: str
             for row_id, user_id, created_at in ((r["id"], r["user_id"], r["created_at"]) for r in created)
         ]
         transaction.on_commit(partial(live.publish, payloads), robust=True)
+        push_on_commit(notifications=payloads)
     return len(created)
 
 

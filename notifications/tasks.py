@@ -22,3 +22,11 @@ def host_live_fanout_task(room_id: int, after_follow_id: int = 0) -> dict[str, A
     if last_follow_id is not None:
         host_live_fanout_task.delay(room_id, last_follow_id)
     return {"told": told, "next": last_follow_id}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def push_send_task(notification_ids: list[int]) -> dict[str, int]:
+    """Web Push for stored notifications (notifications.push)."""
+    from notifications.push import push_send
+
+    return push_send(notification_ids=notification_ids)

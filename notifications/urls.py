@@ -9,4 +9,8 @@ urlpatterns = [
     path("notifications/unread/", api.NotificationUnreadView.as_view(), name="notification-unread"),
     path("notifications/read/", api.NotificationReadView.as_view(), name="notification-read"),
     path("notifications/ws-ticket/", api.UserSocketTicketView.as_view(), name="notification-ws-ticket"),
+    path("notifications/push/", api.PushConfigView.as_view(), name="notification-push"),
+    path(
+        "notifications/push/subscriptions/", api.PushSubscriptionView.as_view(), name="notification-push-subscriptions"
+    ),
 ]

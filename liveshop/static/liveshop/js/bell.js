@@ -97,4 +97,30 @@ function connect(attempt = 0) {
   });
 }
 
+// Web Push: offered in the bell's panel where the browser can and the server has a key.
+async function offerPush() {
+  const offer = $('#push-enable');
+  if (!('serviceWorker' in navigator) || !('PushManager' in window) || !offer) return;
+  const {vapid_public_key: key} = await get('/notifications/push/');
+  if (!key) return;
+  const registration = await navigator.serviceWorker.register('/static/liveshop/js/sw.js');
+  if (await registration.pushManager.getSubscription()) return; // on already
+  show(offer, true);
+  offer.addEventListener('click', async () => {
+    try {
+      if ((await Notification.requestPermission()) !== 'granted') throw new Error('not allowed');
+      const padded = key.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (key.length % 4)) % 4);
+      const subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)),
+      });
+      await post('/notifications/push/subscriptions/', {...subscription.toJSON(), language: document.documentElement.lang});
+      offer.replaceWith(h('p', {class: 'hint'}, gettext('Alerts are on for this browser.')));
+    } catch (err) {
+      offer.replaceWith(h('p', {class: 'hint'}, gettext('This browser did not allow alerts.')));
+    }
+  });
+}
+
 connect();
+offerPush().catch((err) => console.warn('web push unavailable', err));
