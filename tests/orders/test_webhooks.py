@@ -111,7 +111,7 @@ def test_succeeded_settles_once_with_a_balanced_ledger_and_the_ticker(
         (
             live_room.pk,
             "order.placed",
-            {"buyer": "Z***i", "district": "Jiangbei", "title": "Xiannv Black Tea", "quantity": 3},
+            {"buyer": "Z***i", "district": "Jiangbei", "title": "Xiannv Black Tea", "title_en": "", "quantity": 3},
         )
     ]
 

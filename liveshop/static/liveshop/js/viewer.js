@@ -10,6 +10,7 @@ import {mountComments} from './panels/comments.js';
 import {mountGifts} from './panels/gifts.js';
 import {mountGiveaways} from './panels/giveaway.js';
 import {mountLikes} from './panels/likes.js';
+import {mountMoments} from './panels/moments.js';
 import {reportActions} from './panels/report.js';
 import {mountShelf} from './panels/shelf.js';
 import {mountTicker} from './panels/ticker.js';
@@ -39,6 +40,7 @@ const room = roomConnection(roomId, {
 video = room.use(mountVideo());
 shelf = room.use(mountShelf({onBuy: (item, state) => checkout.open(item, state)}));
 room.use(mountComments({socket: room.socket, config, actions: reportActions({config})}));
+room.use(mountMoments());
 room.use(mountLikes({socket: room.socket}));
 room.use(mountTicker());
 room.use(mountGiveaways({roomId, config}));
