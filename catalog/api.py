@@ -23,6 +23,17 @@ from liveshop.permissions import authenticated_user, host_of, is_staff, is_verif
 # --- Serializers --------------------------------------------------------------------------
 
 
+def in_english(*, max_length: int) -> serializers.CharField:
+    """The optional English version of a text field sellers write in Chinese (added)."""
+    return serializers.CharField(
+        max_length=max_length,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="In English, for English pages (optional; added).",
+    )
+
+
 class ShopSerializer(serializers.ModelSerializer[Shop]):
     class Meta:
         model = Shop
@@ -32,13 +43,7 @@ class ShopSerializer(serializers.ModelSerializer[Shop]):
 
 class ShopCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
-    name_en = serializers.CharField(
-        max_length=100,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="In English, for English pages (optional; added).",
-    )
+    name_en = in_english(max_length=100)
     district = serializers.CharField(max_length=64)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), required=False, help_text="Staff only: open the shop for this user."
@@ -138,13 +143,7 @@ class ProductSerializer(ProductPhotosMixin, serializers.ModelSerializer[Product]
 
 class SkuCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
-    name_en = serializers.CharField(
-        max_length=100,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="In English, for English pages (optional; added).",
-    )
+    name_en = in_english(max_length=100)
     price = serializers.IntegerField(min_value=1, max_value=MAX_PRICE, help_text="Minor units (fen).")
     stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
 
@@ -152,15 +151,9 @@ class SkuCreateSerializer(serializers.Serializer[Any]):
 class ProductCreateSerializer(serializers.Serializer[Any]):
     shop = serializers.PrimaryKeyRelatedField(queryset=Shop.objects.all())
     title = serializers.CharField(max_length=120)
-    title_en = serializers.CharField(
-        max_length=120,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="In English, for English pages (optional; added).",
-    )
+    title_en = in_english(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    description_en = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    description_en = in_english(max_length=5000)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     origin_district = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     image_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")

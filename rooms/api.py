@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.api import ImageRefSerializer, PhotoUploadSerializer, ProductPhotosMixin
+from catalog.api import ImageRefSerializer, PhotoUploadSerializer, ProductPhotosMixin, in_english
 from catalog.models import MAX_PRICE, MAX_STOCK, Sku
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
@@ -207,7 +207,7 @@ class RoomHostSerializer(RoomSerializer):
 
 class RoomCreateSerializer(serializers.Serializer[Any]):
     title = serializers.CharField(max_length=120)
-    title_en = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    title_en = in_english(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
