@@ -153,6 +153,9 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'liveshop.sqlite3'
 # a request borrows a connection and gives it back when it ends.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+# Each process remembers ledger accounts once made (they are never deleted): off only for
+# processes whose database is emptied under them, as the browser tests' stack between tests.
+LEDGER_ACCOUNT_CACHE = env_bool("LEDGER_ACCOUNT_CACHE", True)
 _db_url = dj_database_url.parse(DATABASE_URL)
 _pooled = DATABASE_POOL and _db_url["ENGINE"] == "django.db.backends.postgresql"
 DATABASES: dict[str, dict[str, Any]] = {

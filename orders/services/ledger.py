@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
@@ -67,7 +68,7 @@ def ledger_account(
                 )
         except IntegrityError:  # created by a concurrent first use
             account = LedgerAccount.objects.get(code=code)
-    if len(_accounts) < 10_000:
+    if settings.LEDGER_ACCOUNT_CACHE and len(_accounts) < 10_000:
         # Remembered only once its creation (ours or another's) is surely committed.
         transaction.on_commit(lambda: _accounts.setdefault(code, account))
     return account

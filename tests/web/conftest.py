@@ -94,6 +94,7 @@ def stack(
         "STRIPE_PUBLISHABLE_KEY": localstripe_server.LOCAL_PUBLISHABLE_KEY,
         "STRIPE_JS_URL": f"{api_base}{localstripe_server.STRIPE_JS_PATH}",
         "PYTHONUNBUFFERED": "1",
+        "LEDGER_ACCOUNT_CACHE": "0",  # each test empties the database under the stack
     }
     child_env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | env
     processes: dict[str, subprocess.Popen[bytes]] = {}

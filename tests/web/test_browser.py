@@ -86,7 +86,10 @@ def test_two_viewers_see_each_others_comments_likes_and_count(pages: Pages, live
     expect(anonymous.get_by_test_id("comment-input")).to_be_hidden()
     expect(anonymous.get_by_test_id("like-button")).to_be_disabled()
     expect(li.get_by_test_id("viewers-now")).to_have_text("3")
-    # The gift catalog is on the page; no giveaway is open, so its panel stays out of sight.
+    # The gift catalog opens from the dock (a phone's sheet); no giveaway is open, so its
+    # panel stays out of sight.
+    expect(li.get_by_test_id("gift-panel")).to_be_hidden()
+    li.get_by_test_id("gifts-open").click()
     expect(li.get_by_test_id("gift-panel")).to_be_visible()
     expect(li.get_by_test_id("giveaway-panel")).to_be_hidden()
 

@@ -33,6 +33,8 @@ def test_follow_then_the_bell_rings_when_the_host_goes_live(pages: Pages, room, 
     expect(notice.locator("a")).to_have_attribute("href", f"/rooms/{room.pk}/")
     expect(count).to_be_hidden()  # opening the bell read it
     screenshot(page, "bell")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("bell-panel")).to_be_hidden()
 
     home = pages.open("/", user=viewer, locale="zh-CN")
     expect(home.get_by_test_id("following")).to_contain_text(room.title)

@@ -70,6 +70,9 @@ function closePanel() {
 }
 
 button.addEventListener('click', () => (panel.hidden ? openPanel().catch((err) => console.warn(err)) : closePanel()));
+document.addEventListener('keydown', (key) => {
+  if (key.key === 'Escape' && !panel.hidden) closePanel();
+});
 document.addEventListener('click', (event) => {
   if (!panel.hidden && !panel.contains(event.target) && !button.contains(event.target)) closePanel();
 });

@@ -1,7 +1,8 @@
 // The viewer page (/rooms/{id}/): the video, comments, likes, the shelf and buying, the
-// ticker, gifts and giveaways, each a panel fed by the room socket.
+// ticker, gifts and giveaways, each a panel fed by the room socket. On a phone the video
+// fills the screen and the shelf and gifts open as sheets over it (sheets.js).
 
-import {$, pageConfig} from './lib/dom.js';
+import {$, pageConfig, show} from './lib/dom.js';
 import {districtName, fmt, gettext, inPageLanguage} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
 import {mountCheckout} from './panels/checkout.js';
@@ -12,6 +13,7 @@ import {mountGiveaways} from './panels/giveaway.js';
 import {mountLikes} from './panels/likes.js';
 import {mountMoments} from './panels/moments.js';
 import {reportActions} from './panels/report.js';
+import {mountSheets} from './panels/sheets.js';
 import {mountShelf} from './panels/shelf.js';
 import {mountTicker} from './panels/ticker.js';
 import {mountVideo} from './panels/video.js';
@@ -20,6 +22,7 @@ const config = pageConfig();
 const roomId = config.room;
 const checkout = mountCheckout({roomId});
 const follow = mountFollow({config, errorLine: $('#follow-error')});
+const sheets = mountSheets();
 let shelf = null;
 let video = null;
 
@@ -38,16 +41,35 @@ const room = roomConnection(roomId, {
 });
 
 video = room.use(mountVideo());
-shelf = room.use(mountShelf({onBuy: (item, state) => checkout.open(item, state)}));
+shelf = room.use(mountShelf({
+  onBuy: (item, state) => checkout.open(item, state),
+  onFlash: (card) => {
+    sheets.open('shelf-panel');
+    if (card) card.scrollIntoView({block: 'nearest'});
+  },
+}));
 room.use(mountComments({socket: room.socket, config, actions: reportActions({config})}));
 room.use(mountMoments());
 room.use(mountLikes({socket: room.socket}));
 room.use(mountTicker());
 room.use(mountGiveaways({roomId, config}));
 
+// On a phone a comment's Report shows when the comment is tapped (app.css), not on every
+// comment floating over the video.
+$('#comments').addEventListener('click', (click) => {
+  const comment = click.target.closest('.comment');
+  if (comment && !click.target.closest('.report-menu')) comment.classList.toggle('picked');
+});
+
+// A double tap on the video is a like, as in the apps viewers know.
+$('.screen').addEventListener('dblclick', () => $('#like-button').click());
+
 // Gifts only where the server has them (a 404 from GET /gifts/ leaves the panel hidden);
 // the socket connects either way, once every panel listens.
 mountGifts({roomId, config})
-  .then((gifts) => room.use(gifts))
+  .then((gifts) => {
+    room.use(gifts);
+    show($('#gifts-open'), true);
+  })
   .catch((err) => console.warn('gifts are unavailable', err))
   .finally(() => room.connect());

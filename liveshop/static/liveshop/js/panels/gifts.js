@@ -6,7 +6,7 @@
 
 import {available, get, post} from '../lib/api.js';
 import {$, h, randomId, say, show} from '../lib/dom.js';
-import {errorMessage, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
+import {errorMessage, fmt, gettext, inPageLanguage, money, ngettext} from '../lib/format.js';
 import {mountCard, paymentsConfigured, waitFor} from '../lib/payments.js';
 
 export async function mountGifts({roomId, config}) {
@@ -51,7 +51,7 @@ export async function mountGifts({roomId, config}) {
     ...catalog.map((gift) =>
       h('button', {class: 'gift', type: 'button', onclick: () => send(gift), 'data-testid': 'gift'},
         gift.image_url ? h('img', {src: gift.image_url, alt: ''}) : '🎁',
-        h('span', {}, inPageLanguage(gift, 'name')), h('small', {}, fmt(gettext('%(n)s coins'), {n: gift.coins}))),
+        h('span', {}, inPageLanguage(gift, 'name')), h('small', {}, fmt(ngettext('%(n)s coin', '%(n)s coins', gift.coins), {n: gift.coins}))),
     ),
   );
 

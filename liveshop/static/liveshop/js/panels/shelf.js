@@ -1,5 +1,7 @@
 // The viewer's shelf: the featured ("now explaining") item on top, every item with its
 // price, stock and flash sale (countdown, units left), and a Buy button (checkout.js).
+// A running flash sale also shows on the video (#flash-now), so its countdown and units
+// left stay in view wherever the viewer is; the dock's bag button counts the items.
 
 import {$, h, show} from '../lib/dom.js';
 import {clock, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
@@ -37,10 +39,32 @@ export function priceLine(shelf, item) {
   );
 }
 
-export function mountShelf({onBuy}) {
+/** The sale that the video's flash pill shows: the one that ends first. */
+function runningSale(shelf) {
+  const running = [...shelf.flashSales.values()].filter((sale) => sale.status === 'active');
+  running.sort((a, b) => new Date(a.ends_at) - new Date(b.ends_at));
+  return running[0] || null;
+}
+
+function flashPill(pill, sale, item) {
+  show(pill, Boolean(sale && item));
+  if (!sale || !item) return;
+  pill.dataset.endsAt = sale.ends_at;
+  pill.replaceChildren(
+    h('strong', {}, '⚡ ', money(sale.price, item.currency)),
+    h('span', {class: 'pill-title'}, inPageLanguage(item.product, 'title')),
+    h('span', {'data-testid': 'flash-now-remaining'},
+      sale.remaining > 0 ? fmt(gettext('%(n)s left'), {n: sale.remaining}) : gettext('Sold out')),
+    h('span', {class: 'countdown', 'data-testid': 'flash-now-countdown'}, clock(new Date(sale.ends_at) - Date.now())),
+  );
+}
+
+export function mountShelf({onBuy, onFlash = () => {}}) {
   const list = $('#shelf');
   const featuredPanel = $('#featured');
   const featuredBox = $('#featured-item');
+  const pill = $('#flash-now');
+  const count = $('#shelf-count');
   let canBuy = false;
 
   const shelf = new ShelfState(render);
@@ -70,8 +94,17 @@ export function mountShelf({onBuy}) {
     const featured = shelf.featured();
     show(featuredPanel, Boolean(featured));
     featuredBox.replaceChildren(featured ? card(featured, {featured: true}) : '');
+    const sale = runningSale(shelf);
+    flashPill(pill, sale, sale && shelf.items.find((item) => item.id === sale.item));
+    count.textContent = String(shelf.items.length);
+    show(count, shelf.items.length > 0);
     tickCountdowns(document);
   }
+
+  pill.addEventListener('click', () => {
+    const sale = runningSale(shelf);
+    onFlash(sale ? list.querySelector(`[data-item="${sale.item}"]`) : null);
+  });
 
   everyTick(() => tickCountdowns(document));
 

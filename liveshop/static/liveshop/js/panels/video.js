@@ -47,6 +47,11 @@ export function mountVideo({preview = false, onLatency, onVideo} = {}) {
     }
   };
   const player = createPlayer(video, {onState: render, onLatency});
+  // A phone's full-screen stage crops a portrait stream to fill it but shows a landscape
+  // one whole (app.css reads data-shape).
+  video.addEventListener('loadedmetadata', () => {
+    video.dataset.shape = video.videoWidth >= video.videoHeight ? 'landscape' : 'portrait';
+  });
 
   const update = ({restart = false} = {}) => {
     const url = room ? playbackUrl(room, {preview}) : '';
