@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from liveshop.celery import app as celery_app
-from tests.servers import database_url
+from tests.servers import database_url, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,18 +55,6 @@ def broker_backlog() -> tuple[int, int]:
     """(tasks waiting in the queue, tasks delivered and not acknowledged)."""
     client = broker()
     return int(client.llen(QUEUE_KEY)), int(client.hlen(UNACKED_KEY))
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "") -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting {timeout} s for {what or condition}")
-        time.sleep(interval)
 
 
 def database_backends() -> list[dict[str, Any]]:

@@ -4,18 +4,13 @@ service that records what it gets; the test decrypts it as the browser would."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
 
 import http_ece  # type: ignore[import-untyped]
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import call_command
 
@@ -23,56 +18,30 @@ from liveshop.celery import app as celery_app
 from notifications import push, services
 from notifications.models import Notification, PushSubscription
 from tests.helpers import assert_error
+from tests.push_support import (
+    PushService,
+    b64url,
+    browser_keys,
+    push_service_running,
+    subscription,
+    vapid_pair,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def point(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-
-
-class PushService(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.received.append({"path": self.path, "headers": headers, "body": body})
-        self.send_response(410 if self.path.endswith("/gone") else 201)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def push_service(settings: Any) -> Iterator[str]:
-    vapid = ec.generate_private_key(ec.SECP256R1())
-    settings.VAPID_PUBLIC_KEY = b64url(point(vapid))
-    settings.VAPID_PRIVATE_KEY = b64url(
-        vapid.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    settings.VAPID_PUBLIC_KEY, settings.VAPID_PRIVATE_KEY = vapid_pair()
     settings.WEB_PUSH_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.WEB_PUSH_ALLOW_HTTP = True
-    PushService.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PushService)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with push_service_running() as url:
+        yield url
 
 
-@pytest.fixture
-def browser_keys() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
-    return ec.generate_private_key(ec.SECP256R1()), os.urandom(16)
-
-
-def subscription(endpoint: str, keys: tuple[ec.EllipticCurvePrivateKey, bytes]) -> dict[str, Any]:
-    private, auth = keys
-    return {"endpoint": endpoint, "keys": {"p256dh": b64url(point(private)), "auth": b64url(auth)}}
+@pytest.fixture(name="browser_keys")
+def browser_keys_fixture() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    return browser_keys()
 
 
 def test_a_notification_reaches_the_browsers_push_service_encrypted_and_signed(

@@ -29,6 +29,7 @@ from django.db import connection
 
 from liveshop.models import User
 from orders import localstripe_server
+from tests.push_support import vapid_pair
 from tests.servers import BASE_DIR, database_url, free_port, start_uvicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,6 +59,7 @@ class Stack:
     web: str
     stripe: str
     logs: Path
+    vapid_public: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -83,6 +85,7 @@ def stack(
     logs = tmp_path_factory.mktemp("web-stack")
     stripe_port = free_port()
     api_base = f"http://127.0.0.1:{stripe_port}"
+    vapid_public, vapid_private = vapid_pair()
     env = {
         "DATABASE_URL": test_database,
         "REDIS_URL": settings.REDIS_URL,
@@ -95,6 +98,11 @@ def stack(
         "STRIPE_JS_URL": f"{api_base}{localstripe_server.STRIPE_JS_PATH}",
         "PYTHONUNBUFFERED": "1",
         "LEDGER_ACCOUNT_CACHE": "0",  # each test empties the database under the stack
+        # Web Push to the tests' local push service (tests/push_support.py).
+        "VAPID_PUBLIC_KEY": vapid_public,
+        "VAPID_PRIVATE_KEY": vapid_private,
+        "WEB_PUSH_ALLOWED_HOSTS": "127.0.0.1",
+        "WEB_PUSH_ALLOW_HTTP": "1",
     }
     child_env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | env
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -112,7 +120,7 @@ def stack(
         cwd=BASE_DIR, env=child_env, stdout=(logs / "beat.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     server = start_uvicorn(env, logs, drop=frozenset({"DJANGO_ALLOW_ASYNC_UNSAFE"}))
-    result = Stack(web=server.http, stripe=api_base, logs=logs, processes=processes)
+    result = Stack(web=server.http, stripe=api_base, logs=logs, vapid_public=vapid_public, processes=processes)
     try:
         localstripe_server.webhook_register(
             api_base=api_base, url=f"{server.http}/api/v1/payments/stripe/webhook/", secret=WEBHOOK_SECRET

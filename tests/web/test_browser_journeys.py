@@ -93,7 +93,8 @@ def test_the_flash_pill_opens_the_shelf_and_the_printed_card_pays(pages: Pages, 
 
 def test_report_a_comment(pages: Pages, viewport: Viewport, live_room, viewer):
     spammer = factories.UserFactory.create(username="spammer", display_name="Cheap Deals")
-    comment = room_services.comment_create(room=live_room, user=spammer, text="WIN FREE PHONES at spam.example", role="viewer")
+    text = "WIN FREE PHONES at spam.example"
+    comment = room_services.comment_create(room=live_room, user=spammer, text=text, role="viewer")
     page = pages.open(f"/rooms/{live_room.pk}/", user=viewer, phone=viewport.phone, locale=viewport.locale)
 
     row = page.get_by_test_id("comments").locator(f"[data-id='{comment.pk}']")
@@ -109,7 +110,9 @@ def test_report_a_comment(pages: Pages, viewport: Viewport, live_room, viewer):
     assert Report.objects.filter(comment=comment, reporter=viewer, reason="spam").exists()
 
 
-def test_a_keyword_comment_enters_the_giveaway_and_the_page_says_so(pages: Pages, viewport: Viewport, live_room, viewer):
+def test_a_keyword_comment_enters_the_giveaway_and_the_page_says_so(
+    pages: Pages, viewport: Viewport, live_room, viewer
+):
     room_services.giveaway_create(room=live_room, title="Free tea", winners=1, duration_s=600, keyword="tea")
     page = pages.open(f"/rooms/{live_room.pk}/", user=viewer, phone=viewport.phone, locale=viewport.locale)
 

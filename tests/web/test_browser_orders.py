@@ -14,6 +14,7 @@ from rooms.models import Room, RoomItem
 from tests import factories
 from tests.web.conftest import Pages, screenshot
 from tests.web.test_browser import SHIPPING, card_element
+from tests.web.words import BOTH, Viewport
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -22,8 +23,9 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def tofu(live_room: Room) -> RoomItem:
     shop = factories.ShopFactory.create(owner=live_room.host.user, name="Xiannv Mountain Farm")
     sku = factories.SkuFactory.create(
-        product=factories.ProductFactory.create(shop=shop, title="Yangjiao Dried Tofu"), name="5 pieces", price=1500
-    )
+        product=factories.ProductFactory.create(shop=shop, title="羊角豆腐干", title_en="Yangjiao Dried Tofu"),
+        name="5片装", name_en="5 pieces", price=1500,
+    )  # fmt: skip
     return factories.RoomItemFactory.create(room=live_room, sku=sku, position=1)
 
 
@@ -43,28 +45,32 @@ def place_order(page: Any, room: Room, item: RoomItem) -> dict[str, Any]:
     return dict(body)
 
 
-def test_my_orders_pay_later_follow_the_shipping_and_ask_for_a_refund(pages: Pages, live_room, tofu, viewer):
-    page = pages.open("/orders/", user=viewer, phone=False)
+@pytest.mark.parametrize("viewport", BOTH, ids=lambda viewport: viewport.id)
+def test_my_orders_pay_later_follow_the_shipping_and_ask_for_a_refund(
+    pages: Pages, viewport: Viewport, live_room, tofu, viewer
+):
+    page = pages.open("/orders/", user=viewer, phone=viewport.phone, locale=viewport.locale)
     expect(page.locator("#orders-empty")).to_be_visible()
     placed = place_order(page, live_room, tofu)
 
     page.reload()
     card = page.get_by_test_id("orders").locator(f"[data-order='{placed['id']}']")
-    expect(card.get_by_test_id("order-status")).to_have_text("Waiting for payment")
-    expect(card).to_contain_text("Yangjiao Dried Tofu / 5 pieces \u00d72")
+    waiting = viewport.js("Waiting for payment")
+    expect(card.get_by_test_id("order-status")).to_have_text(waiting)
+    expect(card).to_contain_text("羊角豆腐干 / 5片装 \u00d72")  # the order keeps the seller's words
     expect(card).to_contain_text("¥30.00")
     card.locator("a").click()
 
     expect(page.get_by_test_id("order-number")).to_have_text(placed["number"])
     status = page.get_by_test_id("order-status")
-    expect(status).to_have_text("Waiting for payment")
+    expect(status).to_have_text(waiting)
     card_element(page, "4242 4242 4242 4242")
     page.get_by_test_id("order-pay").click()
-    expect(status).to_have_text("Paid", timeout=30_000)  # the webhook, the worker, the page's refresh
+    expect(status).to_have_text(viewport.js("Paid"), timeout=30_000)  # the webhook, the worker, the page's refresh
 
     # The seller ships it: the page follows without a reload.
     order_ship(order=Order.objects.get(pk=placed["id"]), tracking="SF1234567890")
-    expect(status).to_have_text("Shipped", timeout=15_000)
+    expect(status).to_have_text(viewport.js("Shipped"), timeout=15_000)
     expect(page.get_by_test_id("bell-count")).to_have_text("2")  # paid, shipped: the buyer's own socket
     expect(page.get_by_test_id("order-tracking")).to_contain_text("SF1234567890")
 
@@ -73,7 +79,8 @@ def test_my_orders_pay_later_follow_the_shipping_and_ask_for_a_refund(pages: Pag
     expect(page.get_by_test_id("refund-claim")).to_contain_text("Two packs arrived torn open.")
     expect(page.get_by_test_id("refund-form")).to_be_hidden()
     assert Order.objects.get(pk=placed["id"]).refund_claim.reason == "Two packs arrived torn open."
-    screenshot(page, "order-page")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"order-page-{viewport.id}")
 
 
 def test_someone_elses_order_page_is_404_and_orders_need_a_sign_in(pages: Pages, live_room, tofu, viewer):

@@ -16,22 +16,26 @@ from rooms.models import Room
 from tests import factories
 from tests.photos import image_bytes
 from tests.web.conftest import Pages, screenshot
+from tests.web.words import BOTH, Viewport
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def test_a_seller_adds_a_photo_and_a_viewer_sees_it_on_the_shelf(pages: Pages, live_room, viewer):
+@pytest.mark.parametrize("viewport", BOTH, ids=lambda viewport: viewport.id)
+def test_a_seller_adds_a_photo_and_a_viewer_sees_it_on_the_shelf(pages: Pages, viewport: Viewport, live_room, viewer):
     host = live_room.host.user
     shop = factories.ShopFactory.create(owner=host, name="Xiannv Mountain Farm")
     tea = factories.SkuFactory.create(
-        product=factories.ProductFactory.create(shop=shop, title="Xiannv Black Tea"), name="250 g tin", price=6800
-    )
+        product=factories.ProductFactory.create(shop=shop, title="仙女山红茶", title_en="Xiannv Black Tea"),
+        name="250 g tin", price=6800,
+    )  # fmt: skip
+    title = "仙女山红茶" if viewport.chinese else "Xiannv Black Tea"
     item = factories.RoomItemFactory.create(room=live_room, sku=tea, position=1)
     Room.objects.filter(pk=live_room.pk).update(featured_item=item)
 
-    seller = pages.open("/shop/", user=host, phone=False)
-    card = seller.get_by_test_id("shop-product").filter(has_text="Xiannv Black Tea")
-    expect(card).to_contain_text("0 of 9 photos")
+    seller = pages.open("/shop/", user=host, phone=viewport.phone, locale=viewport.locale)
+    card = seller.get_by_test_id("shop-product").filter(has_text="仙女山红茶")  # the seller's own words
+    expect(card).to_contain_text(viewport.js("%(n)s of %(max)s photos", n=0, max=9))
     # A real phone photo is megabytes: past the 256 KB every other request body is held to.
     noisy = Image.effect_noise((1200, 900), 90).convert("RGB")
     buffer = io.BytesIO()
@@ -40,28 +44,32 @@ def test_a_seller_adds_a_photo_and_a_viewer_sees_it_on_the_shelf(pages: Pages, l
     card.get_by_test_id("photo-file").set_input_files(
         {"name": "tin.jpg", "mimeType": "image/jpeg", "buffer": buffer.getvalue()}
     )
-    expect(card).to_contain_text("1 of 9 photos")
+    expect(card).to_contain_text(viewport.js("%(n)s of %(max)s photos", n=1, max=9))
     thumb = card.get_by_test_id("product-photo")
-    expect(thumb).to_have_attribute("alt", "Xiannv Black Tea")
+    expect(thumb).to_have_attribute("alt", "仙女山红茶")
     seller.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
     assert ProductPhoto.objects.filter(product=tea.product).count() == 1
     # Something that is not an image is refused with the server's words.
     card.get_by_test_id("photo-file").set_input_files(
         {"name": "evil.jpg", "mimeType": "image/jpeg", "buffer": b"<svg xmlns='http://www.w3.org/2000/svg'/>"}
     )
+    # (The API's words are English; the page shows them as they come.)
     expect(card.get_by_test_id("photo-error")).to_have_text("Upload a JPEG, PNG or WebP image.")
-    screenshot(seller, "shop-photos")
+    assert seller.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(seller, f"shop-photos-{viewport.id}")
 
-    watcher = pages.open(f"/rooms/{live_room.pk}/", user=viewer)
+    watcher = pages.open(f"/rooms/{live_room.pk}/", user=viewer, phone=viewport.phone, locale=viewport.locale)
+    if viewport.phone:
+        watcher.get_by_test_id("shelf-open").click()  # the shelf is the bag's sheet
     shelf_photo = watcher.get_by_test_id("shelf").get_by_test_id("product-photo")
-    expect(shelf_photo).to_have_attribute("alt", "Xiannv Black Tea")
+    expect(shelf_photo).to_have_attribute("alt", title)
     expect(shelf_photo).to_have_attribute("loading", "lazy")
-    shelf_photo.scroll_into_view_if_needed()
+    expect(shelf_photo).to_be_in_viewport()
     watcher.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shelf_photo.element_handle())
     featured_photo = watcher.get_by_test_id("featured").get_by_test_id("product-photo")
     expect(featured_photo).to_be_visible()
     assert featured_photo.get_attribute("src").endswith("-1080.webp")
-    screenshot(watcher, "room-shelf-photo")
+    screenshot(watcher, f"room-shelf-photo-{viewport.id}")
 
 
 def test_the_host_sets_a_cover_and_the_front_page_shows_it(pages: Pages, live_room):
