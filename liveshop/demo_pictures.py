@@ -161,6 +161,7 @@ def starch_noodles() -> Image.Image:
 
 
 def live_cover() -> Image.Image:
+    """A tea garden at dawn, without words: the page around it speaks the viewer's language."""
     width, height = 1280, 720
     canvas = _vertical((width, height), (255, 196, 140), (120, 170, 210))
     draw = ImageDraw.Draw(canvas)
@@ -175,17 +176,6 @@ def live_cover() -> Image.Image:
         y = 560 + row * 30
         for x in range(-40, width, 70):
             draw.ellipse((x + row * 17, y, x + row * 17 + 80, y + 40), fill=(50 + row * 8, 130 + row * 6, 60))
-    draw.rounded_rectangle((60, 60, 330, 130), radius=35, fill=(232, 67, 46))
-    draw.text((195, 95), "LIVE", font=_font(48), fill=(255, 255, 255), anchor="mm")
-    draw.text((64, 190), "Spring tea", font=_font(84), fill=(255, 255, 255), stroke_width=3, stroke_fill=(60, 40, 30))
-    draw.text(
-        (64, 290),
-        "from Xiannv Mountain",
-        font=_font(56),
-        fill=(255, 250, 235),
-        stroke_width=2,
-        stroke_fill=(60, 40, 30),
-    )
     return canvas
 
 

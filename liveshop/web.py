@@ -140,8 +140,14 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
 @login_required
 def shop_page(request: HttpRequest) -> HttpResponse:
     """The seller's products and their photos (add, delete), through the public API."""
+    names = district_names_zh() if translation.get_language().startswith("zh") else {}
     shops = [
-        {"id": shop.pk, "name": shop.name, "district": shop.district}
+        {
+            "id": shop.pk,
+            "name": shop.name,
+            "district": shop.district,
+            "district_name": names.get(shop.district, shop.district),
+        }
         for shop in Shop.objects.filter(owner_id=request.user.pk).order_by("id")
     ]
     config = _page_config(request, shops=shops, photos_max=settings.PRODUCT_PHOTOS_MAX)

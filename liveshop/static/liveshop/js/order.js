@@ -55,6 +55,7 @@ function render(o) {
 
   const unpaid = o.status === 'pending_payment';
   show($('#order-pay'), unpaid);
+  if (!unpaid) say(note, ''); // "Waiting for the confirmation…" is over once it came
   if (unpaid) mountPayment(o);
   else if (card) {
     card.destroy();
