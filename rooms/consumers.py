@@ -70,6 +70,7 @@ class Admission:
 
     refuse: int | None = None
     user_id: int | None = None
+    display_name: str = ""  # the user's public name (the room's `viewers.joined`)
     role: str = selectors.ROLE_ANONYMOUS
     muted_until: datetime | None = None
     room_status: str = ""
@@ -107,6 +108,7 @@ def admit(scope: dict[str, Any], room_id: int, ticket: str | None) -> Admission:
         return Admission(refuse=CLOSE_FORBIDDEN)
     return Admission(
         user_id=user.pk,
+        display_name=user.public_name,
         role=selectors.room_role(user, room),
         muted_until=selectors.room_mute_until(room_id=room_id, user_id=user.pk),
         room_status=room.status,
@@ -241,7 +243,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 initial = ev.chunked_frames(ev.compact_for_replay(missed, full=full, max_comments=50))
         if initial is None:
             initial = [await self._snapshot(hub_room, current, counters)]
-        self.conn = Connection(self.base_send, user_id=self.admission.user_id, role=self.admission.role)
+        self.conn = Connection(
+            self.base_send,
+            user_id=self.admission.user_id,
+            role=self.admission.role,
+            name=self.admission.display_name,
+        )
         joined = await hub_room.join(self.conn, after=current, initial=initial)
         if joined and self.admission.room_status not in (Room.Status.SCHEDULED, Room.Status.LIVE):
             self.conn.close()  # an ended show: the snapshot, then goodbye

@@ -13,11 +13,12 @@ Sync methods may be called from any thread of any process (services, Celery task
 from __future__ import annotations
 
 import abc
+import collections
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,15 +56,87 @@ class CountersCheckpoint:
     visitors: bytes | None
 
 
+# "Ana joined" in `viewers`: the newest few signed-in joiners are named, the rest counted.
+JOINED_LISTED = 3
+# Joiners a room keeps by name between two `viewers` (per process, and in the shared
+# store): a few more than are listed, so a user who reconnects still counts once.
+JOINED_KEPT = 8
+
+
+@dataclass(frozen=True)
+class Joiner:
+    """A signed-in user who joined a room, as `viewers.joined` names them."""
+
+    id: int
+    display_name: str
+
+
+class RecentJoiners:
+    """The signed-in users who joined a room since its last `viewers`, oldest first: the
+    newest JOINED_KEPT by id and name, and how many others joined before them. Bounded,
+    whatever the crowd; a user who joins again moves to the end and counts once (unless
+    they had already dropped out of the names, in a crowd: then `more` counts them again).
+    """
+
+    __slots__ = ("more", "names")
+
+    def __init__(self) -> None:
+        self.names: collections.OrderedDict[int, str] = collections.OrderedDict()
+        self.more = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.names) or self.more > 0
+
+    def add(self, user_id: int, name: str) -> None:
+        if user_id in self.names:
+            self.names.move_to_end(user_id)
+        elif len(self.names) >= JOINED_KEPT:
+            self.names.popitem(last=False)
+            self.more += 1
+        self.names[user_id] = name
+
+    def extend(self, other: RecentJoiners) -> None:
+        """Add joiners reported after these (another process's, or a later report)."""
+        self.more += other.more
+        for user_id, name in other.names.items():
+            self.add(user_id, name)
+
+
+def joined_sample(names: Iterable[tuple[int, str]], more: int) -> tuple[tuple[Joiner, ...], int]:
+    """What `viewers` says of the joiners: the newest JOINED_LISTED of `names` (oldest
+    first, a user named twice counting once, at their last place), and how many joined
+    besides them (`more` already counts the ones no longer named)."""
+    latest: dict[int, str] = {}
+    for user_id, name in names:
+        latest.pop(user_id, None)
+        latest[user_id] = name
+    listed = tuple(Joiner(id=user_id, display_name=name) for user_id, name in latest.items())[-JOINED_LISTED:]
+    return listed, more + len(latest) - len(listed)
+
+
 @dataclass(frozen=True)
 class PresenceResult:
     """A room's viewer figures after a presence report, and whether this process should
-    publish them (at most once a second per room, across all processes)."""
+    publish them (at most once a second per room, across all processes). When it should,
+    `joined` and `joined_more` are the room's joiners since the last publish, taken out of
+    the shared store: the publisher names them once."""
 
     now: int
     peak: int
     views: int
     publish: bool
+    joined: tuple[Joiner, ...] = ()
+    joined_more: int = 0
+
+    def viewers_event(self) -> dict[str, Any]:
+        """The `viewers` event's data (CONTRACT.md): `joined` and `joined_more` only when
+        someone signed in joined."""
+        data: dict[str, Any] = {"now": self.now, "peak": self.peak, "views": self.views}
+        if self.joined:
+            data["joined"] = [{"id": j.id, "display_name": j.display_name} for j in self.joined]
+        if self.joined_more:
+            data["joined_more"] = self.joined_more
+        return data
 
 
 class Subscriber(abc.ABC):
@@ -161,9 +234,17 @@ class Backend(abc.ABC):
         per `interval_ms` per room, across processes), else None."""
 
     @abc.abstractmethod
-    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+    async def apresence(
+        self,
+        process_id: str,
+        counts: dict[int, int],
+        ttl_s: int,
+        joined: Mapping[int, RecentJoiners] | None = None,
+    ) -> dict[int, PresenceResult]:
         """Report this process's open sockets per room (refreshing its heartbeat) and get
-        each room's total over live processes."""
+        each room's total over live processes. `joined`: the rooms' signed-in joiners on
+        this process since its last report, kept with the other processes' until the
+        room's next publish takes them (in the same step as the report)."""
 
     @abc.abstractmethod
     async def acounters(self, room_id: int) -> Counters: ...

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -37,9 +38,12 @@ from rooms.realtime.backend import (
     ControlHandler,
     Counters,
     EventHandler,
+    Joiner,
     LocalRateLimiter,
     PresenceResult,
+    RecentJoiners,
     Subscriber,
+    joined_sample,
 )
 from rooms.realtime.events import EncodedEvent, Event, dumps, parse_header
 
@@ -75,6 +79,7 @@ class DatabaseBackend(Backend):
         self._likes: dict[int, int] = {}
         self._viewers_last: dict[int, tuple[int, int, int]] = {}
         self._viewers_published_at: dict[int, float] = {}
+        self._joined: dict[int, RecentJoiners] = {}  # joiners not yet in a `viewers`
         self._likes_published_at: dict[int, float] = {}
         self._subscribers: weakref.WeakSet[DatabaseSubscriber] = weakref.WeakSet()
 
@@ -149,23 +154,37 @@ class DatabaseBackend(Backend):
             self._likes_published_at[room_id] = now
             return self._likes.get(room_id, 0)
 
-    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+    async def apresence(
+        self,
+        process_id: str,
+        counts: dict[int, int],
+        ttl_s: int,
+        joined: Mapping[int, RecentJoiners] | None = None,
+    ) -> dict[int, PresenceResult]:
         now = time.monotonic()
         results: dict[int, PresenceResult] = {}
         with self._lock:
             for room_id, count in counts.items():
                 self._presence.setdefault(room_id, {})[process_id] = (count, now + ttl_s)
+                joiners = joined.get(room_id) if joined else None
+                if joiners:
+                    self._joined.setdefault(room_id, RecentJoiners()).extend(joiners)
                 total = self._total(room_id, now)
                 peak = self._peak[room_id] = max(self._peak.get(room_id, 0), total)
                 state = (total, peak, self._views.get(room_id, 0))
-                publish = (
-                    self._viewers_last.get(room_id) != state
-                    and now - self._viewers_published_at.get(room_id, -1e9) >= 1.0
-                )
+                news = room_id in self._joined or self._viewers_last.get(room_id) != state
+                publish = news and now - self._viewers_published_at.get(room_id, -1e9) >= 1.0
+                listed: tuple[Joiner, ...] = ()
+                more = 0
                 if publish:
                     self._viewers_last[room_id] = state
                     self._viewers_published_at[room_id] = now
-                results[room_id] = PresenceResult(now=total, peak=peak, views=state[2], publish=publish)
+                    taken = self._joined.pop(room_id, None)
+                    if taken is not None:
+                        listed, more = joined_sample(taken.names.items(), taken.more)
+                results[room_id] = PresenceResult(
+                    now=total, peak=peak, views=state[2], publish=publish, joined=listed, joined_more=more
+                )
         return results
 
     async def acounters(self, room_id: int) -> Counters:

@@ -20,8 +20,9 @@ that one text, in one shared ASGI event dict, to each socket in a plain loop.
   room's sockets with 1013: their clients come back with ?since= and get what they
   missed or a fresh snapshot.
 - Once a second the hub reports its sockets per room (presence with a heartbeat) and
-  publishes `viewers` when the totals changed; `like.total` goes out at most every
-  LIKE_TOTAL_INTERVAL_MS per room.
+  publishes `viewers` when the totals changed or someone signed in joined (named in it,
+  a few at most: `joined`); `like.total` goes out at most every LIKE_TOTAL_INTERVAL_MS
+  per room.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any
 from django.conf import settings
 
 from rooms.realtime import events as ev
-from rooms.realtime.backend import Backend, get_backend, new_process_id
+from rooms.realtime.backend import Backend, RecentJoiners, get_backend, new_process_id
 from rooms.realtime.events import Event
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Connection:
         "closing",
         "full",
         "lost",
+        "name",
         "ready",
         "role",
         "room",
@@ -117,7 +119,7 @@ class Connection:
         "waiting",
     )
 
-    def __init__(self, send: ASGISend, *, user_id: int | None, role: str) -> None:
+    def __init__(self, send: ASGISend, *, user_id: int | None, role: str, name: str = "") -> None:
         self.send = send
         # uvicorn's WebSocket protocols keep their flow control in `writable`, an
         # asyncio.Event cleared while the transport's buffer is past its high-water mark;
@@ -127,6 +129,7 @@ class Connection:
         writable = getattr(getattr(send, "__self__", None), "writable", None)
         self.ready: Callable[[], bool] | None = writable.is_set if isinstance(writable, asyncio.Event) else None
         self.user_id = user_id
+        self.name = name  # the user's display name (`viewers.joined`)
         self.role = role  # the socket's role in the room; it can change while it is open
         self.full = role in FULL_ROLES  # host or moderator: every comment
         self.room: HubRoom | None = None
@@ -240,6 +243,8 @@ class HubRoom:
         self.status: str | None = None
         # The consumer's cache of the snapshot's shared part: (seq, built at, room, rest).
         self.snapshot_cache: tuple[int, float, str, str] | None = None
+        # Signed-in users who joined since the last presence report (`viewers.joined`).
+        self.joiners = RecentJoiners()
 
     # --- sockets ------------------------------------------------------------------------
 
@@ -468,6 +473,8 @@ class HubRoom:
             conn.close(refused)
             return False
         self._attach(conn)
+        if conn.user_id is not None and conn.role != "host":
+            self.joiners.add(conn.user_id, conn.name)
         return True
 
 
@@ -658,10 +665,17 @@ class RoomHub:
         }
         if not counts:
             return
-        results = await self.backend.apresence(self.process_id, counts, settings.PRESENCE_TTL_S)
+        # This process's joiners go with the report (the store keeps them for whichever
+        # process publishes the room's next `viewers`); later ones wait for the next report.
+        joined: dict[int, RecentJoiners] = {}
+        for room_id in counts:
+            room = self.rooms[room_id]
+            if room.joiners:
+                joined[room_id], room.joiners = room.joiners, RecentJoiners()
+        results = await self.backend.apresence(self.process_id, counts, settings.PRESENCE_TTL_S, joined)
         for room_id, result in results.items():
             if result.publish:
-                await self.publish(room_id, ev.VIEWERS, {"now": result.now, "peak": result.peak, "views": result.views})
+                await self.publish(room_id, ev.VIEWERS, result.viewers_event())
 
     async def _check_gaps(self) -> None:
         # A message lost while pub/sub reconnected leaves a room behind until its next

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,13 +24,16 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from liveshop.redis_client import new_async_client, new_sync_client
 from rooms.models import RoomSequence
 from rooms.realtime.backend import (
+    JOINED_KEPT,
     Backend,
     ControlHandler,
     Counters,
     CountersCheckpoint,
     EventHandler,
     PresenceResult,
+    RecentJoiners,
     Subscriber,
+    joined_sample,
 )
 from rooms.realtime.events import EncodedEvent, Event, dumps, parse_header, parse_message
 
@@ -132,6 +136,13 @@ return seq
 # A process reports its open sockets in a room; the total sums the reports that have not
 # expired (a dead process stops reporting and drops out after the TTL). The peak is a
 # max; the figures are published when they changed, at most once per interval per room.
+#
+# With the report come the process's signed-in joiners since its last one (ARGV[8...],
+# "<user id>:<name>", oldest first) and how many others it no longer names (ARGV[6]):
+# the room keeps the newest ARGV[7] names of all processes in a capped list and counts
+# the rest. Pending joiners are news: the next report that gets the interval's slot
+# publishes, and takes them (read and deleted here, so no two publishes name them).
+# Returns {total, peak, views, publish, names taken, count taken}.
 PRESENCE_LUA = """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -147,6 +158,20 @@ for i = 1, #reports, 2 do
   end
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 4)
+local more = tonumber(ARGV[6])
+if #ARGV > 7 then
+  local length = redis.call('RPUSH', KEYS[6], unpack(ARGV, 8))
+  local kept = tonumber(ARGV[7])
+  if length > kept then
+    redis.call('LTRIM', KEYS[6], -kept, -1)
+    more = more + length - kept
+  end
+  redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[3]) * 4)
+end
+if more > 0 then
+  redis.call('INCRBY', KEYS[7], more)
+  redis.call('PEXPIRE', KEYS[7], tonumber(ARGV[3]) * 4)
+end
 local peak = tonumber(redis.call('GET', KEYS[2]) or '0')
 if total > peak then
   peak = total
@@ -155,11 +180,19 @@ end
 local views = tonumber(redis.call('GET', KEYS[3]) or '0')
 local state = total .. ':' .. peak .. ':' .. views
 local publish = 0
-if redis.call('GET', KEYS[4]) ~= state and redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[4]) then
+local joined = {}
+local joined_more = 0
+local pending = redis.call('EXISTS', KEYS[6], KEYS[7]) > 0
+if (pending or redis.call('GET', KEYS[4]) ~= state) and redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[4]) then
   redis.call('SET', KEYS[4], state, 'EX', ARGV[5])
   publish = 1
+  if pending then
+    joined = redis.call('LRANGE', KEYS[6], 0, -1)
+    joined_more = tonumber(redis.call('GET', KEYS[7]) or '0')
+    redis.call('DEL', KEYS[6], KEYS[7])
+  end
 end
-return {total, peak, views, publish}
+return {total, peak, views, publish, joined, joined_more}
 """
 
 # GCRA (the generic cell rate algorithm): one key per bucket holding the theoretical
@@ -409,21 +442,34 @@ class RedisBackend(Backend):
             return None
         return int(await client.get(self.room_key(room_id, "likes")) or 0)
 
-    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+    async def apresence(
+        self,
+        process_id: str,
+        counts: dict[int, int],
+        ttl_s: int,
+        joined: Mapping[int, RecentJoiners] | None = None,
+    ) -> dict[int, PresenceResult]:
         client = self._aredis()
         script = client.register_script(PRESENCE_LUA)
         pipe = client.pipeline(transaction=False)
         rooms = list(counts)
+        names = ("presence", "peak", "views", "viewers-last", "viewers-pub", "joined", "joined-more")
         for room_id in rooms:
-            keys = [
-                self.room_key(room_id, name) for name in ("presence", "peak", "views", "viewers-last", "viewers-pub")
-            ]
-            await script(keys=keys, args=[process_id, counts[room_id], ttl_s * 1000, 1000, ROOM_KEY_TTL_S], client=pipe)
+            keys = [self.room_key(room_id, name) for name in names]
+            args: list[str | int] = [process_id, counts[room_id], ttl_s * 1000, 1000, ROOM_KEY_TTL_S, 0, JOINED_KEPT]
+            joiners = joined.get(room_id) if joined else None
+            if joiners:
+                args[5] = joiners.more
+                args.extend(f"{user_id}:{name}" for user_id, name in joiners.names.items())
+            await script(keys=keys, args=args, client=pipe)
         results = await pipe.execute()
-        return {
-            room_id: PresenceResult(now=int(r[0]), peak=int(r[1]), views=int(r[2]), publish=bool(r[3]))
-            for room_id, r in zip(rooms, results, strict=True)
-        }
+        presence: dict[int, PresenceResult] = {}
+        for room_id, r in zip(rooms, results, strict=True):
+            listed, more = joined_sample(_joiner_entries(r[4]), int(r[5])) if r[4] or r[5] else ((), 0)
+            presence[room_id] = PresenceResult(
+                now=int(r[0]), peak=int(r[1]), views=int(r[2]), publish=bool(r[3]), joined=listed, joined_more=more
+            )
+        return presence
 
     async def acounters(self, room_id: int) -> Counters:
         pipe = self._aredis().pipeline(transaction=False)
@@ -472,6 +518,15 @@ def room_seq_block_reserve(*, room_id: int, block: int) -> tuple[int, CountersCh
             views=views, likes=likes, peak=peak, visitors=bytes(visitors) if visitors is not None else None
         )
     return int(last_seq), saved
+
+
+def _joiner_entries(entries: list[bytes]) -> list[tuple[int, str]]:
+    """The joiners PRESENCE_LUA took, "<user id>:<name>", as (id, name)."""
+    parsed = []
+    for entry in entries:
+        user_id, _, name = entry.decode().partition(":")
+        parsed.append((int(user_id), name))
+    return parsed
 
 
 def _presence_total(reports: dict[bytes, bytes], now_ms: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rooms.realtime.backend import (
@@ -27,6 +27,7 @@ from rooms.realtime.backend import (
     CountersCheckpoint,
     EventHandler,
     PresenceResult,
+    RecentJoiners,
     Subscriber,
 )
 from rooms.realtime.events import EncodedEvent, Event
@@ -115,11 +116,22 @@ class ShardedBackend(Backend):
     async def alike_total_slot(self, room_id: int, interval_ms: int) -> int | None:
         return await self.shard(room_id).alike_total_slot(room_id, interval_ms)
 
-    async def apresence(self, process_id: str, counts: dict[int, int], ttl_s: int) -> dict[int, PresenceResult]:
+    async def apresence(
+        self,
+        process_id: str,
+        counts: dict[int, int],
+        ttl_s: int,
+        joined: Mapping[int, RecentJoiners] | None = None,
+    ) -> dict[int, PresenceResult]:
         groups = self._by_shard(list(counts))
         results = await asyncio.gather(
             *(
-                self.shards[i].apresence(process_id, {room_id: counts[room_id] for room_id in rooms}, ttl_s)
+                self.shards[i].apresence(
+                    process_id,
+                    {room_id: counts[room_id] for room_id in rooms},
+                    ttl_s,
+                    {room_id: joined[room_id] for room_id in rooms if room_id in joined} if joined else None,
+                )
                 for i, rooms in groups.items()
             )
         )

@@ -358,6 +358,36 @@ async def test_likes_are_totalled_and_throttled(ws, live_room, viewer):
     assert (await snapshot_of(await ws(f"/ws/rooms/{live_room.pk}/")))["data"]["likes"] == 50
 
 
+# --- Who joined: `viewers.joined` ------------------------------------------------------------------
+
+
+async def test_viewers_names_a_signed_in_joiner_once_never_anonymous_sockets_or_the_host(
+    ws, live_room, viewer, host, client
+):
+    watcher = await ws(f"/ws/rooms/{live_room.pk}/")
+    await snapshot_of(watcher)
+    await snapshot_of(await open_as(ws, host, live_room))  # by ticket
+    await snapshot_of(await ws(f"/ws/rooms/{live_room.pk}/"))
+    await sync_to_async(client.force_login)(viewer)  # by the session cookie
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    await snapshot_of(await ws(f"/ws/rooms/{live_room.pk}/", headers=[(b"cookie", cookie)]))
+
+    seen: list[dict[str, Any]] = []
+    while not any("joined" in data for data in seen):
+        seen.append((await watcher.receive_type("viewers", timeout=10))["data"])
+    assert seen[-1]["joined"] == [{"id": viewer.pk, "display_name": "Viewer Li"}]
+    assert "joined_more" not in seen[-1]
+    assert seen[-1]["now"] == 4
+
+    # Named once: the `viewers` that counts one more anonymous socket names nobody.
+    await snapshot_of(await ws(f"/ws/rooms/{live_room.pk}/"))
+    while True:
+        data = (await watcher.receive_type("viewers", timeout=10))["data"]
+        assert not {"joined", "joined_more"} & set(data)
+        if data["now"] == 5:
+            break
+
+
 # --- Events from REST actions -----------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """The room hub's delivery rules, with recording sockets and the real Redis backend:
-coalescing, thinning, slow sockets, gaps."""
+coalescing, thinning, slow sockets, gaps, who joined (`viewers.joined`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import asyncio
 import itertools
 import json
 import time
+import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from rooms.broadcast import room_publish, room_user_role
+from rooms.realtime import db_backend
 from rooms.realtime import events as ev
-from rooms.realtime.backend import get_backend
+from rooms.realtime.backend import Joiner, RecentJoiners, get_backend
+from rooms.realtime.db_backend import DatabaseBackend
 from rooms.realtime.hub import Connection, fair_sample, get_hub
 from rooms.realtime.redis_backend import RedisBackend
 
@@ -67,13 +71,19 @@ class RecordingSocket:
 
 
 async def joined(
-    room_id: int, *, user_id: int | None = None, full: bool = False, generic: bool = False
+    room_id: int,
+    *,
+    user_id: int | None = None,
+    full: bool = False,
+    generic: bool = False,
+    role: str | None = None,
+    name: str = "",
 ) -> tuple[RecordingSocket, Connection]:
     hub = await get_hub()
     room = await hub.room(room_id)
     socket = RecordingSocket()
-    role = "moderator" if full else "viewer"
-    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, role=role)
+    role = role or ("moderator" if full else "viewer")
+    conn = Connection(socket.generic() if generic else socket.send, user_id=user_id, role=role, name=name)
     assert (conn.ready is None) is generic
     assert await room.join(conn, after=await get_backend().acurrent_seq(room_id))
     return socket, conn
@@ -292,3 +302,140 @@ async def wait_for(condition, timeout: float = 5) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+# --- Who joined: `viewers.joined` ---------------------------------------------------------------
+
+
+def viewers_of(socket: RecordingSocket) -> list[dict[str, Any]]:
+    """The data of the `viewers` events the socket got, in order."""
+    return [e["data"] for f in socket.frames for e in f.get("events", [f]) if e["type"] == "viewers"]
+
+
+def hold_viewers_slot(room_id: int) -> Callable[[], None]:
+    """Take the room's `viewers` slot for this second, as a process that has just published
+    the room's `viewers` would, but until released: the reports meanwhile leave their
+    joiners in Redis for the next publish. Returns the release."""
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    key = backend.room_key(room_id, "viewers-pub")
+    backend._sync.set(key, 1, px=60_000)
+
+    def release() -> None:
+        backend._sync.delete(key)
+
+    return release
+
+
+def joiners_kept_names(room_id: int) -> list[str]:
+    """The joiners Redis keeps for the room's next `viewers`, "<id>:<name>", oldest first."""
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    entries: Any = backend._sync.lrange(backend.room_key(room_id, "joined"), 0, -1)
+    return [entry.decode() for entry in entries]
+
+
+def joiners_kept(room_id: int) -> int:
+    return len(joiners_kept_names(room_id))
+
+
+async def test_five_joiners_three_named_newest_last_the_others_counted_and_never_again(hub_stopper):
+    room_id = next(_room_ids)
+    watcher, _ = await joined(room_id)  # anonymous: never named
+    release = hold_viewers_slot(room_id)
+    for user_id in range(1, 6):
+        await joined(room_id, user_id=user_id, name=f"Fan {user_id}")
+    await wait_for(lambda: joiners_kept(room_id) == 5, timeout=15)  # reported, waiting for the slot
+    release()
+    await wait_for(lambda: any("joined" in v for v in viewers_of(watcher)), timeout=15)
+
+    named = [v for v in viewers_of(watcher) if "joined" in v]
+    assert len(named) == 1
+    assert named[0]["joined"] == [{"id": i, "display_name": f"Fan {i}"} for i in (3, 4, 5)]
+    assert named[0]["joined_more"] == 2
+    assert named[0]["now"] == 6
+    assert joiners_kept(room_id) == 0  # taken by that publish
+
+    # The next `viewers` (one more socket, anonymous) names nobody: each joiner once.
+    await joined(room_id)
+    await wait_for(lambda: any(v["now"] == 7 for v in viewers_of(watcher)), timeout=15)
+    after = viewers_of(watcher)[viewers_of(watcher).index(named[0]) + 1 :]
+    assert after
+    assert all("joined" not in v and "joined_more" not in v for v in after)
+
+
+async def test_the_host_is_never_named_and_a_reconnect_counts_once(hub_stopper):
+    room_id = next(_room_ids)
+    watcher, _ = await joined(room_id)
+    release = hold_viewers_slot(room_id)
+    await joined(room_id, user_id=1, role="host", name="The Host")
+    _, first = await joined(room_id, user_id=2, name="Ana")
+    first.close()  # Ana's page reloads within the second
+    await joined(room_id, user_id=3, name="Bo")
+    await joined(room_id, user_id=2, name="Ana")
+    # Every join reported (in one report or two): Ana's second is the last name kept.
+    await wait_for(lambda: (kept := joiners_kept_names(room_id))[-1:] == ["2:Ana"] and len(kept) >= 2, timeout=15)
+    release()
+    await wait_for(lambda: any("joined" in v for v in viewers_of(watcher)), timeout=15)
+    named = [v for v in viewers_of(watcher) if "joined" in v]
+    assert [v["joined"] for v in named] == [[{"id": 3, "display_name": "Bo"}, {"id": 2, "display_name": "Ana"}]]
+    assert "joined_more" not in named[0]
+
+
+async def test_redis_keeps_a_few_names_of_every_process_and_counts_the_rest():
+    """Two processes report 8 joiners each while another holds the slot: Redis keeps the
+    newest 8 names, counts the 8 before, and the next publish takes them all at once."""
+    backend = get_backend()
+    room_id = next(_room_ids)
+    release = hold_viewers_slot(room_id)
+    for process, first in (("web-a", 100), ("web-b", 200)):
+        joiners = RecentJoiners()
+        for user_id in range(first, first + 8):
+            joiners.add(user_id, f"u{user_id}")
+        held = await backend.apresence(process, {room_id: 8}, 5, {room_id: joiners})
+        assert not held[room_id].publish
+    assert joiners_kept(room_id) == 8
+    release()
+    result = (await backend.apresence("web-a", {room_id: 8}, 5))[room_id]
+    assert result.publish
+    assert result.joined == tuple(Joiner(id=i, display_name=f"u{i}") for i in (205, 206, 207))
+    assert result.joined_more == 13
+    assert result.viewers_event()["joined_more"] == 13
+    release()
+    again = (await backend.apresence("web-b", {room_id: 8}, 5))[room_id]
+    assert (again.publish, again.joined, again.joined_more) == (False, (), 0)  # nothing new
+
+
+def test_embedded_presence_keeps_joiners_until_a_viewers_takes_them(monkeypatch):
+    """The embedded default keeps the joiners in the web process's memory, by the same rules."""
+    clock = [1000.0]
+    monkeypatch.setattr(db_backend, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    backend = DatabaseBackend()
+    room_id = next(_room_ids)
+
+    def report(count: int, *joins: tuple[int, str]) -> Any:
+        joiners = RecentJoiners()
+        for user_id, name in joins:
+            joiners.add(user_id, name)
+        return asyncio.run(backend.apresence("web", {room_id: count}, 5, {room_id: joiners}))[room_id]
+
+    first = report(1, (1, "Ana"))
+    assert first.publish
+    assert first.viewers_event() == {"now": 1, "peak": 1, "views": 0, "joined": [{"id": 1, "display_name": "Ana"}]}
+    clock[0] += 0.5
+    assert not report(3, (2, "Bo"), (3, "Cy")).publish  # within the second: kept
+    assert not report(3, (1, "Ana"), (2, "Bo")).publish  # Ana again, Bo reconnecting
+    clock[0] += 0.6
+    taken = report(3)
+    assert taken.publish
+    assert [j.display_name for j in taken.joined] == ["Cy", "Ana", "Bo"]  # each once, newest last
+    assert taken.joined_more == 0
+    clock[0] += 1.1
+    assert not report(3).publish  # nothing changed, nobody joined
+    clock[0] += 1.1
+    crowd = report(25, *((i, f"u{i}") for i in range(100, 120)))
+    assert crowd.publish
+    assert [j.id for j in crowd.joined] == [117, 118, 119]
+    assert crowd.joined_more == 17
+    clock[0] += 1.1
+    assert set(report(26).viewers_event()) == {"now", "peak", "views"}

@@ -2,7 +2,8 @@
 
 - one process: ticket, snapshot, comment, ack, close codes as a real client sees them;
 - two processes sharing Redis: the same events in the same seq order on both, and a
-  killed process's viewers leave `viewers.now` within seconds;
+  killed process's viewers leave `viewers.now` within seconds; users who joined on
+  either process are named in the one `viewers` that follows;
 - the embedded default (no Redis, SQLite): an event published by another process (as the
   Celery worker does) reaches the web process's sockets.
 """
@@ -24,6 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rooms.broadcast import room_publish
+from rooms.realtime.backend import get_backend
+from rooms.realtime.redis_backend import RedisBackend
 from tests.factories import api_token
 from tests.servers import BASE_DIR, Server, http_json, start_uvicorn
 
@@ -116,6 +119,48 @@ async def test_one_process_end_to_end(two_servers: list[Server], live_room, view
             await drain(anonymous, quiet=5)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1000
+
+
+async def test_joiners_on_two_processes_are_named_in_one_viewers(two_servers, live_room, viewer, other_host):
+    a, b = two_servers
+    base = f"/ws/rooms/{live_room.pk}/"
+    tickets = {}
+    for user, server in ((viewer, a), (other_host, b)):
+        token = await database_sync_to_async(token_of)(user)
+        url = f"{server.http}/api/v1/rooms/{live_room.pk}/ws-ticket/"
+        tickets[user.pk] = (await asyncio.to_thread(http_json, "POST", url, token=token))["ticket"]
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    slot = backend.room_key(live_room.pk, "viewers-pub")
+    kept = backend.room_key(live_room.pk, "joined")
+
+    async with connect(a.ws + base) as watcher:
+        assert json.loads(await watcher.recv())["type"] == "room.snapshot"
+        # Hold the room's `viewers` slot, as a process that has just published would: the
+        # reports of both processes leave their joiners in Redis meanwhile.
+        backend._sync.set(slot, 1, px=60_000)
+        try:
+            async with (
+                connect(f"{a.ws}{base}?ticket={tickets[viewer.pk]}") as on_a,
+                connect(f"{b.ws}{base}?ticket={tickets[other_host.pk]}") as on_b,
+            ):
+                for ws in (on_a, on_b):
+                    assert json.loads(await ws.recv())["type"] == "room.snapshot"
+                async with asyncio.timeout(15):
+                    while await asyncio.to_thread(backend._sync.llen, kept) < 2:
+                        await asyncio.sleep(0.05)
+                backend._sync.delete(slot)
+                async with asyncio.timeout(15):
+                    while "joined" not in (data := (await recv_event(watcher, "viewers", timeout=15))["data"]):
+                        pass
+        finally:
+            backend._sync.delete(slot)
+    assert sorted(data["joined"], key=lambda j: j["id"]) == sorted(
+        [{"id": viewer.pk, "display_name": "Viewer Li"}, {"id": other_host.pk, "display_name": "Cadre Zhou"}],
+        key=lambda j: j["id"],
+    )
+    assert "joined_more" not in data
+    assert data["now"] == 3
 
 
 async def test_two_processes_same_events_same_order_and_dead_viewers_leave(two_servers, live_room, viewer):

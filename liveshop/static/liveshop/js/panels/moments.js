@@ -1,7 +1,8 @@
 // The show's moments in the comment stream, as live-shopping apps show them: someone
-// bought (order.placed), sent a gift (gift.sent), a giveaway opened or was drawn. Thinned
-// here as the server thins comments: at most a few every couple of seconds (the ticker
-// and the gift banners show every one).
+// bought (order.placed), sent a gift (gift.sent), a giveaway opened or was drawn, people
+// joined (viewers.joined: a few names a second at most, already a sample). Thinned here as
+// the server thins comments: at most a few every couple of seconds (the ticker and the
+// gift banners show every sale and gift).
 
 import {$, h} from '../lib/dom.js';
 import {fmt, gettext, inPageLanguage} from '../lib/format.js';
@@ -9,6 +10,18 @@ import {orderPlacedText} from './ticker.js';
 
 const WINDOW_MS = 2000;
 const PER_WINDOW = 3;
+
+/**
+ * Who joined, from a `viewers` event's data: "Ana joined", "Ana, Bo joined", "Ana, Bo, Cy
+ * and 5 more joined"; '' when nobody signed in joined.
+ */
+export function joinedText({joined, joined_more: more}) {
+  const names = (joined || []).map((user) => user.display_name);
+  if (!names.length) return '';
+  if (more) return fmt(gettext('%(names)s and %(n)s more joined'), {names: names.join(gettext(', ')), n: more});
+  if (names.length === 1) return fmt(gettext('%(name)s joined'), {name: names[0]});
+  return fmt(gettext('%(names)s joined'), {names: names.join(gettext(', '))});
+}
 
 export function mountMoments() {
   const list = $('#comments');
@@ -44,6 +57,10 @@ export function mountMoments() {
       'giveaway.drawn': (event) => {
         const names = (event.data.winners || []).map((w) => w.display_name).join(gettext(', '));
         add('giveaway', '🎉', names ? fmt(gettext('Giveaway drawn: %(names)s won.'), {names}) : gettext('Giveaway drawn: nobody entered.'));
+      },
+      viewers: (event) => {
+        const text = joinedText(event.data);
+        if (text) add('join', '👋', text);
       },
     },
   };
