@@ -77,6 +77,11 @@ room.use(mountGiveaways({roomId, config, host: true}));
 room.use(mountStats({roomId}));
 mountRoomCover({roomId});
 
+// The preview's link to the streaming setup (further down, on a phone) opens it too.
+const openSetup = () => { $('#stream-setup details').open = true; };
+$('.setup-link').addEventListener('click', openSetup);
+if (window.location.hash === '#stream-setup') openSetup();
+
 $('#start-show').addEventListener('click', () => control('start'));
 $('#end-show').addEventListener('click', () => {
   if (confirm(gettext('End the show for everyone? This cannot be undone.'))) control('end');

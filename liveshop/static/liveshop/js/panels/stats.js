@@ -36,11 +36,12 @@ export function mountStats({roomId}) {
       if (err instanceof ApiError && err.status === 404) return false; // not on this server
       return true; // a passing failure: try again later
     }
-    grid.replaceChildren(...fields().flatMap(([key, label, isMoney]) => [
+    // One tile a figure (a <div> may group a <dt> with its <dd>): the grid lays tiles out.
+    grid.replaceChildren(...fields().map(([key, label, isMoney]) => h('div', {class: 'stat'},
       h('dt', {}, label),
       h('dd', {'data-stat': key}, isMoney ? money(stats[key], stats.currency)
         : String((key === 'viewers_now' && watching !== null ? watching : stats[key]) ?? '–')),
-    ]));
+    )));
     show(panel);
     return true;
   }
