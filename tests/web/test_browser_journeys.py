@@ -123,3 +123,9 @@ def test_a_keyword_comment_enters_the_giveaway_and_the_page_says_so(
     page.get_by_test_id("comment-send").click()
     expect(card.get_by_test_id("giveaway-entered")).to_have_text(viewport.js("You are in the draw."))
     expect(card.get_by_test_id("giveaway-enter")).to_have_count(0)
+
+    # Someone else comes in: the comment stream says so, as the apps do.
+    neighbour = factories.UserFactory.create(username="neighbour", display_name="Wu Lan")
+    pages.open(f"/rooms/{live_room.pk}/", user=neighbour, phone=viewport.phone, locale=viewport.locale)
+    joined = page.get_by_test_id("comments").get_by_test_id("moment").filter(has_text="Wu Lan")
+    expect(joined).to_have_text("👋 " + viewport.js("%(name)s joined", name="Wu Lan"), timeout=15_000)
