@@ -59,7 +59,7 @@ class Stack:
     web: str
     stripe: str
     logs: Path
-    vapid_public: str
+    vapid_public: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def log_tail(self, chars: int = 3000) -> str:

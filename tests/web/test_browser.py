@@ -159,7 +159,8 @@ def test_host_runs_the_show_and_a_viewer_buys_end_to_end(pages: Pages, live_room
     # The other viewer's ticker (in Chinese) shows the sale, without the buyer's name.
     ticker = other.get_by_test_id("ticker")
     expect(ticker).to_contain_text("来自渝中的 V***i 买了 Yangjiao Dried Tofu ×2")  # noqa: RUF001
-    expect(other.get_by_test_id("comments").get_by_test_id("moment")).to_contain_text("V***i 买了 Yangjiao Dried Tofu")
+    bought = other.get_by_test_id("comments").locator(".moment-order")
+    expect(bought).to_contain_text("V***i 买了 Yangjiao Dried Tofu")
     buyer.get_by_test_id("checkout-pay").click()  # "Done" closes the sheet
     expect(sheet).to_be_hidden()
     other.get_by_test_id("comment-input").fill("还有豆腐干吗?")

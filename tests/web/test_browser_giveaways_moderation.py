@@ -42,7 +42,7 @@ def test_giveaway_by_comment_keyword_winners_on_both_pages_and_verified(pages: P
         expect(card).to_contain_text("Two tins of tea")
         expect(card.get_by_test_id("giveaway-countdown")).to_have_text(re.compile(r"^0:0\d$"))
         # The moment shows in the comment stream too, as live-shopping apps do.
-        expect(page.get_by_test_id("comments").get_by_test_id("moment")).to_contain_text(
+        expect(page.get_by_test_id("comments").locator(".moment-giveaway")).to_contain_text(
             "Giveaway “Two tins of tea”: comment “tea” to enter."
         )
         page.get_by_test_id("comment-input").fill("TEA ")  # the keyword, trimmed, any case
