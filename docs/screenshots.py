@@ -91,6 +91,9 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
         for lang, options in VIEWPORTS.items():
             print(f"{lang}:", flush=True)
+            host = browser.new_context(base_url=args.base, **options).new_page()
+            sign_in(host, "farmer")
+            host.goto(f"/studio/rooms/{args.room}/")  # open first: its live feed sees the viewer come
             viewer = browser.new_context(base_url=args.base, **options).new_page()
             sign_in(viewer, "viewer")
             shoot(viewer, f"home-{lang}", full=True)
@@ -103,6 +106,7 @@ def main() -> None:
             for _ in range(8):
                 viewer.click("#like-button")
             shoot(viewer, f"room-{lang}")
+            shoot(host, f"studio-{lang}")
             if lang == "zh":
                 viewer.click("#shelf-open")
                 shoot(viewer, f"room-shelf-{lang}")
@@ -112,10 +116,6 @@ def main() -> None:
                 viewer.goto(f"/orders/{order['id']}/")
                 shoot(viewer, f"order-{lang}", full=True)
 
-            host = browser.new_context(base_url=args.base, **options).new_page()
-            sign_in(host, "farmer")
-            host.goto(f"/studio/rooms/{args.room}/")
-            shoot(host, f"studio-{lang}")
             host.goto("/shop/")
             shoot(host, f"shop-{lang}")
             host.context.close()
