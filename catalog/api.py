@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog import selectors, services
+from catalog import hooks, selectors, services
 from catalog.models import MAX_COMMISSION_BPS, MAX_PRICE, MAX_STOCK, Offer, Product, ProductPhoto, Shop, Sku
 from liveshop import images
 from liveshop.api_docs import errors
@@ -268,15 +268,35 @@ class ProductListCreateView(generics.ListAPIView[Product]):
         return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
 
 
+class ProductClipSerializer(serializers.Serializer[Any]):
+    room = serializers.IntegerField()
+    url = serializers.CharField()
+    at_s = serializers.FloatField()
+    duration_s = serializers.FloatField()
+
+
+class ProductDetailSerializer(ProductSerializer):
+    """A product as its page shows it: with the clips of shows' replays that explain it."""
+
+    clips = serializers.SerializerMethodField()
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "clips"]
+
+    @extend_schema_field(ProductClipSerializer(many=True))
+    def get_clips(self, product: Product) -> list[dict[str, Any]]:
+        return hooks.product_clips(product)
+
+
 class ProductDetailView(generics.GenericAPIView[Product]):
-    serializer_class = ProductSerializer
+    serializer_class = ProductDetailSerializer
 
     def get_queryset(self) -> QuerySet[Product]:
         return products_visible_to(self.request.user)
 
-    @extend_schema(responses={200: ProductSerializer, **errors(404)})
+    @extend_schema(responses={200: ProductDetailSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ProductSerializer(self.get_object()).data)
+        return Response(ProductDetailSerializer(self.get_object()).data)
 
     @extend_schema(request=ProductUpdateSerializer, responses={200: ProductSerializer, **errors(400, 401, 403, 404)})
     def patch(self, request: Request, pk: int) -> Response:

@@ -1,4 +1,4 @@
-"""Uploaded images served from MEDIA_ROOT under MEDIA_URL, when they are on the file system.
+"""Uploads (images) and replays (HLS, clips) served from MEDIA_ROOT under MEDIA_URL, when they are on the file system.
 
 `make run`, a single server and the tests keep uploads under MEDIA_ROOT (VAR_DIR/media);
 this view serves them there, with DEBUG on or off. In production with a bucket (S3,
@@ -6,7 +6,7 @@ MinIO, OSS) or a CDN, those serve them and MEDIA_SERVE is off.
 
 Only what liveshop itself wrote can come out: a path is joined under MEDIA_ROOT with
 Django's safe_join (no `..`, no absolute path, no symlink out), hidden names are refused,
-and only the image types liveshop stores are served, each with its own type and
+and only the image and video types liveshop stores are served, each with its own type and
 `nosniff`, so no uploaded byte is ever served as HTML or script.
 """
 
@@ -23,7 +23,11 @@ from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
 
-SERVED_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+SERVED_TYPES = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+    # Replays (an HLS playlist and its segments) and product clips.
+    ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mp4": "video/mp4",
+}  # fmt: skip
 
 
 @require_safe

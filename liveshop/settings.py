@@ -334,6 +334,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},
+    # Replays whose recordings never said they were done, and replays past their retention.
+    "replays-sweep": {"task": "streams.tasks.replays_sweep_task", "schedule": 300.0, "options": {"expires": 60}},
     # Live rooms' likes, views, peak and visitors into PostgreSQL, for a Redis that restarts empty.
     "room-counters-checkpoint": {
         "task": "rooms.tasks.room_counters_checkpoint_task",
@@ -375,6 +377,16 @@ HLS_PUBLIC_URL = env_str("HLS_PUBLIC_URL")
 RTMP_CONTROL_URL = env_str("RTMP_CONTROL_URL")
 # The nginx-rtmp application the hosts publish to.
 RTMP_APP = env_str("RTMP_APP", "live")
+# Where the ingest server records each publish (nginx-rtmp `record_path`), as the Celery
+# workers that make replays see it: the same host, or a volume both mount. Empty: no
+# replays (on_record_done is answered and ignored).
+INGEST_RECORDINGS_DIR = env_str("INGEST_RECORDINGS_DIR")
+# Replays and product clips are deleted this many days after the show (the stats stay).
+REPLAY_RETENTION_DAYS = env_int("REPLAY_RETENTION_DAYS", 90)
+# A product clip runs from its chapter to the next one, at most this long.
+REPLAY_CLIP_MAX_S = env_int("REPLAY_CLIP_MAX_S", 60)
+# A replay's HLS segment length: a seek lands within it.
+REPLAY_SEGMENT_S = env_int("REPLAY_SEGMENT_S", 4)
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")

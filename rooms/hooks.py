@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rooms.models import Giveaway, Room
+    from rooms.models import Giveaway, Room, RoomItem
 
 # Called inside the transaction that ends or suspends a room (status already saved);
 # a hook defers its side effects with transaction.on_commit.
@@ -16,6 +16,10 @@ room_closed_hooks: list[Callable[[Room], None]] = []
 room_started_hooks: list[Callable[[Room], None]] = []
 # Called inside the transaction that draws a giveaway, with the winners' user ids.
 giveaway_drawn_hooks: list[Callable[[Giveaway, list[int]], None]] = []
+# Called inside the transaction that makes an item the room's "now explaining" item.
+item_featured_hooks: list[Callable[[RoomItem], None]] = []
+# Whether an ended room still sells its shelf (its replay is watchable), at the shelf's price.
+room_sells_after_end_provider: Callable[[Room], bool] | None = None
 
 # The room detail's `video` and, for its host, `ingest` objects.
 room_video_provider: Callable[[Room], dict[str, Any]] | None = None
@@ -35,6 +39,15 @@ def room_started(room: Room) -> None:
 def giveaway_drawn(giveaway: Giveaway, winner_user_ids: list[int]) -> None:
     for hook in giveaway_drawn_hooks:
         hook(giveaway, winner_user_ids)
+
+
+def item_featured(item: RoomItem) -> None:
+    for hook in item_featured_hooks:
+        hook(item)
+
+
+def room_sells_after_end(room: Room) -> bool:
+    return room_sells_after_end_provider is not None and room_sells_after_end_provider(room)
 
 
 def room_video(room: Room) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from rest_framework.views import APIView
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound, PermissionDenied
 from rooms import selectors as room_selectors
-from streams import services
+from streams import replays, services
 
 MAX_FIELD = 255
+# The nginx-rtmp application that writes HLS and records (deploy/nginx-rtmp.conf).
+RECORDING_APP = "hls"
 
 
 class PublishCallbackSerializer(serializers.Serializer[Any]):
@@ -30,6 +32,13 @@ class PublishCallbackSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=MAX_FIELD)
     addr = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     clientid = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+
+class RecordDoneSerializer(PublishCallbackSerializer):
+    """on_record_done adds the recorder's name and the file's path."""
+
+    path = serializers.CharField(max_length=1024)
+    recorder = serializers.CharField(max_length=MAX_FIELD, required=False, allow_blank=True, default="")
 
 
 class StreamKeySerializer(serializers.Serializer[Any]):
@@ -52,13 +61,15 @@ def _ingest_node(request: Request) -> str:
     return request.query_params.get("node", "")[:MAX_FIELD] or request.META.get("REMOTE_ADDR", "")
 
 
-def _callback(request: Request, call: str) -> dict[str, Any]:
+def _callback(
+    request: Request, call: str, *, app: str = "", form: type[PublishCallbackSerializer] = PublishCallbackSerializer
+) -> dict[str, Any]:
     _check_secret(request)
-    data = PublishCallbackSerializer(data=request.data)
+    data = form(data=request.data)
     data.is_valid(raise_exception=True)
     if data.validated_data["call"] != call:
         raise serializers.ValidationError({"call": [f"Expected {call!r}."]})
-    if data.validated_data["app"] != settings.RTMP_APP:
+    if data.validated_data["app"] != (app or settings.RTMP_APP):
         raise services.StreamRefused("Unknown application.")
     return dict(data.validated_data)
 
@@ -98,6 +109,21 @@ class OnPublishDoneView(_IngestCallbackView):
     def post(self, request: Request) -> Response:
         data = _callback(request, "publish_done")
         services.stream_publish_done(name=data["name"], ingest_node=_ingest_node(request), client_id=data["clientid"])
+        return Response(status=status.HTTP_200_OK)
+
+
+class OnRecordDoneView(_IngestCallbackView):
+    """A recording of a room's stream is complete (nginx-rtmp's on_record_done, from the
+    `hls` application, where the stream carries its public name): kept for the replay."""
+
+    @extend_schema(
+        parameters=[SECRET_PARAMETER],
+        request={"application/x-www-form-urlencoded": RecordDoneSerializer},
+        responses={200: OpenApiResponse(description="Kept (or not ours: ignored)."), **errors(400, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _callback(request, "record_done", app=RECORDING_APP, form=RecordDoneSerializer)
+        replays.recording_done(name=data["name"], path=data["path"], ingest_node=_ingest_node(request))
         return Response(status=status.HTTP_200_OK)
 
 

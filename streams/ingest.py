@@ -81,6 +81,10 @@ class LocalIngest:
         return self.run_dir / "rtmp" / "hls"
 
     @property
+    def recordings_dir(self) -> Path:
+        return self.run_dir / "rtmp" / "rec"
+
+    @property
     def hls_url(self) -> str:
         return f"http://127.0.0.1:{self.hls_port}/hls/"
 
@@ -94,12 +98,14 @@ class LocalIngest:
             "RTMP_INGEST_URL": self.rtmp_url(),
             "HLS_PUBLIC_URL": self.hls_url,
             "RTMP_CONTROL_URL": f"http://127.0.0.1:{self.control_port}/control",
+            "INGEST_RECORDINGS_DIR": str(self.recordings_dir),
         }
 
     def argv(self, *, liveshop_url: str) -> list[str]:
         """Write the config (and the HLS dir) and return the command that runs nginx on it
         in the foreground."""
         self.hls_dir.mkdir(parents=True, exist_ok=True)
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
         config = self.run_dir / "nginx-rtmp.conf"
         config.write_text(
             local_ingest_config(

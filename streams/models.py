@@ -35,3 +35,95 @@ class StreamSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}:{self.stream_name}"
+
+
+class Recording(models.Model):
+    """One file the ingest server recorded of a room's stream (nginx-rtmp `record`), as its
+    on_record_done callback names it: one per publish, so a show whose host reconnected
+    has several. `ended_at` is when the recording closed (the callback's time)."""
+
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="recordings")
+    # The file, relative to INGEST_RECORDINGS_DIR; forgotten (blank) once retention deleted it.
+    path = models.CharField(max_length=255)
+    ingest_node = models.CharField(max_length=255, blank=True)
+    ended_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ended_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ingest_node", "path"], name="recording_once", condition=~Q(path=""))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}:{self.path}"
+
+
+class Replay(models.Model):
+    """A show's recordings as one HLS VOD in storage, with its chapters and the map from
+    the show's wall clock to the video's offsets (`timeline`).
+
+    Built by streams.replays.replay_build (a Celery task); `version` rises with every
+    request to build (a new recording), and only the build of the latest version may
+    mark the replay ready, so a late build never overwrites a newer one.
+    """
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    room = models.OneToOneField("rooms.Room", on_delete=models.CASCADE, related_name="replay")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
+    version = models.PositiveIntegerField(default=1)
+    # Storage names: the playlist (its segments beside it, under `prefix`).
+    prefix = models.CharField(max_length=255, blank=True)
+    playlist = models.CharField(max_length=255, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    # [{"at_s", "item"}]: the items featured during the show, at their offsets.
+    chapters = models.JSONField(default=list, blank=True)
+    # [[origin (ISO wall time), duration_s, base_s]]: each recording's place in the video.
+    timeline = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"replay of {self.room_id}: {self.status}"
+
+
+class FeaturedMoment(models.Model):
+    """An item becoming the room's "now explaining" item, when it did: a replay's chapter."""
+
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="featured_moments")
+    item = models.ForeignKey("rooms.RoomItem", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["room", "at"], name="featured_moment_room")]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}: item {self.item_id} at {self.at:%H:%M:%S}"
+
+
+class ProductClip(models.Model):
+    """A short clip cut from a replay where a product was explained (one per chapter)."""
+
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="clips")
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="product_clips")
+    replay = models.ForeignKey(Replay, on_delete=models.CASCADE, related_name="clips")
+    file = models.CharField(max_length=255)  # a storage name
+    at_s = models.FloatField()
+    duration_s = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["product", "-created_at"], name="product_clip_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.room_id} at {self.at_s:.0f} s"

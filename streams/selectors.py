@@ -5,9 +5,10 @@ import hmac
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 
 from rooms.models import Room
-from streams.models import StreamSession
+from streams.models import ProductClip, Replay, StreamSession
 
 
 def stream_public_name(*, room_id: int) -> str:
@@ -55,3 +56,19 @@ def room_video(room: Room) -> dict[str, Any]:
 
 def room_ingest(room: Room) -> dict[str, Any]:
     return {"url": settings.RTMP_INGEST_URL, "stream_key": room.stream_key}
+
+
+def replay_sells(room: Room) -> bool:
+    """An ended show sells from its shelf while its replay is watchable."""
+    return Replay.objects.filter(room_id=room.pk, status=Replay.Status.READY).exists()
+
+
+def product_clips(product: Any) -> list[dict[str, Any]]:
+    """catalog's hook: the newest clips of the product from watchable replays."""
+    clips = ProductClip.objects.filter(
+        product=product, replay__status=Replay.Status.READY, room__status=Room.Status.ENDED
+    ).order_by("-created_at", "id")[:10]
+    return [
+        {"room": clip.room_id, "url": default_storage.url(clip.file), "at_s": clip.at_s, "duration_s": clip.duration_s}
+        for clip in clips
+    ]

@@ -31,7 +31,7 @@ from liveshop.models import User
 from notifications.models import Notification
 from notifications.triggers import order_changed
 from orders.models import Order, OrderItem
-from rooms import flash_gate
+from rooms import flash_gate, hooks
 from rooms import selectors as room_selectors
 from rooms import services as room_services
 from rooms.models import FlashSale, Room, RoomItem
@@ -128,9 +128,11 @@ def _resolve_lines(*, buyer: User, room: Room | None, lines: Sequence[LineReques
 
 
 def _ensure_may_buy_in(*, room: Room, buyer: User, lines: list[_Line]) -> None:
-    """The room is live, the buyer is not banned from it, and the host still sells each
-    line on its seller's terms (rooms.selectors.item_on_sellers_terms)."""
-    if room.status != Room.Status.LIVE:
+    """The room is live (or ended with a watchable replay: its shelf sells on, flash sales
+    do not), the buyer is not banned from it, and the host still sells each line on its
+    seller's terms (rooms.selectors.item_on_sellers_terms)."""
+    selling = room.status == Room.Status.LIVE or (room.status == Room.Status.ENDED and hooks.room_sells_after_end(room))
+    if not selling:
         raise RoomNotLive("Live prices apply only while the room is live; order the sku without the room.")
     if room_selectors.is_banned(room_id=room.pk, user_id=buyer.pk):
         raise Banned("You are banned from this room.")

@@ -197,6 +197,7 @@ def room_item_remove(*, item: RoomItem) -> None:
         room_event_on_commit(item.room_id, "item.featured", {"item": None})
 
 
+@transaction.atomic
 def room_item_feature(*, item: RoomItem) -> RoomItem:
     """Make `item` the room's "now explaining" item."""
     updated = Room.objects.filter(pk=item.room_id, status__in=[Room.Status.SCHEDULED, Room.Status.LIVE]).update(
@@ -204,6 +205,7 @@ def room_item_feature(*, item: RoomItem) -> RoomItem:
     )
     if updated != 1:
         raise Conflict("The room has ended; its shelf cannot change.")
+    hooks.item_featured(item)  # the replay's chapters (streams)
     room_event_on_commit(item.room_id, "item.featured", {"item": payloads.item_payload(item)})
     return item
 
