@@ -86,6 +86,7 @@ class Replay(models.Model):
     # [[origin (ISO wall time), duration_s, base_s]]: each recording's place in the video.
     timeline = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # Builds that reached the end (a build killed before marking the replay ready did not).
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -390,7 +390,6 @@ def replay_build(*, room_id: int, version: int) -> str:
     replay = Replay.objects.filter(room_id=room_id).first()
     if replay is None or replay.version != version or replay.status != Replay.Status.PROCESSING:
         return "stale"
-    Replay.objects.filter(pk=replay.pk).update(attempts=F("attempts") + 1)
     recordings = list(Recording.objects.filter(room_id=room_id).exclude(path=""))
     build = uuid.uuid4().hex
     prefix = f"replays/{room_id}/{build}"
@@ -439,6 +438,7 @@ def replay_build(*, room_id: int, version: int) -> str:
             if chapter["item"] in items
         )  # fmt: skip
         locked.status = Replay.Status.READY
+        locked.attempts += 1  # builds that got this far (a killed one did not)
         locked.prefix = prefix
         locked.playlist = playlist
         locked.duration_s = round(built.duration, 3)
@@ -520,6 +520,9 @@ def replay_expire(*, room_id: int) -> None:
 
         def delete() -> None:
             _delete_old(prefix, clips)
+            # Builds killed before their commit left files nothing refers to: all go.
+            storage_delete_tree(f"replays/{room_id}")
+            storage_delete_tree(f"clips/{room_id}")
             for path in recordings:
                 path.unlink(missing_ok=True)
 
