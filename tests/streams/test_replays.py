@@ -257,7 +257,7 @@ def test_anyone_reads_an_ended_shows_replay_and_a_suspended_one_only_its_host_an
 
 
 def test_a_live_or_unrecorded_show_has_no_replay_and_bad_offsets_are_400(client, live_room, recordings_dir):
-    none = {"status": "none", "playback_url": None, "duration_s": None, "chapters": [], "error": ""}
+    none: dict[str, object] = {"status": "none", "playback_url": None, "duration_s": None, "chapters": [], "error": ""}
     assert client.get(f"/api/v1/rooms/{live_room.pk}/replay/").json() == none
     assert client.get(f"/api/v1/rooms/{live_room.pk}/replay/comments/").json()["results"] == []
     for query in ["from_s=abc", "to_s=-1", "from_s=1e9", "to_s=nan"]:
