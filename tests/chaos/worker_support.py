@@ -61,12 +61,12 @@ def database_backends() -> list[dict[str, Any]]:
     """The test database's backends other than this connection's."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid, state, xact_start IS NOT NULL, query FROM pg_stat_activity "
+            "SELECT pid, state, xact_start IS NOT NULL, query, wait_event_type FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
         return [
-            {"pid": pid, "state": state, "in_transaction": in_xact, "query": query[:80]}
-            for pid, state, in_xact, query in cursor.fetchall()
+            {"pid": pid, "state": state, "in_transaction": in_xact, "query": query[:80], "wait_event_type": waiting}
+            for pid, state, in_xact, query, waiting in cursor.fetchall()
         ]
 
 
