@@ -5,6 +5,7 @@ comes back, and a fresh worker finishes it."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,12 @@ from rooms import services as room_services
 from rooms.models import Room, RoomItem
 from rooms.services.moderation import comment_delete
 from streams import replays
+from streams.ingest import pattern_publisher_argv
 from streams.models import FeaturedMoment, ProductClip, Recording, Replay, StreamSession
 from tests import factories
 from tests.chaos.worker_support import Worker, broker_clear, worker_start
 from tests.servers import database_url, wait_until
-from tests.streams.ingest_support import Ingest, ffmpeg, running_ingest, stop
+from tests.streams.ingest_support import Ingest, running_ingest, stop
 from tests.streams.replay_support import ffprobe, needs_ffmpeg, recorded
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,7 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def media(tmp_path: Path, settings: Any) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT  # type: ignore[no-any-return]
+    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -72,6 +74,10 @@ def ingest(realtime_prefix: str, tmp_path: Path, settings: Any, media: Path) -> 
         yield ingest
 
 
+PUBLISHED_S = 9
+PUBLISHED = ("-t", str(PUBLISHED_S), "-f", "flv")
+
+
 def shelf(room: Room) -> list[RoomItem]:
     return [factories.RoomItemFactory.create(room=room, position=n) for n in range(2)]
 
@@ -80,8 +86,11 @@ def test_a_published_show_becomes_a_replay_with_its_moments(
     ingest: Ingest, workers: list[Worker], tmp_path: Path, media: Path, live_room: Room, viewer: Any, client: Any
 ) -> None:
     tea, tofu = shelf(live_room)
+    log = tmp_path / "ffmpeg.log"
     start_worker(workers, tmp_path, "replays", ingest.local.recordings_dir, media)
-    publisher = ffmpeg(ingest.rtmp_url(live_room.stream_key), tmp_path / "ffmpeg.log")
+    # Nine seconds of picture and sound, published as OBS would, then a clean end.
+    argv = pattern_publisher_argv(ingest.rtmp_url(live_room.stream_key), size="320x180", muxer=PUBLISHED)
+    publisher = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     try:
         session = wait_until(lambda: StreamSession.objects.filter(room=live_room).first(), timeout=30, what="on air")
         began = session.started_at
@@ -108,10 +117,9 @@ def test_a_published_show_becomes_a_replay_with_its_moments(
         mark("second")
         rude = room_services.comment_create(room=live_room, user=viewer, text="rude words", role="viewer")
         comment_delete(actor=live_room.host.user, comment=rude, reason="rude")
-        at(9)
+        wait_until(lambda: publisher.poll() is not None, timeout=60, what="the publisher done")
     finally:
         stop(publisher)
-    published = (timezone.now() - began).total_seconds()
 
     # The recording is done (nginx said so); the show ends; the worker builds the replay.
     wait_until(lambda: Recording.objects.filter(room=live_room).exists(), timeout=30, what="on_record_done")
@@ -123,7 +131,7 @@ def test_a_published_show_becomes_a_replay_with_its_moments(
     assert replay.status == Replay.Status.READY, replay.error
 
     body = client.get(f"/api/v1/rooms/{live_room.pk}/replay/").json()
-    assert body["duration_s"] == pytest.approx(published, abs=1)
+    assert body["duration_s"] == pytest.approx(PUBLISHED_S, abs=1)
     chapters = {chapter["item"]["id"]: chapter["at_s"] for chapter in body["chapters"]}
     assert chapters == {tea.pk: pytest.approx(happened["tea"], abs=1), tofu.pk: pytest.approx(happened["tofu"], abs=1)}
     comments = client.get(f"/api/v1/rooms/{live_room.pk}/replay/comments/").json()["results"]
@@ -140,7 +148,7 @@ def test_a_published_show_becomes_a_replay_with_its_moments(
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in text
     assert "#EXT-X-ENDLIST" in text
     assert float(ffprobe(default_storage.path(replay.playlist))["format"]["duration"]) == pytest.approx(
-        published, abs=1
+        PUBLISHED_S, abs=1
     )
     # The product clips exist and play.
     for clip in ProductClip.objects.filter(room=live_room):
