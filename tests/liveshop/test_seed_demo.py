@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db.models import F
 from django.utils import timezone
@@ -17,6 +18,7 @@ from liveshop.models import User
 from orders.models import LedgerTransaction, Order, Refund
 from orders.services.ledger import ledger_check, ledger_forget
 from rooms.models import Host, Room, RoomItem, RoomStatsReport
+from streams.models import ProductClip, Replay
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +84,13 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "RoomStatsReport": 4,
     }
     assert "past show" in first.getvalue()
+    # The first past show has its replay, made once: chapters, comments, clips that exist.
+    replay = Replay.objects.get()
+    assert (replay.status, len(replay.chapters), replay.attempts) == (Replay.Status.READY, 2, 1)
+    assert replay.duration_s == pytest.approx(40, abs=1)
+    assert "has its replay" in second.getvalue()
+    assert ProductClip.objects.count() == 2
+    assert all(default_storage.exists(clip.file) for clip in ProductClip.objects.all())
     # Each run prints a fresh API token (only their hashes are stored), each one working.
     tokens = re.findall(r"farmer .* Authorization: Token (\w+)", first.getvalue() + second.getvalue())
     assert len(tokens) == 2

@@ -15,8 +15,12 @@ Running it again changes nothing and prints the same logins and tokens.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +28,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Q
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from catalog.models import Offer, Product, ProductPhoto, Shop, Sku
@@ -36,8 +41,11 @@ from orders.services.orders import LineRequest, order_create
 from orders.services.payments import stripe_events_process
 from orders.services.refunds import refund_apply_result, refund_request
 from orders.services.wallet import wallet_coins, wallet_grant
-from rooms.models import Host, Room, RoomItem, RoomStatsReport
+from rooms.models import Comment, Host, Room, RoomItem, RoomStatsReport
 from rooms.services import room_cover_set, room_item_offer
+from streams import replays
+from streams.models import FeaturedMoment, Recording, Replay
+from streams.selectors import stream_public_name
 
 DEMO_PASSWORD = "liveshop-demo"
 DEMO_VIEWER_COINS = 500
@@ -133,6 +141,16 @@ class PastShow:
     sales: tuple[DemoSale, ...]
     audience: tuple[int, int, int, int]  # views, unique viewers, peak viewers, likes
 
+
+# The first past show's replay: a recording this long, and what viewers said during it.
+DEMO_REPLAY_S = 40
+DEMO_REPLAY_COMMENTS = (
+    (4, "viewer", "今年的头春茶出来了？"),
+    (9, "buyer_wang", "红茶怎么泡，水温多少？"),
+    (15, "viewer", "罐子好看，送人合适"),
+    (24, "buyer_wang", "豆腐干辣不辣？"),
+    (31, "viewer", "来两包尝尝"),
+)
 
 PAST_SHOWS = (
     PastShow(
@@ -321,6 +339,7 @@ class Command(BaseCommand):
 
             wallet_grant(user=viewer, coins=DEMO_VIEWER_COINS, key="seed_demo:viewer", reason="demo coins")
             self._step(f"viewer's wallet: {wallet_coins(user_id=viewer.pk)} coins (a staff grant, once)")
+        self._step(self._past_replay(PAST_SHOWS[0]))
 
         self.stdout.write(self.style.SUCCESS(f"\nDemo data ready. Logins (password for all: {DEMO_PASSWORD}):"))
         for user, role in (
@@ -445,6 +464,47 @@ class Command(BaseCommand):
         return (
             f"past show {room.pk} '{show.title}' ({host.district}, {show.days_ago} days ago): {len(show.sales)} orders"
         )
+
+    def _past_replay(self, show: PastShow) -> str:
+        """The first past show's replay, built by the real path from a recording ffmpeg
+        makes here (a test pattern): chapters, comments at their moments, product clips."""
+        room: Room = _by_english(Room.objects.filter(host__user__username=show.host), "title", show.title)
+        if Replay.objects.filter(room=room, status=Replay.Status.READY).exists():
+            return f"past show {room.pk} has its replay"
+        if shutil.which("ffmpeg") is None:
+            return "no replay for the past shows: ffmpeg is missing (sudo make system-deps)"
+        assert room.started_at is not None
+        items = list(room.items.order_by("position"))
+        origin = room.started_at + timedelta(minutes=5)
+        with tempfile.TemporaryDirectory(prefix="liveshop-demo-rec-") as recordings:
+            name = f"{stream_public_name(room_id=room.pk)}-{int(origin.timestamp())}.flv"
+            subprocess.run(
+                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                 "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15", "-f", "lavfi", "-i", "sine=frequency=330",
+                 "-t", str(DEMO_REPLAY_S), "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-pix_fmt", "yuv420p",
+                 "-c:a", "aac", "-b:a", "64k", "-f", "flv", str(Path(recordings) / name)],
+                check=True, timeout=300,
+            )  # fmt: skip
+            with transaction.atomic():
+                Recording.objects.create(
+                    room=room, path=name, ingest_node="demo", ended_at=origin + timedelta(seconds=DEMO_REPLAY_S)
+                )
+                for index, item in enumerate(items):
+                    at = origin + timedelta(seconds=2 + index * DEMO_REPLAY_S // max(len(items), 1))
+                    FeaturedMoment.objects.create(room=room, item=item, at=at)
+                for seconds, username, text in DEMO_REPLAY_COMMENTS:
+                    user = User.objects.get(username=username)
+                    comment = Comment.objects.create(room=room, user=user, text=text)
+                    Comment.objects.filter(pk=comment.pk).update(created_at=origin + timedelta(seconds=seconds))
+                replay, _created = Replay.objects.update_or_create(
+                    room=room, defaults={"status": Replay.Status.PROCESSING}
+                )
+            with override_settings(INGEST_RECORDINGS_DIR=recordings):
+                replays.replay_build(room_id=room.pk, version=replay.version)
+            Recording.objects.filter(room=room).update(path="")  # the file was this command's only
+        replay.refresh_from_db()
+        chapters = len(replay.chapters)
+        return f"past show {room.pk}: a replay of {replay.duration_s or 0:.0f} s ({replay.status}), {chapters} chapters"
 
     def _paid_order(self, *, room: Room, item: RoomItem, sale: DemoSale) -> Order:
         buyer = User.objects.get(username=sale.buyer)
