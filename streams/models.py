@@ -77,6 +77,9 @@ class Replay(models.Model):
     room = models.OneToOneField("rooms.Room", on_delete=models.CASCADE, related_name="replay")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
     version = models.PositiveIntegerField(default=1)
+    # The version whose build is the one playing (0: none yet); a build redelivered after
+    # it finished finds its version built and does nothing.
+    built_version = models.PositiveIntegerField(default=0)
     # Storage names: the playlist (its segments beside it, under `prefix`).
     prefix = models.CharField(max_length=255, blank=True)
     playlist = models.CharField(max_length=255, blank=True)

@@ -51,6 +51,8 @@ FFMPEG_TIMEOUT_S = 1800
 RECORDING_GRACE = timedelta(minutes=2)
 # A build that neither finished nor failed in this long is asked for again.
 STUCK_AFTER = timedelta(minutes=30)
+# A build goes ahead for a replay being made, or remade while its last version plays.
+BUILDABLE = (Replay.Status.PROCESSING, Replay.Status.READY)
 
 
 class RecordingUnreadable(Exception):
@@ -119,7 +121,9 @@ def replay_request(*, room_id: int) -> Replay:
     """Ask for the room's replay to be (re)built: a new version, built on commit."""
     replay, created = Replay.objects.get_or_create(room_id=room_id)
     if not created:
-        Replay.objects.filter(pk=replay.pk).update(version=F("version") + 1, status=Replay.Status.PROCESSING, error="")
+        # A ready replay stays watchable while its next version is built.
+        Replay.objects.filter(pk=replay.pk).update(version=F("version") + 1, error="")
+        Replay.objects.filter(pk=replay.pk).exclude(status=Replay.Status.READY).update(status=Replay.Status.PROCESSING)
         replay.refresh_from_db()
     version = replay.version
 
@@ -388,7 +392,7 @@ def replay_build(*, room_id: int, version: int) -> str:
     """Build version `version` of the room's replay (the task's body). Returns what it did:
     "ready", "stale" (a newer version is asked for, or nothing to do), or "failed"."""
     replay = Replay.objects.filter(room_id=room_id).first()
-    if replay is None or replay.version != version or replay.status != Replay.Status.PROCESSING:
+    if replay is None or replay.version != version or replay.built_version >= version or replay.status not in BUILDABLE:
         return "stale"
     recordings = list(Recording.objects.filter(room_id=room_id).exclude(path=""))
     build = uuid.uuid4().hex
@@ -422,7 +426,7 @@ def replay_build(*, room_id: int, version: int) -> str:
 
     with transaction.atomic():
         locked = Replay.objects.select_for_update().get(pk=replay.pk)
-        if locked.version != version or locked.status != Replay.Status.PROCESSING:
+        if locked.version != version or locked.built_version >= version or locked.status not in BUILDABLE:
             transaction.on_commit(lambda: _delete_files(stored))
             return "stale"
         old_prefix = locked.prefix
@@ -439,6 +443,7 @@ def replay_build(*, room_id: int, version: int) -> str:
         )  # fmt: skip
         locked.status = Replay.Status.READY
         locked.attempts += 1  # builds that got this far (a killed one did not)
+        locked.built_version = version
         locked.prefix = prefix
         locked.playlist = playlist
         locked.duration_s = round(built.duration, 3)
@@ -462,7 +467,11 @@ def _delete_old(prefix: str, clips: list[str]) -> None:
 
 
 def _fail(*, replay_id: int, version: int, reason: str) -> None:
-    Replay.objects.filter(pk=replay_id, version=version).update(status=Replay.Status.FAILED, error=reason[:2000])
+    """The build of `version` failed: the replay says why; one already watchable (an
+    earlier version) stays watchable."""
+    current = Replay.objects.filter(pk=replay_id, version=version)
+    current.filter(status=Replay.Status.READY).update(error=reason[:2000])
+    current.exclude(status=Replay.Status.READY).update(status=Replay.Status.FAILED, error=reason[:2000])
 
 
 def replay_build_failed(*, room_id: int, version: int, reason: str) -> None:

@@ -292,3 +292,23 @@ def test_replays_clips_and_recordings_go_after_the_retention_and_the_stats_stay(
     assert not ProductClip.objects.exists()
     assert Room.objects.get(pk=ended_room.pk).status == Room.Status.ENDED  # the show and its figures stay
     assert replays.replays_sweep(now=later) == (0, 0)  # once
+
+
+def test_a_ready_replay_stays_watchable_while_a_late_recording_is_added(client, ended_room, recordings_dir):
+    needs_ffmpeg()
+    recorded(ended_room, recordings_dir, seconds=3, ended_at=T0)
+    first = replays.replay_request(room_id=ended_room.pk)
+    assert replays.replay_build(room_id=ended_room.pk, version=first.version) == "ready"
+    before = client.get(f"/api/v1/rooms/{ended_room.pk}/replay/").json()
+
+    # A recording reported late asks for version 2; version 1 plays meanwhile.
+    late = recorded(ended_room, recordings_dir, seconds=4, ended_at=T0 + timedelta(seconds=10))
+    second = replays.replay_request(room_id=ended_room.pk)
+    assert (second.version, second.status) == (2, Replay.Status.READY)
+    assert client.get(f"/api/v1/rooms/{ended_room.pk}/replay/").json() == before
+    # Its build fails (the late file is unreadable, the first gone): still version 1, the reason kept.
+    (recordings_dir / late.path).write_bytes(b"not a video")
+    Recording.objects.exclude(pk=late.pk).update(path="")
+    assert replays.replay_build(room_id=ended_room.pk, version=2) == "failed"
+    assert client.get(f"/api/v1/rooms/{ended_room.pk}/replay/").json() == before
+    assert "could not read" in Replay.objects.get(room=ended_room).error
