@@ -25,7 +25,7 @@ COMMENTS = {
     "zh": ["老乡，这茶怎么泡？", "豆腐干还有吗", "武隆的米好香", "主播声音好好听"],
     "en": ["How do I brew this tea?", "Any dried tofu left?", "Greetings from Yuzhong!", "Two tins please"],
 }
-VIEWPORTS = {
+VIEWPORTS: dict[str, dict[str, Any]] = {
     "zh": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "locale": "zh-CN"},
     "en": {"viewport": {"width": 1280, "height": 860}, "is_mobile": False, "locale": "en-US"},
 }

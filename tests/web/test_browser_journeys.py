@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(params=BOTH, ids=lambda viewport: viewport.id)
 def viewport(request: pytest.FixtureRequest) -> Viewport:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture
