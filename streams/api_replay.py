@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,9 +16,10 @@ from rest_framework.views import APIView
 from liveshop.api_docs import errors
 from liveshop.errors import NotFound
 from rooms import selectors as room_selectors
-from rooms.api import RoomItemSerializer
+from rooms.api import RoomFilter, RoomItemSerializer, RoomSerializer
 from rooms.models import Comment, Room
 from streams.models import Replay
+from streams.selectors import room_video_ended
 from streams.replays import Timeline
 
 
@@ -143,5 +144,51 @@ class RoomReplayCommentsView(generics.ListAPIView[Comment]):
         return {**super().get_serializer_context(), "timeline": getattr(self, "timeline", Timeline([]))}
 
     @extend_schema(parameters=SECONDS, responses={200: ReplayCommentSerializer(many=True), **errors(400, 404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+# --- The shows one can watch again ----------------------------------------------------------
+
+
+class ReplaySummarySerializer(serializers.Serializer[Any]):
+    duration_s = serializers.FloatField()
+    chapters = serializers.IntegerField(help_text="How many products the show explained")
+    ready_at = serializers.DateTimeField()
+
+
+class ReplayRoomSerializer(RoomSerializer):
+    """An ended show in the list of replays: the room, and its replay's length and chapters."""
+
+    replay = serializers.SerializerMethodField()
+
+    class Meta(RoomSerializer.Meta):
+        fields = [*RoomSerializer.Meta.fields, "replay"]
+        read_only_fields = fields
+
+    @extend_schema_field(ReplaySummarySerializer)
+    def get_replay(self, room: Room) -> dict[str, Any]:
+        replay = room.replay
+        return {"duration_s": replay.duration_s, "chapters": len(replay.chapters), "ready_at": replay.ready_at}
+
+    def get_video(self, room: Room) -> dict[str, Any]:
+        return room_video_ended(room)
+
+
+class ReplayListView(generics.ListAPIView[Room]):
+    """(added) Ended shows whose replay is ready, the newest first; `?host=` and `?district=` filter."""
+
+    serializer_class = ReplayRoomSerializer
+    filterset_class = RoomFilter
+
+    def get_queryset(self) -> QuerySet[Room]:
+        return (
+            room_selectors.rooms_visible_to(self.request.user)
+            .filter(status=Room.Status.ENDED, replay__status=Replay.Status.READY)
+            .select_related("replay")
+            .order_by("-ended_at", "-id")
+        )
+
+    @extend_schema(responses={200: ReplayRoomSerializer(many=True), **errors(400)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

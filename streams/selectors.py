@@ -45,7 +45,15 @@ def room_video(room: Room) -> dict[str, Any]:
     """`source` (added to the contract's shape): "ingest" when liveshop's ingest server
     carries the room's video and `state` follows its publisher; "external" when the host
     typed the playback URL, and nothing tells when that stream is on air."""
-    session = stream_open_session(room_id=room.pk)
+    return _room_video(room, stream_open_session(room_id=room.pk))
+
+
+def room_video_ended(room: Room) -> dict[str, Any]:
+    """room_video() of an ended show, without a query: ending it dropped its publisher."""
+    return _room_video(room, None)
+
+
+def _room_video(room: Room, session: StreamSession | None) -> dict[str, Any]:
     return {
         "source": "ingest" if settings.HLS_PUBLIC_URL else "external",
         "state": "on_air" if session else "off_air",
