@@ -292,7 +292,7 @@ class ProductDetailView(generics.GenericAPIView[Product]):
     serializer_class = ProductDetailSerializer
 
     def get_queryset(self) -> QuerySet[Product]:
-        return products_visible_to(self.request.user)
+        return selectors.products_visible_to(self.request.user)
 
     @extend_schema(responses={200: ProductDetailSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
@@ -306,16 +306,6 @@ class ProductDetailView(generics.GenericAPIView[Product]):
         data.is_valid(raise_exception=True)
         data.save()
         return Response(ProductSerializer(self.get_object()).data)
-
-
-def products_visible_to(user: Any) -> QuerySet[Product]:
-    """Products a user may see: inactive ones only to their shop's owner and to staff."""
-    products = Product.objects.select_related("shop").prefetch_related("skus", "photos")
-    if is_staff(user):
-        return products
-    if user is not None and user.is_authenticated:
-        return products.filter(Q(is_active=True) | Q(shop__owner=user))
-    return products.filter(is_active=True)
 
 
 # --- Product photos -----------------------------------------------------------------------
@@ -336,7 +326,7 @@ class PhotoOrderSerializer(serializers.Serializer[Any]):
 
 
 def _visible_product(request: Request, pk: int) -> Product:
-    product = products_visible_to(request.user).filter(pk=pk).first()
+    product = selectors.products_visible_to(request.user).filter(pk=pk).first()
     if product is None:
         raise NotFound("No such product.")
     return product

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from catalog.models import Offer
+from catalog.models import Offer, Product
+from liveshop.permissions import is_staff
 
 # Order statuses whose lines count as sold (paid, not wholly refunded). Named as strings:
 # `catalog` reads orders through the reverse relation and never imports `orders`.
@@ -55,3 +57,13 @@ def offer_effective_status(offer: Offer, *, now: datetime | None = None) -> str:
     if offer.status == Offer.Status.ACTIVE and offer.ends_at is not None and offer.ends_at <= (now or timezone.now()):
         return Offer.Status.EXPIRED
     return offer.status
+
+
+def products_visible_to(user: Any) -> QuerySet[Product]:
+    """Products a user may see: inactive ones only to their shop's owner and to staff."""
+    products = Product.objects.select_related("shop").prefetch_related("skus", "photos")
+    if is_staff(user):
+        return products
+    if user is not None and user.is_authenticated:
+        return products.filter(Q(is_active=True) | Q(shop__owner=user))
+    return products.filter(is_active=True)

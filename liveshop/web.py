@@ -28,6 +28,7 @@ from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from catalog.models import Shop
+from catalog.selectors import products_visible_to
 from liveshop import services
 from liveshop.districts import district_names_zh
 from liveshop.errors import Invalid
@@ -36,6 +37,7 @@ from liveshop.ratelimit import REGISTER, rate_limited_page
 from orders import selectors as order_selectors
 from rooms import selectors as room_selectors
 from rooms.models import Room
+from rooms.services.covers import room_cover_image
 
 # Paths whose answers are the API's, in its own words: never translated.
 _UNTRANSLATED_PREFIXES = ("/api/", "/ws/", "/healthz", "/readyz")
@@ -103,6 +105,35 @@ def room_page(request: HttpRequest, room_id: int) -> HttpResponse:
     return render(
         request, "liveshop/room.html", {"room": room, "room_title": _in_page_language(room), "config": config}
     )
+
+
+@require_GET
+def replay_page(request: HttpRequest, room_id: int) -> HttpResponse:
+    """A show to watch again: its video, its comments at their moments, chapters to jump to
+    each product, and its shelf to buy from. A show not over yet is on its live page."""
+    room = _visible_room(request, room_id)
+    if room.status != Room.Status.ENDED:
+        return HttpResponseRedirect(resolve_url("room", room_id=room.pk))
+    config = _page_config(request, room=room.pk, stripe=_stripe_config())
+    cover = room_cover_image(room)
+    return render(
+        request,
+        "liveshop/replay.html",
+        {
+            "room": room,
+            "room_title": _in_page_language(room),
+            "room_cover": cover["url"] if cover else "",
+            "config": config,
+        },
+    )
+
+
+@require_GET
+def product_page(request: HttpRequest, product_id: int) -> HttpResponse:
+    """A product: its photos, price, shop, and the clips of the shows that explained it."""
+    if not products_visible_to(request.user).filter(pk=product_id).exists():
+        raise Http404("No such product.")
+    return render(request, "liveshop/product.html", {"config": _page_config(request, product=product_id)})
 
 
 @require_GET

@@ -19,8 +19,8 @@ from rooms import selectors as room_selectors
 from rooms.api import RoomFilter, RoomItemSerializer, RoomSerializer
 from rooms.models import Comment, Room
 from streams.models import Replay
-from streams.selectors import room_video_ended
 from streams.replays import Timeline
+from streams.selectors import room_video_ended
 
 
 class ChapterSerializer(serializers.Serializer[Any]):

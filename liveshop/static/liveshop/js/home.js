@@ -1,24 +1,32 @@
 // The front page: rooms live now and coming up (GET /rooms/?status=...), by the host's
-// district.
+// district, and the latest shows to watch again (GET /replays/).
 
-import {getAll} from './lib/api.js';
+import {get, getAll} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
-import {dateTime, districtName, errorMessage, fmt, gettext, inPageLanguage, ngettext} from './lib/format.js';
+import {dateTime, districtName, errorMessage, fmt, gettext, inPageLanguage, ngettext, videoTime} from './lib/format.js';
 import {coverImage} from './lib/photos.js';
 
 const config = pageConfig();
 
+function roomMeta(room) {
+  if (room.replay) {
+    return h('span', {class: 'room-meta'}, '▶ ', fmt(gettext('Replay · %(duration)s'), {duration: videoTime(room.replay.duration_s)}));
+  }
+  if (room.status === 'live') {
+    return h('span', {class: 'room-meta'}, h('span', {class: 'dot live'}),
+      fmt(ngettext('%(n)s watching', '%(n)s watching', room.viewers_now), {n: room.viewers_now}));
+  }
+  return h('span', {class: 'room-meta'}, room.scheduled_start ? dateTime(room.scheduled_start) : gettext('Soon'));
+}
+
 function roomCard(room) {
   const mine = config.user && room.host.user.id === config.user.id;
   return h('li', {class: `room-card${room.cover ? ' has-cover' : ''}`, dataset: {room: room.id}},
-    h('a', {href: `/rooms/${room.id}/`, class: 'room-link'},
+    h('a', {href: room.replay ? `/rooms/${room.id}/replay/` : `/rooms/${room.id}/`, class: 'room-link'},
       coverImage(room.cover, inPageLanguage(room, 'title')),
       h('span', {class: 'room-title'}, inPageLanguage(room, 'title')),
       h('span', {class: 'room-host'}, room.host.user.display_name),
-      room.status === 'live'
-        ? h('span', {class: 'room-meta'}, h('span', {class: 'dot live'}),
-          fmt(ngettext('%(n)s watching', '%(n)s watching', room.viewers_now), {n: room.viewers_now}))
-        : h('span', {class: 'room-meta'}, room.scheduled_start ? dateTime(room.scheduled_start) : gettext('Soon')),
+      roomMeta(room),
     ),
     mine ? h('a', {class: 'button small', href: `/studio/rooms/${room.id}/`}, gettext('Studio')) : null,
   );
@@ -60,8 +68,16 @@ async function loadFollowing() {
   show($('#following-section'), rooms.length > 0);
 }
 
+/** The latest shows with a replay (a page of them), newest first. */
+async function loadReplays() {
+  const page = await get('/replays/');
+  $('#replay-rooms').replaceChildren(...page.results.map(roomCard));
+  show($('#replays-section'), page.results.length > 0);
+}
+
 function refresh() {
   load();
+  loadReplays().catch((err) => console.warn('replays unavailable', err));
   loadFollowing().catch((err) => console.warn('following unavailable', err));
 }
 

@@ -2,6 +2,7 @@
 // ticker, gifts and giveaways, each a panel fed by the room socket. On a phone the video
 // fills the screen and the shelf and gifts open as sheets over it (sheets.js).
 
+import {get} from './lib/api.js';
 import {$, pageConfig, show} from './lib/dom.js';
 import {districtName, fmt, gettext, inPageLanguage} from './lib/format.js';
 import {roomConnection} from './lib/room-page.js';
@@ -35,10 +36,24 @@ const room = roomConnection(roomId, {
       district: districtName(data.host.district),
     });
     shelf.setCanBuy(data.status === 'live');
+    if (data.status === 'ended') offerReplay();
     video.setRoom(data);
     follow.setHost(data.host);
   },
 });
+
+/** An ended show: point to its replay once there is (or soon will be) one. */
+let replayOffered = false;
+async function offerReplay() {
+  if (replayOffered) return;
+  replayOffered = true;
+  try {
+    const replay = await get(`/rooms/${roomId}/replay/`);
+    show($('#replay-line'), replay.status === 'ready' || replay.status === 'processing');
+  } catch (err) {
+    console.warn('replay state unavailable', err);
+  }
+}
 
 video = room.use(mountVideo());
 shelf = room.use(mountShelf({

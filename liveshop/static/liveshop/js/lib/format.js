@@ -40,6 +40,9 @@ export function clock(ms) {
   return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+/** A moment in a video, in seconds -> "4:05" (rounded down, as players show it). */
+export const videoTime = (seconds) => clock(Math.floor(Math.max(0, seconds)) * 1000);
+
 export function timeOfDay(iso) {
   const date = new Date(iso);
   return date.toLocaleTimeString(document.documentElement.lang || undefined, {hour: '2-digit', minute: '2-digit'});

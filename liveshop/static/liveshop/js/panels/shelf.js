@@ -59,7 +59,7 @@ function flashPill(pill, sale, item) {
   );
 }
 
-export function mountShelf({onBuy, onFlash = () => {}}) {
+export function mountShelf({onBuy, onFlash = () => {}, linkProducts = false}) {
   const list = $('#shelf');
   const featuredPanel = $('#featured');
   const featuredBox = $('#featured-item');
@@ -77,7 +77,9 @@ export function mountShelf({onBuy, onFlash = () => {}}) {
       {class: `item${featured ? ' is-featured' : ''}${item.id === shelf.featuredId ? ' now' : ''}`, dataset: {item: item.id}},
       productImage(item.product.image, inPageLanguage(item.product, 'title'), {box: featured ? 120 : 64, large: featured}),
       h('div', {class: 'item-main'},
-        h('span', {class: 'item-title'}, inPageLanguage(item.product, 'title')),
+        h('span', {class: 'item-title'}, linkProducts
+          ? h('a', {href: `/products/${item.product.id}/`, 'data-testid': 'product-link'}, inPageLanguage(item.product, 'title'))
+          : inPageLanguage(item.product, 'title')),
         h('span', {class: 'sku'}, inPageLanguage(item, 'sku_name')),
         priceLine(shelf, item),
         sale ? flashBadge(sale) : h('span', {class: 'stock'}, soldOut ? gettext('Sold out') : fmt(gettext('%(n)s in stock'), {n: item.stock})),
