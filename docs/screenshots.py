@@ -3,10 +3,11 @@
     make run                                   # in one terminal
     .venv/bin/python docs/screenshots.py       # in another (Debian's chromium)
 
-Each main page is shot twice: on a phone in Chinese (`*-zh.png`) and on a desktop in
-English (`*-en.png`), signed in as the demo's users. To show the room in a busy moment it
-starts a flash sale (as the demo farmer, when none runs) and says a few words as the demo
-viewer, through the same API and socket any client uses.
+Each main page, the demo's replay of a past show and a product with its clips are shot
+twice: on a phone in Chinese (`*-zh.png`) and on a desktop in English (`*-en.png`), signed
+in as the demo's users. To show the room in a busy moment it starts a flash sale (as the
+demo farmer, when none runs) and says a few words as the demo viewer, through the same API
+and socket any client uses.
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def main() -> None:
     flash_sale_running(args.base, args.room)
     orders = api(args.base, "/orders/", token=token(args.base, "viewer"))
     order = (orders.get("results", orders) or [None])[0]
+    replay = (api(args.base, "/replays/", token=token(args.base, "viewer"))["results"] or [None])[0]
+    chapters = (
+        api(args.base, f"/rooms/{replay['id']}/replay/", token=token(args.base, "viewer"))["chapters"] if replay else []
+    )
+    replay_moment = int(chapters[-1]["at_s"]) + 10 if chapters else 0
+    product = chapters[-1]["item"]["product"]["id"] if chapters else None
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
@@ -115,6 +122,16 @@ def main() -> None:
             if order:
                 viewer.goto(f"/orders/{order['id']}/")
                 shoot(viewer, f"order-{lang}", full=True)
+
+            if replay:
+                # A moment well into the show: its chapter playing, comments said by then.
+                viewer.goto(f"/rooms/{replay['id']}/replay/?t={replay_moment}")
+                viewer.wait_for_selector("#video[data-state=playing]", timeout=30_000)
+                shoot(viewer, f"replay-{lang}", full=lang == "zh")
+                if product:
+                    viewer.goto(f"/products/{product}/")
+                    viewer.wait_for_selector("[data-testid=clip]", timeout=15_000)
+                    shoot(viewer, f"product-{lang}", full=True)
 
             host.goto("/shop/")
             shoot(host, f"shop-{lang}")
