@@ -402,6 +402,9 @@ STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
 STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300)
 # The port `make run` starts localstripe on when STRIPE_SECRET_KEY is unset.
 LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
+# Writes a second to Stripe, shared by every process (orders/stripe_limiter.py): Stripe's
+# default limit per endpoint, and its whole limit in test mode. 0: no limit.
+STRIPE_WRITE_RATE = env_int("STRIPE_WRITE_RATE", 25)
 ORDER_PAYMENT_TIMEOUT_S = env_int("ORDER_PAYMENT_TIMEOUT_S", 900)
 FLASH_ORDER_PAYMENT_TIMEOUT_S = env_int("FLASH_ORDER_PAYMENT_TIMEOUT_S", 300)
 GIVEAWAY_CLAIM_WINDOW_S = env_int("GIVEAWAY_CLAIM_WINDOW_S", 48 * 3600)

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Shop, Sku
 from liveshop.api_docs import errors, idempotency_key_parameter
-from liveshop.errors import Invalid, NotFound, PermissionDenied, ServiceUnavailable
+from liveshop.errors import Conflict, Invalid, NotFound, PermissionDenied, ServiceUnavailable
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user, is_staff
 from liveshop.ratelimit import OrderThrottle
@@ -69,9 +69,11 @@ class OrderCreateSerializer(serializers.Serializer[Any]):
 
 class PaymentInfoSerializer(serializers.Serializer[Any]):
     provider = serializers.CharField()
-    payment_intent = serializers.CharField()
-    client_secret = serializers.CharField(allow_null=True, help_text="Shown to the buyer only.")
-    status = serializers.CharField()
+    payment_intent = serializers.CharField(allow_null=True, help_text="null while `preparing`.")
+    client_secret = serializers.CharField(allow_null=True, help_text="Shown to the buyer only; null while `preparing`.")
+    status = serializers.CharField(
+        help_text="Stripe's, or `preparing`: the PaymentIntent waits for a slot under Stripe's rate limit."
+    )
 
 
 # Orders are read on the hot path (every order placed answers with one): plain
@@ -150,6 +152,12 @@ class OrderSerializer(serializers.Serializer[Order]):
         payment = getattr(order, "payment", None)
         if payment is None:
             return None
+        if payment is None:
+            if order.status != Order.Status.PENDING_PAYMENT:
+                return None
+            # Its PaymentIntent waits for a slot under Stripe's rate limit: filled in within
+            # seconds (POST /orders/{id}/payment/; the socket's `order.payment_ready`).
+            return {"provider": "stripe", "payment_intent": None, "client_secret": None, "status": "preparing"}
         viewer = self.context.get("viewer")
         # The client secret lets its holder pay: the buyer's eyes only.
         is_buyer = viewer is not None and viewer.pk == order.buyer_id
@@ -259,6 +267,28 @@ class OrderCancelView(APIView):
             raise PermissionDenied("Only the buyer may cancel an order.")
         order_services.order_cancel(order=order)
         return _order_response(request, order.pk)
+
+
+class OrderPaymentView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={200: PaymentInfoSerializer, **errors(401, 403, 404, 409, 503)},
+        description="The order's payment, its PaymentIntent created now if it has none yet and a write to Stripe "
+        "is free under the rate limit (else still `preparing`: ask again in a second, or wait for the socket's "
+        "`order.payment_ready`). 409 `conflict` for an order no longer waiting for payment that never had one.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        order = selectors.order_visible_get(user=request.user, order_id=pk)
+        if order.buyer_id != request.user.pk:
+            raise PermissionDenied("Only the buyer may pay an order.")
+        if order.status == Order.Status.PENDING_PAYMENT:
+            payments.order_payment_start(order=order, asked_again=True)
+        answer = OrderSerializer(selectors.orders_with_details().get(pk=order.pk), context={"viewer": request.user})
+        if answer.data["payment"] is None:
+            raise Conflict("This order is no longer waiting for payment.")
+        return Response(answer.data["payment"])
 
 
 class OrderShipView(APIView):

@@ -5,7 +5,7 @@ Every task is safe to run twice (acks_late: a task whose worker died runs again)
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import OperationalError
 
 from liveshop.idempotency import idempotency_records_purge
@@ -20,6 +20,16 @@ from orders.services import flagged, orders, payments, refunds
 def stripe_event_process_task(event_id: str) -> int:
     """Settle a stored Stripe event (the webhook's outbox row), and others pending with it."""
     return len(payments.stripe_events_process(event_id=event_id))
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=None)
+def order_payment_prepare_task(self: Task, order_id: int, slot_taken: bool = True) -> None:
+    """Create a "preparing" order's PaymentIntent in its reserved write slot (Stripe's rate
+    limit); runs again, in a later slot, while Stripe is unreachable or refusing with 429.
+    Ends when the order has its intent or is no longer waiting for payment."""
+    wait = payments.order_payment_prepare(order_id=order_id, slot_taken=slot_taken, attempt=self.request.retries)
+    if wait > 0:
+        raise self.retry(args=(order_id, True), countdown=wait)
 
 
 @shared_task(
@@ -53,6 +63,7 @@ def stripe_events_requeue_task() -> int:
         payments.stripe_events_requeue()
         + refunds.refunds_retry_pending()
         + payments.order_payments_cancel_lost()
+        + payments.order_payments_prepare_lost()
         + flagged.flagged_payments_refund_pending()
     )
 

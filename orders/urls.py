@@ -8,6 +8,7 @@ urlpatterns = [
     path("orders/", api.OrderListCreateView.as_view(), name="order-list"),
     path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
     path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
+    path("orders/<int:pk>/payment/", api.OrderPaymentView.as_view(), name="order-payment"),
     path("orders/<int:pk>/ship/", api.OrderShipView.as_view(), name="order-ship"),
     path("orders/<int:pk>/refund/", api.OrderRefundView.as_view(), name="order-refund"),
     path("orders/<int:pk>/refund-claim/", api.OrderRefundClaimView.as_view(), name="order-refund-claim"),

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from catalog.models import Sku
@@ -369,10 +369,18 @@ def order_expire(*, order_id: int) -> bool:
     return order_close(order_id=order_id, status=Order.Status.EXPIRED, only_if_due=True) is not None
 
 
+# An order whose payment is "preparing" (its PaymentIntent waits for a slot under Stripe's
+# rate limit, orders/services/payments.py) does not run out meanwhile; the deadline restarts
+# when the intent comes. One that waits this long (Stripe down) expires all the same.
+PAYMENT_PREPARE_MAX = timedelta(minutes=30)
+
+
 def orders_expire_due(*, batch: int = 500) -> int:
     """The beat sweeper: expire unpaid orders past their deadline. Returns how many."""
+    now = timezone.now()
     due = (
-        Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lte=timezone.now())
+        Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lte=now)
+        .filter(Q(payment__isnull=False) | Q(created_at__lte=now - PAYMENT_PREPARE_MAX))
         .order_by("expires_at")
         .values_list("pk", flat=True)[:batch]
     )

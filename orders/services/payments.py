@@ -27,7 +27,8 @@ from notifications.triggers import order_changed
 from orders import stripe_api
 from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
 from orders.services import flagged, ledger, wallet
-from orders.services.orders import order_close, order_units_hold_again
+from orders.services.orders import PAYMENT_PREPARE_MAX, order_close, order_units_hold_again
+from orders.stripe_limiter import stripe_write_slot
 from rooms import broadcast
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,18 @@ OUTBOX_RETRY_AFTER_S = 60
 # --- PaymentIntents -------------------------------------------------------------------------
 
 
-def order_payment_start(*, order: Order, created_now: bool = False) -> Payment | None:
+def order_payment_start(*, order: Order, created_now: bool = False, asked_again: bool = False) -> Payment | None:
     """The order's PaymentIntent, created once (after the order's transaction committed).
 
     Idempotent: an existing Payment is returned, and Stripe dedupes the creation by the
-    order number. None for an order that is no longer waiting for payment. Raises
-    ServiceUnavailable when Stripe cannot be reached (the order keeps its hold; a retry
-    with the same Idempotency-Key resumes here), and Invalid when Stripe refuses the
-    payment outright (the order is then cancelled).
+    order number. None for an order that is no longer waiting for payment, and for one
+    whose intent must wait for Stripe's rate limit (orders/stripe_limiter.py): a worker
+    creates it as the limit allows (`order_payment_prepare`); meanwhile its payment is
+    "preparing". Raises ServiceUnavailable when Stripe cannot be reached (the order keeps
+    its hold; a retry with the same Idempotency-Key resumes here), and Invalid when Stripe
+    refuses the payment outright (the order is then cancelled). `asked_again` (the buyer's
+    POST /orders/{id}/payment/, maybe polled): its intent was already scheduled, so it is
+    created now only if a write is free now, and nothing more is scheduled.
     """
     # An order created by this very request has no payment yet: skip the look-up.
     existing = None if created_now else Payment.objects.filter(order=order).first()
@@ -54,6 +59,15 @@ def order_payment_start(*, order: Order, created_now: bool = False) -> Payment |
         return existing
     if order.status != Order.Status.PENDING_PAYMENT:
         return None
+    wait = stripe_write_slot(reserve=not asked_again)
+    if wait > 0:
+        if not asked_again:  # the slot is reserved: the worker creates the intent then
+            _prepare_later(order.pk, after_s=wait)
+        return None
+    return _payment_create(order)
+
+
+def _payment_create(order: Order) -> Payment:
     try:
         intent = stripe_api.payment_intent_create(
             order_number=order.number,
@@ -79,6 +93,70 @@ def order_payment_start(*, order: Order, created_now: bool = False) -> Payment |
         )
     except IntegrityError:  # a concurrent retry stored it first (Stripe gave both the same intent)
         return Payment.objects.get(order=order)
+
+
+def _prepare_later(order_id: int, *, after_s: float) -> None:
+    from orders.tasks import order_payment_prepare_task
+
+    transaction.on_commit(
+        lambda: order_payment_prepare_task.apply_async((order_id,), countdown=after_s), robust=True
+    )
+
+
+PREPARE_RETRY_S = (1, 2, 4, 8, 15, 30)
+
+
+def order_payment_prepare(*, order_id: int, slot_taken: bool = True, attempt: int = 0) -> float:
+    """The worker's half of a "preparing" payment: create the order's PaymentIntent in the
+    write slot reserved for it (`slot_taken`), or in the next free one. Returns the seconds
+    after which to run again, in a slot reserved by then (none was free yet, or Stripe was
+    unreachable or answered 429), or 0 when there is nothing left to do.
+
+    The buyer gets the whole payment window from now on (the deadline restarts), and the
+    buyer's sockets in the order's room hear `order.payment_ready`.
+    """
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.status != Order.Status.PENDING_PAYMENT or Payment.objects.filter(order=order).exists():
+        return 0.0
+    if not slot_taken and (wait := stripe_write_slot()) > 0:
+        return wait
+    try:
+        _payment_create(order)
+    except ServiceUnavailable:
+        return max(float(PREPARE_RETRY_S[min(attempt, len(PREPARE_RETRY_S) - 1)]), stripe_write_slot())
+    except Invalid:
+        return 0.0  # refused outright: the order is cancelled
+    now = timezone.now()
+    window = order.expires_at - order.created_at
+    Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT, expires_at__lt=now + window).update(
+        expires_at=now + window
+    )
+    if order.room_id is not None:
+        broadcast.room_user_send(
+            order.room_id, order.buyer_id, {"type": "order.payment_ready", "data": {"order": order.pk}}
+        )
+    return 0.0
+
+
+def order_payments_prepare_lost(*, older_than_s: int = OUTBOX_RETRY_AFTER_S, batch: int = 500) -> int:
+    """The beat sweeper: enqueue again the "preparing" orders whose task was lost (a process
+    that died between its commit and the enqueueing). Returns how many."""
+    from orders.tasks import order_payment_prepare_task
+
+    now = timezone.now()
+    lost = list(
+        Order.objects.filter(
+            status=Order.Status.PENDING_PAYMENT,
+            payment__isnull=True,
+            created_at__lt=now - timedelta(seconds=older_than_s),
+            created_at__gte=now - PAYMENT_PREPARE_MAX,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    for order_id in lost:
+        order_payment_prepare_task.delay(order_id, slot_taken=False)
+    return len(lost)
 
 
 def order_payment_cancel(*, order_id: int) -> None:
