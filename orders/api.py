@@ -151,8 +151,6 @@ class OrderSerializer(serializers.Serializer[Order]):
     def get_payment(self, order: Order) -> dict[str, Any] | None:
         payment = getattr(order, "payment", None)
         if payment is None:
-            return None
-        if payment is None:
             if order.status != Order.Status.PENDING_PAYMENT:
                 return None
             # Its PaymentIntent waits for a slot under Stripe's rate limit: filled in within

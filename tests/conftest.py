@@ -72,6 +72,8 @@ def _no_rate_limits(settings: Any) -> None:
     # (tests/liveshop/test_rate_limits.py) turn them back on. Servers started by the
     # end-to-end tests run with the real limits.
     settings.RATE_LIMITS = False
+    # Stripe's write limit too (orders/stripe_limiter.py): its own tests turn it back on.
+    settings.STRIPE_WRITE_RATE = 0
 
 
 @pytest.fixture

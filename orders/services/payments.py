@@ -98,9 +98,7 @@ def _payment_create(order: Order) -> Payment:
 def _prepare_later(order_id: int, *, after_s: float) -> None:
     from orders.tasks import order_payment_prepare_task
 
-    transaction.on_commit(
-        lambda: order_payment_prepare_task.apply_async((order_id,), countdown=after_s), robust=True
-    )
+    transaction.on_commit(lambda: order_payment_prepare_task.apply_async((order_id,), countdown=after_s), robust=True)
 
 
 PREPARE_RETRY_S = (1, 2, 4, 8, 15, 30)
