@@ -6,11 +6,13 @@ it (or makes it when a write is free). Its deadline does not run out meanwhile."
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import stripe
+from django.core.management import call_command
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -260,3 +262,18 @@ def test_placing_a_flash_order_costs_a_bounded_number_of_queries(client_for, buy
     assert answer.status_code == 201, answer.content
     assert answer.json()["items"][0]["flash_sale"] == sale.pk
     assert len(queries) <= FLASH_ORDER_MAX_QUERIES, "\n".join(q["sql"][:160] for q in queries.captured_queries)
+
+
+def test_pay_order_pays_a_preparing_order_making_its_intent_first(
+    client_for, buyer, shelf_item, limit, scheduled, committed
+):
+    limit(1)
+    client = client_for(buyer)
+    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
+    with committed():
+        order_id = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"]
+    out = io.StringIO()
+    call_command("pay_order", str(order_id), stdout=out)
+    assert "its payment is preparing" in out.getvalue()
+    payment = Payment.objects.get(order_id=order_id)
+    assert stripe_api.payment_intent_retrieve(payment_intent_id=payment.payment_intent_id).status == "succeeded"

@@ -3,6 +3,7 @@ later with the card as the page prints it, the seller shipping it, asking for a 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 
 from orders.models import Order
 from orders.services.orders import order_ship
+from orders.stripe_limiter import stripe_write_slot
 from rooms.models import Room, RoomItem
 from tests import factories
 from tests.web.conftest import Pages, screenshot
@@ -90,3 +92,24 @@ def test_someone_elses_order_page_is_404_and_orders_need_a_sign_in(pages: Pages,
     expect(other.locator("body")).to_contain_text("not yours to see")
     anonymous = pages.open("/orders/")
     assert "/login/" in anonymous.url
+
+
+def test_in_a_burst_the_checkout_waits_for_its_preparing_payment_then_pays(
+    pages: Pages, live_room, tofu, viewer, settings
+):
+    # Other buyers took Stripe's next writes (the limiter every process shares, at the
+    # server's 25 a second): this order's PaymentIntent is made by the worker seconds later.
+    settings.STRIPE_WRITE_RATE = 25
+    page = pages.open(f"/rooms/{live_room.pk}/", user=viewer, phone=False)
+    page.get_by_test_id("shelf").locator(f"[data-item='{tofu.pk}']").get_by_test_id("buy").click()
+    sheet = page.get_by_test_id("checkout")
+    for name, value in SHIPPING.items():
+        sheet.locator(f"input[name={name}]").fill(value)
+    card_element(page, "4242 4242 4242 4242")
+    assert max(stripe_write_slot() for _ in range(150)) >= 4  # the next 4 s of writes are taken
+    sheet.get_by_test_id("checkout-pay").click()
+    expect(sheet.get_by_test_id("checkout-status")).to_contain_text("preparing the payment")
+    expect(sheet.get_by_test_id("checkout-status")).to_have_attribute("data-order-status", "paid", timeout=60_000)
+    order = Order.objects.get(buyer=viewer)
+    assert order.status == Order.Status.PAID
+    assert order.payment.created_at > order.created_at + timedelta(seconds=1)  # made later, by the worker

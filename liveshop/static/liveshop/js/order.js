@@ -7,7 +7,7 @@
 import {ApiError, get, post} from './lib/api.js';
 import {$, h, pageConfig, say, show} from './lib/dom.js';
 import {clock, dateTime, districtName, errorMessage, fmt, gettext, money, orderStatusLabel} from './lib/format.js';
-import {mountCard, paymentsConfigured} from './lib/payments.js';
+import {mountCard, paymentReady, paymentsConfigured} from './lib/payments.js';
 
 const config = pageConfig();
 const orderId = config.order;
@@ -75,11 +75,27 @@ function render(o) {
   }
 }
 
+let preparing = false;
+
 async function mountPayment(o) {
-  if (card || !paymentsConfigured() || !(o.payment && o.payment.client_secret)) {
-    if (!paymentsConfigured()) say(errorLine, gettext('Payments are not set up on this server.'));
+  if (!paymentsConfigured()) {
+    say(errorLine, gettext('Payments are not set up on this server.'));
     return;
   }
+  if (o.payment && o.payment.status === 'preparing' && !preparing) {
+    // Its PaymentIntent waits for Stripe's rate limit: ready in a few seconds.
+    preparing = true;
+    say(note, gettext('Preparing the payment…'));
+    const payment = await paymentReady(o).finally(() => { preparing = false; });
+    if (payment) {
+      say(note, '');
+      await refresh();
+    } else {
+      say(note, gettext('The payment is taking longer than usual. Reload the page in a moment.'));
+    }
+    return;
+  }
+  if (card || !(o.payment && o.payment.client_secret)) return;
   try {
     card = await mountCard($('#card-element'));
   } catch (err) {

@@ -4,6 +4,7 @@
 // order (or top-up) turns paid only from Stripe's webhook on the server: the page then
 // waits for the API to say so.
 
+import {post} from './api.js';
 import {pageConfig} from './dom.js';
 import {gettext} from './format.js';
 
@@ -105,4 +106,19 @@ export async function waitFor(read, done, {timeoutMs = 60000, everyMs = 700} = {
     value = await read();
   }
   return value;
+}
+
+/**
+ * An order's payment with its client secret. During a flash sale's burst the PaymentIntent
+ * may still be `preparing` (Stripe's rate limit): ask POST /orders/{id}/payment/ until it
+ * is there (a few seconds). Resolves to the payment, or null if it did not come in time.
+ */
+export async function paymentReady(order) {
+  if (order.payment && order.payment.client_secret) return order.payment;
+  const payment = await waitFor(
+    () => post(`/orders/${order.id}/payment/`),
+    (p) => Boolean(p.client_secret) || p.status !== 'preparing',
+    {timeoutMs: 120000, everyMs: 1000},
+  );
+  return payment.client_secret ? payment : null;
 }

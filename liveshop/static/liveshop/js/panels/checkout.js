@@ -8,7 +8,7 @@
 import {ApiError, get, post} from '../lib/api.js';
 import {$, h, pageConfig, randomId, say, show} from '../lib/dom.js';
 import {errorMessage, fmt, gettext, inPageLanguage, money} from '../lib/format.js';
-import {mountCard, paymentsConfigured, waitFor} from '../lib/payments.js';
+import {mountCard, paymentReady, paymentsConfigured, waitFor} from '../lib/payments.js';
 import {productImage} from '../lib/photos.js';
 
 export function mountCheckout({roomId}) {
@@ -84,8 +84,15 @@ export function mountCheckout({roomId}) {
     say(statusLine, gettext('Placing your order…'));
     try {
       const placed = await placeOrder();
+      if (!placed.payment.client_secret) say(statusLine, fmt(gettext('Order %(number)s: preparing the payment…'), {number: placed.number}));
+      const payment = await paymentReady(placed);
+      if (!payment) {
+        say(statusLine, '');
+        say(errorLine, gettext('The payment is taking longer than usual. Press Pay again in a moment.'));
+        return;
+      }
       say(statusLine, fmt(gettext('Order %(number)s: paying %(total)s…'), {number: placed.number, total: money(placed.total, placed.currency)}));
-      const result = await card.confirm(placed.payment.client_secret, form.elements.name.value.trim());
+      const result = await card.confirm(payment.client_secret, form.elements.name.value.trim());
       if (result.error) {
         say(statusLine, '');
         say(errorLine, result.error.message);
