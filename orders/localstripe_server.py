@@ -22,6 +22,7 @@ against Stripe (`STRIPE_JS_URL`).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import pickle
@@ -180,12 +181,54 @@ async def browser_confirm_middleware(request: web.Request, handler: Any) -> web.
     return await handler(request)
 
 
+class StripeLimits:
+    """Stripe's own pace, for benchmarks (`--latency-ms`, `--write-rate`): every API call
+    answers after the latency, and writes (POST) past `write_rate` a second are refused
+    with 429, as Stripe's token bucket refuses them (a second's worth of burst). GET
+    /_sim/stats counts both (DELETE resets them)."""
+
+    def __init__(self, *, latency_ms: int, write_rate: int) -> None:
+        self.latency_s = latency_ms / 1000
+        self.write_rate = write_rate
+        self.tokens = float(write_rate)
+        self.at = time.monotonic()
+        self.writes = 0
+        self.throttled = 0
+
+    def admit_write(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.write_rate), self.tokens + (now - self.at) * self.write_rate)
+        self.at = now
+        if self.write_rate and self.tokens < 1:
+            self.throttled += 1
+            return False
+        self.tokens -= 1
+        self.writes += 1
+        return True
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/_sim/stats":
+            if request.method == "DELETE":
+                self.writes = self.throttled = 0
+            return web.json_response({"writes": self.writes, "throttled": self.throttled})
+        if not request.path.startswith("/v1/") or "Authorization" not in request.headers:
+            return await handler(request)
+        await asyncio.sleep(self.latency_s)
+        if request.method == "POST" and not self.admit_write():
+            error = {"code": "rate_limit", "type": "invalid_request_error", "message": "Too many requests."}
+            return web.json_response({"error": error}, status=429)
+        return await handler(request)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--state", type=Path, default=None, help="keep the store in this file (default: memory)")
     parser.add_argument("--verbose", action="store_true", help="log every request and webhook")
+    parser.add_argument("--latency-ms", type=int, default=0, help="answer every API call this late (benchmarks)")
+    parser.add_argument("--write-rate", type=int, default=0, help="429 past this many writes a second (benchmarks)")
     args = parser.parse_args(argv)
 
     _use_state_file(args.state)
@@ -193,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # First, so that Stripe.js's confirmation never reaches localstripe's secret-key check.
     app.middlewares.insert(0, browser_confirm_middleware)
+    if args.latency_ms or args.write_rate:
+        app.middlewares.insert(0, StripeLimits(latency_ms=args.latency_ms, write_rate=args.write_rate).middleware)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -3,7 +3,9 @@
 Stripe allows 100 requests a second per account in live mode and 25 a second per endpoint
 by default (25 a second in test mode); past that it answers 429. A flash sale's winners
 all want a PaymentIntent in the same second, so liveshop keeps its own writes under
-`STRIPE_WRITE_RATE` a second, with bursts of up to one second's worth.
+`STRIPE_WRITE_RATE` a second, with bursts of a fifth of a second's worth: Stripe's own
+bucket holds a second's worth, so what reaches it stays under its limit whatever the
+network does to the spacing of the calls.
 
 `stripe_write_slot()` reserves the next free write and says when it may be made: 0.0 for
 now, else the seconds to wait (the caller then makes it at that time, without asking
@@ -84,7 +86,7 @@ def stripe_write_slot(*, reserve: bool = True) -> float:
     rate = float(settings.STRIPE_WRITE_RATE)
     if rate <= 0:  # no limit
         return 0.0
-    burst = max(1.0, rate)
+    burst = max(1.0, rate / 5)
     client = redis_sync()
     if client is None:
         return _local.take(rate, burst, reserve=reserve)

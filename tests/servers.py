@@ -150,10 +150,10 @@ def http_json(method: str, url: str, *, token: str | None = None, body: dict[str
 
 
 @contextlib.contextmanager
-def localstripe() -> Iterator[str]:
+def localstripe(*args: str) -> Iterator[str]:
     """localstripe (orders/localstripe_server.py) on a free loopback port; yields its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "orders.localstripe_server", "--port", "0"],
+        [sys.executable, "-m", "orders.localstripe_server", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

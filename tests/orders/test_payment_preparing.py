@@ -7,6 +7,9 @@ it (or makes it when a write is free). Its deadline does not run out meanwhile."
 from __future__ import annotations
 
 import io
+import json
+import time
+import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +28,7 @@ from orders.services.orders import PAYMENT_PREPARE_MAX, orders_expire_due
 from orders.stripe_limiter import _LocalBucket, stripe_write_slot
 from tests.orders.conftest import gate_redis, order_body, place
 from tests.orders.test_flash_sales import sale  # noqa: F401  (a fixture)
+from tests.servers import localstripe
 
 pytestmark = pytest.mark.django_db
 
@@ -63,12 +67,12 @@ def ready_frames(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, dict[s
 
 
 def test_reservations_queue_up_at_the_rate_and_a_mere_ask_never_jumps_the_queue(limit):
-    limit(5)  # bursts of 5, then one every 0.2 s
-    assert [stripe_write_slot() for _ in range(5)] == [0.0] * 5
+    limit(10)  # bursts of 2 (a fifth of a second's worth), then one every 0.1 s
+    assert [stripe_write_slot() for _ in range(2)] == [0.0] * 2
     waits = [stripe_write_slot() for _ in range(3)]
-    assert waits == [pytest.approx(0.2, abs=0.05), pytest.approx(0.4, abs=0.05), pytest.approx(0.6, abs=0.05)]
+    assert waits == [pytest.approx(0.1, abs=0.03), pytest.approx(0.2, abs=0.03), pytest.approx(0.3, abs=0.03)]
     assert stripe_write_slot(reserve=False) > 0  # nothing free now: nothing reserved either
-    assert stripe_write_slot() == pytest.approx(0.8, abs=0.05)
+    assert stripe_write_slot() == pytest.approx(0.4, abs=0.03)
 
 
 def test_without_redis_the_bucket_is_the_processs_own():
@@ -277,3 +281,20 @@ def test_pay_order_pays_a_preparing_order_making_its_intent_first(
     assert "its payment is preparing" in out.getvalue()
     payment = Payment.objects.get(order_id=order_id)
     assert stripe_api.payment_intent_retrieve(payment_intent_id=payment.payment_intent_id).status == "succeeded"
+
+
+def test_the_benchmarks_stripe_answers_late_and_refuses_writes_past_its_rate(settings):
+    """bench/flash_sale.py's Stripe: localstripe at Stripe's own pace (latency, 429s)."""
+    with localstripe("--latency-ms", "100", "--write-rate", "2") as url:
+        settings.STRIPE_API_BASE = url
+        create = lambda n: stripe_api.payment_intent_create(  # noqa: E731
+            order_number=f"sim-{n}", amount=100, currency="cny", metadata={}
+        )
+        started = time.monotonic()
+        create(1)
+        assert time.monotonic() - started >= 0.1
+        create(2)
+        with pytest.raises(stripe.RateLimitError):
+            create(3)
+        stats = json.load(urllib.request.urlopen(f"{url}/_sim/stats", timeout=5))
+        assert stats == {"writes": 2, "throttled": 1}
