@@ -3,16 +3,24 @@
     DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
         .venv/bin/python -m bench.flash_sale [--buyers 10000] [--units 500] [--workers 2]
 
-Three servers, one after the other, same machine, same uvicorn setup (--workers N,
+Four servers, one after the other, same machine, same uvicorn setup (--workers N,
 uvloop, httptools), same burst (every buyer POSTs once, concurrency 64):
-  liveshop  POST /api/v1/orders/ of the product, as in production (with localstripe as
-            Stripe: the 500 winners get real PaymentIntents);
-  naive     a DRF endpoint doing select_for_update and a decrement (bench/naive_view.py);
-  bare      a minimal ASGI app that only runs the Redis gate (bench/bare_gate.py).
-Checks: sold = 500 exactly, oversold = 0. Reports requests/s of the whole burst,
-p50/p99, codes, and the ratios; writes bench/results/flash_sale-<time>.json.
-The database and Redis index given are used for bench data (users bench-buyer-N, a
-bench shop): point them at a scratch database, never production.
+  liveshop         POST /api/v1/orders/ of the product, as in production: each winner's
+                   PaymentIntent under the Stripe write limiter every process shares
+                   (STRIPE_WRITE_RATE): made inline when a write is free, else answered
+                   "preparing" and made by a Celery worker (2 processes) in its slot;
+  liveshop-inline  the same server with the limiter off (STRIPE_WRITE_RATE=0): every
+                   winner waits for its PaymentIntent, as liveshop did before;
+  naive            a DRF endpoint doing select_for_update and a decrement (bench/naive_view.py);
+  bare             a minimal ASGI app that only runs the Redis gate (bench/bare_gate.py).
+Stripe is localstripe at Stripe's pace: every call answers in --stripe-latency-ms (300)
+and writes past --stripe-rate (25) a second get 429, as Stripe's test mode does.
+Checks: sold = 500 exactly, oversold = 0, every winner answered, no 429 from Stripe with
+the limiter, every winner's PaymentIntent made. Reports requests/s of the whole burst,
+p50/p99, the winners' orders/s and p99, codes, and the ratios; writes
+bench/results/flash_sale-<time>.json. The database and Redis index given are used for
+bench data (users bench-buyer-N, a bench shop): point them at a scratch database, never
+production.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -199,6 +208,45 @@ def json_request(path: str, body: dict[str, Any], authorization: str, **headers:
     )
 
 
+def stripe_stats(api_base: str, *, reset: bool = False) -> dict[str, int]:
+    request = urllib.request.Request(f"{api_base}/_sim/stats", method="DELETE" if reset else "GET")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return dict(json.load(answer))
+
+
+def start_worker(env: dict[str, str], log_dir: Path) -> subprocess.Popen[Any]:
+    """A Celery worker of 2 processes, as `make run` and a deployment start one."""
+    from liveshop.celery import app
+
+    out = (log_dir / "worker.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-c", "2", "-l", "warning",
+         "--without-mingle", "--without-gossip"],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=1.0):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the Celery worker did not start (see {log_dir / 'worker.log'})")
+    return process
+
+
+def intents_made(sale_id: int, started: float, *, timeout_s: float = 180) -> float | None:
+    """Seconds from the burst's start until every order of the sale has its PaymentIntent."""
+    from orders.models import Order
+
+    orders = Order.objects.filter(items__flash_sale_id=sale_id, status=Order.Status.PENDING_PAYMENT)
+    deadline = time.monotonic() + timeout_s
+    waiting = orders.filter(payment__isnull=True).count()
+    while waiting:
+        if time.monotonic() > deadline:
+            log(f"{waiting} orders still without a PaymentIntent after {timeout_s} s")
+            return None
+        time.sleep(0.25)
+        waiting = orders.filter(payment__isnull=True).count()
+    return round(time.monotonic() - started, 2)
+
+
 def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str], log_dir: Path) -> dict[str, Any]:
     """Start one server, warm it up, send the burst, stop it, check the units."""
     from bench import loadgen
@@ -206,9 +254,14 @@ def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str],
 
     item_id, sale_id, _ = prepare_sale(units=args.units, label=variant)
     port = free_port()
-    if variant == "liveshop":
+    worker = None
+    if variant.startswith("liveshop"):
         argv = uvicorn_argv("liveshop.asgi:application", port, args.workers)
-        server_env = env
+        limited = variant == "liveshop"
+        server_env = {**env, "STRIPE_WRITE_RATE": str(args.stripe_rate if limited else 0)}
+        if limited:
+            log(f"{variant}: starting a Celery worker (2 processes) for the preparing payments")
+            worker = start_worker(server_env, log_dir)
         clicks = [
             json_request(
                 "/api/v1/orders/",
@@ -241,11 +294,26 @@ def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str],
             log(f"{variant}: warm-up, 500 buyers GET /api/v1/me/")
             warm = run_burst(port, profile, args.concurrency, f"{variant} warm-up")
             assert warm.codes() == {"200": len(profile)}, warm.codes()
+        if variant.startswith("liveshop"):
+            stripe_stats(env["STRIPE_API_BASE"], reset=True)
         log(f"{variant}: burst of {len(clicks)} clicks at concurrency {args.concurrency}")
+        started = time.monotonic()
         run = run_burst(port, clicks, args.concurrency, variant)
+        if variant.startswith("liveshop"):
+            made = intents_made(sale_id, started, timeout_s=180 if worker else 5)
     finally:
         stop(server)
+        if worker is not None:
+            stop(worker)
     result = loadgen.summary(run)
+    winners = sorted(r.latency_s for r in run.results if r.status == 201)
+    result["winners_per_s"] = round(len(winners) / run.elapsed_s, 1) if run.elapsed_s else 0.0
+    result["winners_p99_ms"] = (
+        round(winners[min(len(winners) - 1, int(0.99 * len(winners)))] * 1000, 2) if winners else 0
+    )
+    if variant.startswith("liveshop"):
+        result["stripe"] = stripe_stats(env["STRIPE_API_BASE"])
+        result["intents_made_s"] = made
     if variant == "bare":
         remaining = flash_gate.gate_remaining(sale_id=sale_id) or 0
         created = run.codes().get("201", 0)
@@ -262,7 +330,9 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes per server")
-    parser.add_argument("--only", choices=["liveshop", "naive", "bare"], action="append")
+    parser.add_argument("--only", choices=["liveshop", "liveshop-inline", "naive", "bare"], action="append")
+    parser.add_argument("--stripe-latency-ms", type=int, default=300, help="Stripe's answer time")
+    parser.add_argument("--stripe-rate", type=int, default=25, help="Stripe's writes a second (test mode: 25)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -309,11 +379,13 @@ def main() -> None:
     os.environ.update({k: env[k] for k in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")})
     settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE = env["STRIPE_SECRET_KEY"], env["STRIPE_API_BASE"]
     stripe = start_server(
-        "localstripe", [sys.executable, "-m", "orders.localstripe_server", "--port", str(stripe_port)],
+        "localstripe",
+        [sys.executable, "-m", "orders.localstripe_server", "--port", str(stripe_port),
+         "--latency-ms", str(args.stripe_latency_ms), "--write-rate", str(args.stripe_rate)],
         env, stripe_port, log_dir,
     )  # fmt: skip
 
-    variants = args.only or ["naive", "bare", "liveshop"]
+    variants = args.only or ["naive", "bare", "liveshop-inline", "liveshop"]
     report: dict[str, Any] = {
         "benchmark": "flash_sale",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -322,6 +394,7 @@ def main() -> None:
         "per_buyer_limit": 2,
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "stripe": {"latency_ms": args.stripe_latency_ms, "write_rate": args.stripe_rate},
         "cpus": os.cpu_count(),
         "results": {},
     }
@@ -332,6 +405,19 @@ def main() -> None:
         stop(stripe)
 
     results = report["results"]
+    if {"liveshop", "liveshop-inline"} <= results.keys():
+        ours, before = results["liveshop"], results["liveshop-inline"]
+        report["winners"] = {
+            "liveshop_vs_inline": round(ours["winners_per_s"] / max(before["winners_per_s"], 0.1), 2),
+            "every_winner_answered": not any(code.startswith("5") for code in ours["codes"])
+            and ours["orders"] == ours["codes"].get("201", 0)
+            and ours["sold"] == args.units,
+            "p99_under_250ms": ours["p99_ms"] < 250,
+            "winners_3x_inline": ours["winners_per_s"] >= 3 * before["winners_per_s"],
+            "oversold_0": ours["oversold"] == 0,
+            "stripe_429s_0": ours["stripe"]["throttled"] == 0,
+            "every_intent_made": ours["intents_made_s"] is not None,
+        }
     if {"liveshop", "naive", "bare"} <= results.keys():
         ours = results["liveshop"]
         report["ratios"] = {
@@ -356,13 +442,25 @@ def print_table(report: dict[str, Any]) -> None:
         f"flash sale: {report['buyers']} buyers, {report['units']} units, limit 2, concurrency "
         f"{report['concurrency']}, {report['workers']} uvicorn workers per server, {report['cpus']} cpus"
     )
-    header = f"{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'orders':>8}{'sold':>6}{'oversold':>10}  codes"
+    header = (
+        f"{'server':<16}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'won/s':>7}{'won p99':>9}{'orders':>7}{'sold':>6}"
+        f"{'over':>5}  codes"
+    )
     print(header)
     print("-" * len(header))
     for name, r in report["results"].items():
         print(
-            f"{name:<10}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['orders']:>8}{r['sold']:>6}"
-            f"{r['oversold']:>10}  {r['codes']}"
+            f"{name:<16}{r['rps']:>7.0f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['winners_per_s']:>7.0f}"
+            f"{r['winners_p99_ms']:>9.1f}{r['orders']:>7}{r['sold']:>6}{r['oversold']:>5}  {r['codes']}"
+        )
+        if "stripe" in r:
+            print(f"{'':<16}Stripe: {r['stripe']['writes']} writes, {r['stripe']['throttled']} refused (429); "
+                  f"every intent made {r['intents_made_s']} s after the burst began")  # fmt: skip
+    if "winners" in report:
+        w = report["winners"]
+        print(f"\nwinners' orders/s, liveshop / liveshop-inline: {w['liveshop_vs_inline']}x")
+        print(
+            "goals: " + ", ".join(f"{k} {'OK' if v else 'MISSED'}" for k, v in w.items() if k != "liveshop_vs_inline")
         )
     if "ratios" in report:
         print(f"\nliveshop / naive: {report['ratios']['liveshop_vs_naive']}x   "
