@@ -8,7 +8,8 @@ uvloop, httptools), same burst (every buyer POSTs once, concurrency 64):
   liveshop         POST /api/v1/orders/ of the product, as in production: each winner's
                    PaymentIntent under the Stripe write limiter every process shares
                    (STRIPE_WRITE_RATE): made inline when a write is free, else answered
-                   "preparing" and made by a Celery worker (2 processes) in its slot;
+                   "preparing" and made in its slot by the Stripe queue's Celery worker
+                   (one process of 25 threads, STRIPE_TASK_QUEUE);
   liveshop-inline  the same server with the limiter off (STRIPE_WRITE_RATE=0): every
                    winner waits for its PaymentIntent, as liveshop did before;
   naive            a DRF endpoint doing select_for_update and a decrement (bench/naive_view.py);
@@ -215,13 +216,14 @@ def stripe_stats(api_base: str, *, reset: bool = False) -> dict[str, int]:
 
 
 def start_worker(env: dict[str, str], log_dir: Path) -> subprocess.Popen[Any]:
-    """A Celery worker of 2 processes, as `make run` and a deployment start one."""
+    """The Stripe queue's worker, as the README's processes start it: one process of 25
+    threads (Stripe's calls are network waits)."""
     from liveshop.celery import app
 
     out = (log_dir / "worker.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-c", "2", "-l", "warning",
-         "--without-mingle", "--without-gossip"],
+        [sys.executable, "-m", "celery", "-A", "liveshop", "worker", "-Q", "stripe", "-P", "threads", "-c", "25",
+         "-l", "warning", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -258,9 +260,10 @@ def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str],
     if variant.startswith("liveshop"):
         argv = uvicorn_argv("liveshop.asgi:application", port, args.workers)
         limited = variant == "liveshop"
-        server_env = {**env, "STRIPE_WRITE_RATE": str(args.stripe_rate if limited else 0)}
+        rate = str(args.stripe_rate if limited else 0)
+        server_env = {**env, "STRIPE_WRITE_RATE": rate, "STRIPE_TASK_QUEUE": "stripe"}
         if limited:
-            log(f"{variant}: starting a Celery worker (2 processes) for the preparing payments")
+            log(f"{variant}: starting the Stripe queue's Celery worker (25 threads) for the preparing payments")
             worker = start_worker(server_env, log_dir)
         clicks = [
             json_request(

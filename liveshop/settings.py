@@ -317,6 +317,14 @@ else:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 300),
         "unacked_restore_throttle": 1,
     }
+# PaymentIntents that waited for Stripe's write limit (a flash sale's winners) are network
+# waits of ~300 ms each: with STRIPE_TASK_QUEUE set they get their own queue, for a
+# worker of threads (`celery -A liveshop worker -Q stripe -P threads -c 25`). Unset: the
+# default queue, served by every worker.
+STRIPE_TASK_QUEUE = env_str("STRIPE_TASK_QUEUE")
+CELERY_TASK_ROUTES = (
+    {"orders.tasks.order_payment_prepare_task": {"queue": STRIPE_TASK_QUEUE}} if STRIPE_TASK_QUEUE else {}
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--state", type=Path, default=None, help="keep the store in this file (default: memory)")
     parser.add_argument("--verbose", action="store_true", help="log every request and webhook")
-    parser.add_argument("--latency-ms", type=int, default=0, help="answer every API call this late (benchmarks)")
-    parser.add_argument("--write-rate", type=int, default=0, help="429 past this many writes a second (benchmarks)")
+    parser.add_argument("--latency-ms", type=int, default=None, help="answer every API call this late (benchmarks)")
+    parser.add_argument("--write-rate", type=int, default=None, help="429 past this many writes a second (benchmarks)")
     args = parser.parse_args(argv)
 
     _use_state_file(args.state)
@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # First, so that Stripe.js's confirmation never reaches localstripe's secret-key check.
     app.middlewares.insert(0, browser_confirm_middleware)
-    if args.latency_ms or args.write_rate:
-        app.middlewares.insert(0, StripeLimits(latency_ms=args.latency_ms, write_rate=args.write_rate).middleware)
+    if args.latency_ms is not None or args.write_rate is not None:
+        limits = StripeLimits(latency_ms=args.latency_ms or 0, write_rate=args.write_rate or 0)
+        app.middlewares.insert(0, limits.middleware)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -23,6 +23,10 @@ class Order(models.Model):
     mixed cart places one order per shop.
     """
 
+    # Not stored: set by order_create on the order it placed when a line is a flash sale's,
+    # so that the request answers without asking Stripe (orders/services/payments.py).
+    placed_in_flash_sale: bool = False
+
     class Status(models.TextChoices):
         PENDING_PAYMENT = "pending_payment"
         PAID = "paid"

@@ -291,6 +291,7 @@ def order_create(
     except Exception:
         _gate_give_back(buyer=buyer, lines=admitted, idempotency_key=idempotency_key)
         raise
+    order.placed_in_flash_sale = has_flash
     return order
 
 

@@ -47,7 +47,10 @@ def order_payment_start(*, order: Order, created_now: bool = False, asked_again:
     order number. None for an order that is no longer waiting for payment, and for one
     whose intent must wait for Stripe's rate limit (orders/stripe_limiter.py): a worker
     creates it as the limit allows (`order_payment_prepare`); meanwhile its payment is
-    "preparing". Raises ServiceUnavailable when Stripe cannot be reached (the order keeps
+    "preparing". A flash sale's winner never waits for Stripe in its request: its intent
+    always comes from the worker, in the next slot (a call to Stripe holds one of the web
+    process's request threads for Stripe's ~300 ms, and a burst's winners would queue
+    behind each other's). Raises ServiceUnavailable when Stripe cannot be reached (the order keeps
     its hold; a retry with the same Idempotency-Key resumes here), and Invalid when Stripe
     refuses the payment outright (the order is then cancelled). `asked_again` (the buyer's
     POST /orders/{id}/payment/, maybe polled): its intent was already scheduled, so it is
@@ -60,7 +63,7 @@ def order_payment_start(*, order: Order, created_now: bool = False, asked_again:
     if order.status != Order.Status.PENDING_PAYMENT:
         return None
     wait = stripe_write_slot(reserve=not asked_again)
-    if wait > 0:
+    if wait > 0 or (order.placed_in_flash_sale and settings.STRIPE_WRITE_RATE > 0):
         if not asked_again:  # the slot is reserved: the worker creates the intent then
             _prepare_later(order.pk, after_s=wait)
         return None
