@@ -18,6 +18,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages.middleware import MessageMiddleware
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render, resolve_url
@@ -59,6 +60,15 @@ class WebLocaleMiddleware(LocaleMiddleware):
         # active on this thread for the next one (an API answer, in English).
         translation.deactivate()
         return response
+
+
+class WebMessageMiddleware(MessageMiddleware):
+    """Django's messages (the admin's notices) for the pages, not for the API: its cookie
+    signer cost an order 7 % of its CPU, for messages no API answer carries."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not request.path.startswith(_UNTRANSLATED_PREFIXES):
+            super().process_request(request)
 
 
 def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:

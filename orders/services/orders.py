@@ -216,21 +216,26 @@ def _ensure_unpaid_within_limits(*, buyer: User) -> None:
 
 
 def _hold(*, buyer: User, lines: list[_Line]) -> None:
-    """Hold every line's units, in the global lock order. Call inside the transaction
-    that created the order's lines."""
-    for line in sorted((line for line in lines if line.flash_sale is not None), key=lambda x: x.flash_sale.pk):  # type: ignore[union-attr]
+    """Hold every line's units. Call inside the transaction that created the order's lines,
+    after `_ensure_unpaid_within_limits` locked the buyer's row: that lock orders one
+    buyer's concurrent orders, so the per-buyer counts here see every earlier one of the
+    buyer (and this order's own lines). A flash sale's row is every buyer's: it is taken
+    last, in the global lock order, so that each winner holds it only from its update to
+    its commit (its lock is the queue a burst's winners wait in)."""
+    flash = sorted((line for line in lines if line.flash_sale is not None), key=lambda x: x.flash_sale.pk)  # type: ignore[union-attr]
+    for line in flash:
         sale = line.flash_sale
         assert sale is not None
-        room_services.flash_sale_take(sale=sale, quantity=line.quantity)
-        # flash_sale_take holds the sale's row lock: this count sees every earlier
-        # order of the buyer in the sale, so concurrent clicks cannot pass the limit.
-        # It counts this order's own lines too (inserted just before, in this transaction).
-        if sale.per_buyer_limit is not None:
-            held = flash_units_held(flash_sale_id=sale.pk, buyer_id=buyer.pk)
-            if held > sale.per_buyer_limit:
-                raise LimitExceeded()
+        if (
+            sale.per_buyer_limit is not None
+            and flash_units_held(flash_sale_id=sale.pk, buyer_id=buyer.pk) > sale.per_buyer_limit
+        ):
+            raise LimitExceeded()
     for line in sorted((line for line in lines if line.flash_sale is None), key=lambda x: x.sku.pk):
         sku_hold(sku_id=line.sku.pk, quantity=line.quantity)
+    for line in flash:
+        assert line.flash_sale is not None
+        room_services.flash_sale_take(sale=line.flash_sale, quantity=line.quantity)
 
 
 def order_create(

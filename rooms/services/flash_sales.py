@@ -150,9 +150,8 @@ def room_flash_sales_end(*, room: Room) -> None:
 def flash_sale_take(*, sale: FlashSale, quantity: int) -> None:
     """Hold `quantity` of a sale's units for an order, in the caller's transaction.
 
-    The conditional update cannot oversell, and its row lock (held to the caller's
-    commit) orders the sale's buyers one after the other: a per-buyer count read after
-    this call sees every earlier buyer's committed order.
+    The conditional update cannot oversell. Its row lock is held to the caller's commit
+    and every buyer of the sale waits for it: take it last in the transaction.
     """
     taken = FlashSale.objects.filter(
         pk=sale.pk, status=FlashSale.Status.ACTIVE, ends_at__gt=timezone.now(), remaining__gte=quantity
