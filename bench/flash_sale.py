@@ -309,8 +309,12 @@ def run_variant(variant: str, args: Any, env: dict[str, str], tokens: list[str],
         if worker is not None:
             stop(worker)
     result = loadgen.summary(run)
-    winners = sorted(r.latency_s for r in run.results if r.status == 201)
-    result["winners_per_s"] = round(len(winners) / run.elapsed_s, 1) if run.elapsed_s else 0.0
+    # The winners' phase: from the burst's start to the last winner's answer.
+    won = [r for r in run.results if r.status == 201]
+    winners = sorted(r.latency_s for r in won)
+    phase_s = max((r.done_at - run.started_at for r in won), default=0.0)
+    result["winners_phase_s"] = round(phase_s, 2)
+    result["winners_per_s"] = round(len(won) / phase_s, 1) if phase_s else 0.0
     result["winners_p99_ms"] = (
         round(winners[min(len(winners) - 1, int(0.99 * len(winners)))] * 1000, 2) if winners else 0
     )

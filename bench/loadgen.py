@@ -29,11 +29,13 @@ class Result:
     status: int
     body: bytes
     latency_s: float
+    done_at: float = 0.0  # time.perf_counter() when its answer was read
 
 
 @dataclass
 class Run:
     results: list[Result] = field(default_factory=list)
+    started_at: float = 0.0  # time.perf_counter() at the first request
     elapsed_s: float = 0.0
     errors: int = 0  # connection-level failures
 
@@ -108,7 +110,8 @@ async def _connection(host: str, port: int, requests: list[Request], run: Run, p
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
                 continue
-            run.results.append(Result(status, body, time.perf_counter() - started))
+            done_at = time.perf_counter()
+            run.results.append(Result(status, body, done_at - started, done_at))
             progress(1)
     finally:
         writer.close()
@@ -131,9 +134,9 @@ async def burst(host: str, port: int, requests: Sequence[Request], *, concurrenc
             next_report = time.monotonic() + 1
             print(f"  {label} {done}/{total} requests", flush=True)
 
-    started = time.perf_counter()
+    run.started_at = time.perf_counter()
     await asyncio.gather(*(_connection(host, port, share, run, progress) for share in shares if share))
-    run.elapsed_s = time.perf_counter() - started
+    run.elapsed_s = time.perf_counter() - run.started_at
     return run
 
 
