@@ -58,6 +58,9 @@ class Order(models.Model):
     host_commission = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    # While its PaymentIntent waits for a slot under Stripe's rate limit (the payment is
+    # "preparing"), the order does not expire, up to this time.
+    payment_prepare_until = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or expired.")

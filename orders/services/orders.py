@@ -386,7 +386,7 @@ def orders_expire_due(*, batch: int = 500) -> int:
     now = timezone.now()
     due = (
         Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lte=now)
-        .filter(Q(payment__isnull=False) | Q(created_at__lte=now - PAYMENT_PREPARE_MAX))
+        .filter(Q(payment_prepare_until__isnull=True) | Q(payment_prepare_until__lte=now))
         .order_by("expires_at")
         .values_list("pk", flat=True)[:batch]
     )

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from liveshop.errors import Invalid, ServiceUnavailable
 from notifications.models import Notification
 from notifications.triggers import order_changed
 from orders import stripe_api
-from orders.models import LedgerAccount, LedgerTransaction, Order, Payment, Refund, StripeEvent
+from orders.models import LedgerAccount, LedgerTransaction, Order, OrderItem, Payment, Refund, StripeEvent
 from orders.services import flagged, ledger, wallet
 from orders.services.orders import PAYMENT_PREPARE_MAX, order_close, order_units_hold_again
 from orders.stripe_limiter import stripe_write_slot
@@ -101,6 +103,9 @@ def _payment_create(order: Order) -> Payment:
 def _prepare_later(order_id: int, *, after_s: float) -> None:
     from orders.tasks import order_payment_prepare_task
 
+    Order.objects.filter(pk=order_id, payment_prepare_until__isnull=True).update(
+        payment_prepare_until=timezone.now() + PAYMENT_PREPARE_MAX
+    )
     transaction.on_commit(lambda: order_payment_prepare_task.apply_async((order_id,), countdown=after_s), robust=True)
 
 
@@ -129,8 +134,8 @@ def order_payment_prepare(*, order_id: int, slot_taken: bool = True, attempt: in
         return 0.0  # refused outright: the order is cancelled
     now = timezone.now()
     window = order.expires_at - order.created_at
-    Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT, expires_at__lt=now + window).update(
-        expires_at=now + window
+    Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).update(
+        expires_at=Greatest(F("expires_at"), now + window), payment_prepare_until=None
     )
     if order.room_id is not None:
         broadcast.room_user_send(
@@ -149,8 +154,8 @@ def order_payments_prepare_lost(*, older_than_s: int = OUTBOX_RETRY_AFTER_S, bat
         Order.objects.filter(
             status=Order.Status.PENDING_PAYMENT,
             payment__isnull=True,
+            payment_prepare_until__gt=now,
             created_at__lt=now - timedelta(seconds=older_than_s),
-            created_at__gte=now - PAYMENT_PREPARE_MAX,
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:batch]
@@ -302,74 +307,128 @@ class Deferred(Exception):
     """The event cannot be applied yet (it arrived before the one it depends on)."""
 
 
+class _Redo(Exception):
+    """An event of a batch applied without savepoints failed: apply the batch again with them."""
+
+
 # Events applied per transaction. A burst of webhooks becomes a few transactions (one
 # commit each) instead of one per event, so settlement keeps up with the intake.
 BATCH_SIZE = 50
 
 
 def _intent_id_of(event: StripeEvent) -> str:
-    """The PaymentIntent an event is about: events are applied in this order in a batch,
-    so that workers lock orders in one global order (no deadlock between batches)."""
+    """The PaymentIntent an event is about: events are applied in this order in a batch."""
     obj = _event_object(event.payload) or {}
     return str(obj.get("payment_intent") or obj.get("id") or "")
+
+
+@dataclass
+class _Preloaded:
+    """What a batch's `payment_intent.succeeded` events read, in a few queries, with the
+    batch's orders locked up front in key order (so batches never deadlock): their
+    Payments by intent id (with order, shop, room and host, buyer) and order lines."""
+
+    payments: dict[str, Payment]
+    lines: dict[int, list[OrderItem]]
+
+    @classmethod
+    def load(cls, events: list[StripeEvent]) -> _Preloaded:
+        intent_ids = [_intent_id_of(event) for event in events if event.type == "payment_intent.succeeded"]
+        if not intent_ids:
+            return cls({}, {})
+        order_ids = sorted(Payment.objects.filter(payment_intent_id__in=intent_ids).values_list("order_id", flat=True))
+        # The orders' row locks order this batch against expiry, cancels and other batches;
+        # what is read next is read under them.
+        list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk").values_list("pk", flat=True))
+        payments = {
+            payment.payment_intent_id: payment
+            for payment in Payment.objects.filter(order_id__in=order_ids).select_related(
+                "order__shop", "order__room__host", "order__buyer"
+            )
+        }
+        lines: dict[int, list[OrderItem]] = {order_id: [] for order_id in order_ids}
+        for line in (
+            OrderItem.objects.filter(order_id__in=order_ids).select_related("sku__product", "offer").order_by("pk")
+        ):
+            lines[line.order_id].append(line)
+        return cls(payments, lines)
 
 
 def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZE) -> dict[str, str]:
     """Apply pending events, once each: `event_id` and up to `batch - 1` others, in one transaction.
 
-    Events another worker holds are skipped (it applies them). Each event runs in a
-    savepoint: one that fails is left for the outbox sweeper, the others commit. An
-    event that depends on one not applied yet is retried after the rest of the batch,
-    then left to the sweeper. Returns {event id: outcome}.
+    Events another worker holds are skipped (it applies them). A batch is applied without
+    savepoints; if an event fails, the transaction is rolled back and the batch applied
+    again with each event in a savepoint: one that fails is left for the outbox sweeper,
+    the others commit. An event that depends on one not applied yet is retried after the
+    rest of the batch, then left to the sweeper. Returns {event id: outcome}.
     """
+    try:
+        return _events_apply(event_id=event_id, batch=batch, savepoints=False)
+    except _Redo:
+        return _events_apply(event_id=event_id, batch=batch, savepoints=True)
+
+
+def _events_claim(event_id: str | None, batch: int) -> list[StripeEvent]:
+    pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
+    events = list(pending.filter(event_id=event_id)) if event_id else []
+    if batch > len(events):
+        # Deferred and failed events wait for their own retry (the sweeper's), so a
+        # poison event does not slow every batch down.
+        others = (
+            pending.exclude(outcome__startswith="deferred")
+            .exclude(outcome__startswith="error")
+            .exclude(event_id=event_id or "")
+        )
+        events += list(others.order_by("received_at")[: batch - len(events)])
+    events.sort(key=_intent_id_of)
+    return events
+
+
+def _events_apply(*, event_id: str | None, batch: int, savepoints: bool) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     with transaction.atomic():
-        pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
-        events = list(pending.filter(event_id=event_id)) if event_id else []
-        if batch > len(events):
-            # Deferred and failed events wait for their own retry (the sweeper's), so a
-            # poison event does not slow every batch down.
-            others = (
-                pending.exclude(outcome__startswith="deferred")
-                .exclude(outcome__startswith="error")
-                .exclude(event_id=event_id or "")
-            )
-            events += list(others.order_by("received_at")[: batch - len(events)])
-        events.sort(key=_intent_id_of)
-        deferred: list[StripeEvent] = []
-        for event in events:
-            if not _apply(event, outcomes):
-                deferred.append(event)
+        events = _events_claim(event_id, batch)
+        preloaded = _Preloaded.load(events)
+        deferred = [event for event in events if not _apply(event, preloaded, outcomes, savepoint=savepoints)]
         for event in deferred:  # a refund seen before its payment, both in this batch
-            _apply(event, outcomes)
+            _apply(event, preloaded, outcomes, savepoint=savepoints)
+        StripeEvent.objects.bulk_update(events, ["attempts", "outcome", "processed_at"])
     return outcomes
 
 
-def _apply(event: StripeEvent, outcomes: dict[str, str]) -> bool:
-    """Apply one locked event in a savepoint; record the outcome. False if deferred."""
+def _apply(event: StripeEvent, preloaded: _Preloaded, outcomes: dict[str, str], *, savepoint: bool) -> bool:
+    """Apply one locked event (in a savepoint if asked); record its outcome on the event
+    (saved with the batch's). False if deferred. Without a savepoint, any failure (a
+    deferral too: its handler may have written) raises _Redo."""
     handler = _HANDLERS.get(event.type)
     obj = _event_object(event.payload)
+    event.attempts += 1
     try:
         if handler is None or obj is None:
             # Stored before its shape was checked at the door: it can never apply.
             outcome = "rejected: malformed event"
-        else:
+        elif savepoint:
             with transaction.atomic():
-                outcome = handler(obj)
+                outcome = handler(obj, preloaded)
+        else:
+            try:
+                outcome = handler(obj, preloaded)
+            except Exception as exc:
+                raise _Redo from exc
     except Deferred as exc:
-        outcomes[event.event_id] = f"deferred: {exc}"
-        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=f"deferred: {exc}"[:200])
+        event.outcome = outcomes[event.event_id] = f"deferred: {exc}"[:200]
         return False
+    except _Redo:
+        raise
     except Exception as exc:
         # A bug or a database error in this event only: keep it for the sweeper.
         logger.exception("Stripe event %s failed; it will be retried", event.event_id)
-        outcomes[event.event_id] = f"error: {type(exc).__name__}"
-        StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, outcome=outcomes[event.event_id])
+        event.outcome = outcomes[event.event_id] = f"error: {type(exc).__name__}"
         return True
     outcomes[event.event_id] = outcome
-    StripeEvent.objects.filter(pk=event.pk).update(
-        attempts=F("attempts") + 1, processed_at=timezone.now(), outcome=outcome[:200]
-    )
+    event.outcome = outcome[:200]
+    event.processed_at = timezone.now()
     return True
 
 
@@ -394,11 +453,10 @@ def _masked(name: str) -> str:
     return name[0] + "***" + name[-1]
 
 
-def _order_placed_on_commit(order: Order) -> None:
+def _order_placed_on_commit(order: Order, lines: list[OrderItem]) -> None:
     """The room's ticker: once per order, when paid; no personal data."""
     if order.room_id is None:
         return
-    items = list(order.items.select_related("sku__product"))
     buyer = order.buyer
     broadcast.room_event_on_commit(
         order.room_id,
@@ -406,14 +464,20 @@ def _order_placed_on_commit(order: Order) -> None:
         {
             "buyer": _masked(buyer.public_name),
             "district": buyer.district,
-            "title": items[0].sku.product.title if items else "",
-            "title_en": items[0].sku.product.title_en if items else "",
-            "quantity": sum(item.quantity for item in items),
+            "title": lines[0].sku.product.title if lines else "",
+            "title_en": lines[0].sku.product.title_en if lines else "",
+            "quantity": sum(line.quantity for line in lines),
         },
     )
 
 
-def _payment_split(order: Order, amount: int) -> tuple[int, int]:
+def _order_lines(order: Order, preloaded: _Preloaded | None = None) -> list[OrderItem]:
+    if preloaded is not None and order.pk in preloaded.lines:
+        return preloaded.lines[order.pk]
+    return list(order.items.select_related("sku__product", "offer").order_by("pk"))
+
+
+def _payment_split(order: Order, amount: int, lines: list[OrderItem]) -> tuple[int, int]:
     """(platform fee, host commission) of a payment, each rounded down (in the seller's favour).
 
     The host of the order's room earns, on each line sold from its shelf under a seller's
@@ -425,8 +489,7 @@ def _payment_split(order: Order, amount: int) -> tuple[int, int]:
     room = order.room
     if room is None or room.host.user_id == order.buyer_id:
         return fee, 0
-    lines = order.items.filter(offer__isnull=False).values_list("line_total", "offer__commission_bps")
-    commission = sum(line_total * bps // 10_000 for line_total, bps in lines)
+    commission = sum(line.line_total * line.offer.commission_bps // 10_000 for line in lines if line.offer)
     return fee, min(commission, amount - fee)
 
 
@@ -461,14 +524,23 @@ def _payment_for_intent(intent: dict[str, Any]) -> Payment | None:
     return Payment.objects.filter(payment_intent_id=intent["id"]).first()
 
 
-def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
-    # The order's row lock orders this against expiry, cancel, and a second event.
-    payment = (
+def _locked_payment(intent: dict[str, Any], preloaded: _Preloaded) -> Payment | None:
+    """The intent's Payment with its order, the order's row locked (by the batch's load)."""
+    payment = preloaded.payments.get(intent["id"])
+    if payment is not None:
+        return payment
+    # Not in the batch's load (applied on its own): lock it here.
+    return (
         Payment.objects.select_for_update(of=("order",))
         .select_related("order__shop", "order__room__host", "order__buyer")
         .filter(payment_intent_id=intent["id"])
         .first()
     )
+
+
+def _on_payment_intent_succeeded(intent: dict[str, Any], preloaded: _Preloaded) -> str:
+    # The order's row lock orders this against expiry, cancel, and a second event.
+    payment = _locked_payment(intent, preloaded)
     if payment is None:
         # Not an order's: a wallet top-up's, or another application's on the account.
         return wallet.top_up_on_intent_succeeded(intent) or "ignored: no payment for this intent"
@@ -484,16 +556,20 @@ def _on_payment_intent_succeeded(intent: dict[str, Any]) -> str:
         )
     amount, _ = flagged.intent_received(intent)
     now = timezone.now()
+    payment.succeeded_at = payment.succeeded_at or now
+    payment.status = Payment.Status.SUCCEEDED
     Payment.objects.filter(pk=payment.pk).update(
-        status=Payment.Status.SUCCEEDED, amount_received=amount, succeeded_at=payment.succeeded_at or now, last_error=""
+        status=payment.status, amount_received=amount, succeeded_at=payment.succeeded_at, last_error=""
     )
     if order.status == Order.Status.PENDING_PAYMENT:
-        fee, commission = _payment_split(order, amount)
+        lines = _order_lines(order, preloaded)
+        fee, commission = _payment_split(order, amount, lines)
         Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).update(
             status=Order.Status.PAID, paid_at=now, platform_fee=fee, host_commission=commission
         )
+        order.status, order.paid_at = Order.Status.PAID, now  # a second event in this batch sees it
         _ledger_order_payment(order, amount, fee=fee, commission=commission)
-        _order_placed_on_commit(order)
+        _order_placed_on_commit(order, lines)
         order_changed(order=order, kind=Notification.Kind.ORDER_PAID)
         return "settled"
     if order.status in (Order.Status.EXPIRED, Order.Status.CANCELLED):
@@ -528,17 +604,19 @@ def _late_payment(order: Order, payment: Payment, amount: int) -> str:
         )
         refund_execute_on_commit(refund_id=refund.pk)
         return f"late payment refunded ({type(exc).__name__})"
-    fee, commission = _payment_split(order, amount)
+    lines = _order_lines(order)
+    fee, commission = _payment_split(order, amount, lines)
     Order.objects.filter(pk=order.pk, status=order.status).update(
         status=Order.Status.PAID, paid_at=timezone.now(), closed_at=None, platform_fee=fee, host_commission=commission
     )
     _ledger_order_payment(order, amount, fee=fee, commission=commission)
-    _order_placed_on_commit(order)
+    order.status = Order.Status.PAID
+    _order_placed_on_commit(order, lines)
     order_changed(order=order, kind=Notification.Kind.ORDER_PAID)
     return "settled late: units held again"
 
 
-def _on_payment_intent_failed(intent: dict[str, Any]) -> str:
+def _on_payment_intent_failed(intent: dict[str, Any], _preloaded: _Preloaded) -> str:
     error = intent.get("last_payment_error") or {}
     message = str(error.get("message") or error.get("code") or "payment failed")[:500]
     # Never over a success that came first (events arrive in any order).
@@ -552,7 +630,7 @@ def _on_payment_intent_failed(intent: dict[str, Any]) -> str:
     return wallet.top_up_on_intent_failed(intent, message) or "ignored: payment already final"
 
 
-def _on_payment_intent_canceled(intent: dict[str, Any]) -> str:
+def _on_payment_intent_canceled(intent: dict[str, Any], _preloaded: _Preloaded) -> str:
     payment = _payment_for_intent(intent)
     if payment is None:
         return wallet.top_up_on_intent_canceled(intent) or "ignored: no payment for this intent"
@@ -564,7 +642,7 @@ def _on_payment_intent_canceled(intent: dict[str, Any]) -> str:
     return "order cancelled" if closed else "payment canceled"
 
 
-def _on_charge_refunded(charge: dict[str, Any]) -> str:
+def _on_charge_refunded(charge: dict[str, Any], _preloaded: _Preloaded) -> str:
     refunds = charge.get("refunds")
     if isinstance(refunds, dict) and isinstance(refunds.get("data"), list) and not refunds.get("has_more"):
         listed = refunds["data"]
@@ -575,7 +653,7 @@ def _on_charge_refunded(charge: dict[str, Any]) -> str:
     return "; ".join(outcomes) or "no refunds"
 
 
-def _on_refund_event(refund: dict[str, Any]) -> str:
+def _on_refund_event(refund: dict[str, Any], _preloaded: _Preloaded) -> str:
     return _refund_sync(refund)
 
 
@@ -611,7 +689,7 @@ def _refund_sync(stripe_refund: dict[str, Any]) -> str:
     )
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+_HANDLERS: dict[str, Callable[[dict[str, Any], _Preloaded], str]] = {
     "payment_intent.succeeded": _on_payment_intent_succeeded,
     "payment_intent.payment_failed": _on_payment_intent_failed,
     "payment_intent.canceled": _on_payment_intent_canceled,

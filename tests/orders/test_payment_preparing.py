@@ -217,8 +217,12 @@ def test_a_preparing_order_does_not_expire_until_it_has_waited_too_long(
     assert Order.objects.get(pk=paid_later.pk).status == Order.Status.EXPIRED
     assert Order.objects.get(pk=preparing.pk).status == Order.Status.PENDING_PAYMENT
 
-    Order.objects.filter(pk=preparing.pk).update(created_at=timezone.now() - PAYMENT_PREPARE_MAX - timedelta(seconds=1))
-    assert orders_expire_due() == 1  # Stripe gave nothing for half an hour: its units come back
+    # Stripe gave nothing for half an hour: its units come back.
+    assert Order.objects.get(pk=preparing.pk).payment_prepare_until == pytest.approx(
+        timezone.now() + PAYMENT_PREPARE_MAX, abs=timedelta(seconds=30)
+    )
+    Order.objects.filter(pk=preparing.pk).update(payment_prepare_until=timezone.now() - timedelta(seconds=1))
+    assert orders_expire_due() == 1
     assert Order.objects.get(pk=preparing.pk).status == Order.Status.EXPIRED
 
 

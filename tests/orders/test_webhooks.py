@@ -158,6 +158,74 @@ def test_events_of_one_batch_in_reverse_order_settle_in_it(client_for, order, co
     assert [t for _, t, _ in published] == ["order.placed"]
 
 
+def _paid_orders_delivered(client_for, buyer, shelf_item, count):
+    """`count` orders of the buyer, each paid at Stripe, their webhooks stored (not applied)."""
+    client = client_for(buyer)
+    orders, events = [], []
+    for n in range(count):
+        answer = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key=f"batch-{n}")
+        order = Order.objects.get(pk=answer.json()["id"])
+        event = succeeded_event(order)
+        deliver(client_for(None), event)  # stored; no commit hooks run here: not applied
+        orders.append(order)
+        events.append(event)
+    return orders, events
+
+
+def test_a_failing_event_leaves_the_rest_of_its_batch_settled(
+    client_for, buyer, shelf_item, committed, monkeypatch, settings
+):
+    settings.UNPAID_UNITS_PER_SKU = settings.UNPAID_UNITS_PER_BUYER = 50
+    orders, events = _paid_orders_delivered(client_for, buyer, shelf_item, 4)
+    from orders.services import payments
+
+    real = payments._ledger_order_payment
+    poisoned = orders[2].pk
+
+    def ledger_or_fail(order, amount, **kwargs):
+        if order.pk == poisoned:
+            raise RuntimeError("a bug in this event only")
+        return real(order, amount, **kwargs)
+
+    monkeypatch.setattr(payments, "_ledger_order_payment", ledger_or_fail)
+    with committed():
+        outcomes = payments.stripe_events_process(event_id=events[0]["id"])
+    assert outcomes[events[2]["id"]] == "error: RuntimeError"
+    assert [outcomes[e["id"]] for n, e in enumerate(events) if n != 2] == ["settled"] * 3
+    assert [Order.objects.get(pk=o.pk).status for o in orders] == ["paid", "paid", "pending_payment", "paid"]
+    failed = StripeEvent.objects.get(event_id=events[2]["id"])
+    assert (failed.processed_at, failed.outcome, failed.attempts) == (None, "error: RuntimeError", 1)
+    assert LedgerTransaction.objects.filter(order_id=poisoned).count() == 0  # nothing half-written
+    assert_ledger_balanced()
+
+    monkeypatch.setattr(payments, "_ledger_order_payment", real)  # fixed: the sweeper's retry settles it
+    with committed():
+        assert payments.stripe_events_process(event_id=events[2]["id"])[events[2]["id"]] == "settled"
+    assert LedgerTransaction.objects.filter(order_id=poisoned).count() == 1
+    assert_ledger_balanced()
+
+
+def test_a_batch_settles_in_a_few_statements_per_event(
+    client_for, buyer, shelf_item, committed, settings, django_assert_max_num_queries
+):
+    # Per event: the payment's update, the order's, the ledger's transaction and its
+    # entries, the buyer's notification: 5 statements (the ledger's accounts are cached).
+    # Per batch: the claim (2), the preload (the payments' orders, their locks, the
+    # payments, the lines), the events' one update, and the transaction (a savepoint in
+    # a test): 9 more.
+    settings.UNPAID_UNITS_PER_SKU = settings.UNPAID_UNITS_PER_BUYER = 50
+    orders, events = _paid_orders_delivered(client_for, buyer, shelf_item, 9)
+    from orders.services.payments import stripe_events_process
+
+    with committed():
+        stripe_events_process(event_id=events[0]["id"], batch=1)  # warms the ledger's account cache
+    with committed(), django_assert_max_num_queries(5 * 8 + 9):
+        outcomes = stripe_events_process(event_id=events[1]["id"])
+    assert sorted(outcomes.values()) == ["settled"] * 8
+    assert Order.objects.filter(pk__in=[o.pk for o in orders], status="paid").count() == 9
+    assert_ledger_balanced()
+
+
 def test_every_event_twice_and_in_reverse_order_settles_once(client_for, order, committed, published):
     client = client_for(None)
     paid = succeeded_event(order)
