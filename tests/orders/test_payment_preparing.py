@@ -63,6 +63,14 @@ def ready_frames(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, dict[s
     return frames
 
 
+def preparing_order(client, shelf_item, limit, committed) -> int:
+    """At one write a second, a first order takes the write; the second's payment is preparing."""
+    limit(1)
+    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
+    with committed():
+        return int(place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"])
+
+
 # --- the limiter ---------------------------------------------------------------------------------
 
 
@@ -140,11 +148,8 @@ def test_past_the_limit_an_order_is_answered_preparing_and_the_worker_fills_it_i
 def test_asking_for_the_payment_makes_it_when_a_write_is_free_and_schedules_nothing(
     client_for, buyer, shelf_item, limit, scheduled, committed
 ):
-    limit(1)
     client = client_for(buyer)
-    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
-    with committed():
-        order_id = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"]
+    order_id = preparing_order(client, shelf_item, limit, committed)
     assert len(scheduled) == 1
     for _ in range(5):  # a page polling: no write free yet, nothing reserved, nothing scheduled
         answer = client.post(f"/api/v1/orders/{order_id}/payment/")
@@ -166,11 +171,8 @@ def test_only_the_buyer_asks_for_the_payment(client_for, persona, order, who, co
 def test_an_order_closed_before_its_intent_came_has_no_payment_to_ask_for(
     client_for, buyer, shelf_item, limit, scheduled, committed
 ):
-    limit(1)
     client = client_for(buyer)
-    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
-    with committed():
-        order_id = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"]
+    order_id = preparing_order(client, shelf_item, limit, committed)
     assert client.post(f"/api/v1/orders/{order_id}/cancel/").status_code == 200
     answer = client.post(f"/api/v1/orders/{order_id}/payment/")
     assert (answer.status_code, answer.json()["code"]) == (409, "conflict")
@@ -181,11 +183,8 @@ def test_an_order_closed_before_its_intent_came_has_no_payment_to_ask_for(
 def test_stripe_refusing_with_429_or_unreachable_is_tried_again_later(
     client_for, buyer, shelf_item, limit, scheduled, committed, monkeypatch
 ):
-    limit(1)
     client = client_for(buyer)
-    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
-    with committed():
-        order_id = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"]
+    order_id = preparing_order(client, shelf_item, limit, committed)
     real = stripe_api.payment_intent_create
     monkeypatch.setattr(
         stripe_api, "payment_intent_create", lambda **kwargs: (_ for _ in ()).throw(stripe.RateLimitError("slow down"))
@@ -275,11 +274,8 @@ def test_placing_a_flash_order_costs_a_bounded_number_of_queries(client_for, buy
 def test_pay_order_pays_a_preparing_order_making_its_intent_first(
     client_for, buyer, shelf_item, limit, scheduled, committed
 ):
-    limit(1)
     client = client_for(buyer)
-    place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k1")
-    with committed():
-        order_id = place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="k2").json()["id"]
+    order_id = preparing_order(client, shelf_item, limit, committed)
     out = io.StringIO()
     call_command("pay_order", str(order_id), stdout=out)
     assert "its payment is preparing" in out.getvalue()
