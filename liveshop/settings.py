@@ -410,6 +410,9 @@ STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
 STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300)
 # The port `make run` starts localstripe on when STRIPE_SECRET_KEY is unset.
 LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
+# Celery tasks applying stored Stripe events at once (orders/services/payments.py: a flood
+# of webhooks wakes this many drainers, not a task per webhook).
+SETTLEMENT_DRAINERS = env_int("SETTLEMENT_DRAINERS", 2)
 # Writes a second to Stripe, shared by every process (orders/stripe_limiter.py): Stripe's
 # default limit per endpoint, and its whole limit in test mode. 0: no limit.
 STRIPE_WRITE_RATE = env_int("STRIPE_WRITE_RATE", 25)

@@ -22,6 +22,12 @@ def stripe_event_process_task(event_id: str) -> int:
     return len(payments.stripe_events_process(event_id=event_id))
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def stripe_events_drain_task(slot: int, token: str) -> int:
+    """A settlement drainer's turn: stored Stripe events, batch after batch (payments.settlement_wake)."""
+    return payments.stripe_events_drain(slot=slot, token=token)
+
+
 @shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=None)
 def order_payment_prepare_task(self: Task, order_id: int, slot_taken: bool = True) -> None:
     """Create a "preparing" order's PaymentIntent in its reserved write slot (Stripe's rate

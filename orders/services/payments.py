@@ -12,6 +12,8 @@ delivering events twice, or in any order, settles an order once.
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,11 +21,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from liveshop.errors import Invalid, ServiceUnavailable
+from liveshop.redis_client import REDIS_UNAVAILABLE, redis_key, redis_sync
 from notifications.models import Notification
 from notifications.triggers import order_changed
 from orders import stripe_api
@@ -255,8 +258,6 @@ def stripe_event_record(*, event: dict[str, Any]) -> bool:
     to see; a redelivery is then a duplicate) and never processed, so it cannot stop the
     events behind it. Stripe retries anything but a 2xx for days, so it is answered 200.
     """
-    from orders.tasks import stripe_event_process_task
-
     if event["type"] not in HANDLED_EVENT_TYPES:
         return False
     event_id = event["id"]
@@ -281,7 +282,7 @@ def stripe_event_record(*, event: dict[str, Any]) -> bool:
         if created:
             # robust: a broker outage must not turn Stripe's delivery into a 500 (the
             # event is stored; the outbox sweeper enqueues it within a minute).
-            transaction.on_commit(lambda: stripe_event_process_task.delay(event_id), robust=True)
+            transaction.on_commit(lambda: settlement_wake(event_id=event_id), robust=True)
     return created
 
 
@@ -369,17 +370,21 @@ def stripe_events_process(*, event_id: str | None = None, batch: int = BATCH_SIZ
         return _events_apply(event_id=event_id, batch=batch, savepoints=True)
 
 
+def _pending() -> QuerySet[StripeEvent]:
+    """Events not applied yet, skipping those another worker holds."""
+    return StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
+
+
+def _claimable() -> QuerySet[StripeEvent]:
+    # Deferred and failed events wait for their own retry (the sweeper's), so a poison
+    # event does not slow every batch down.
+    return _pending().exclude(outcome__startswith="deferred").exclude(outcome__startswith="error")
+
+
 def _events_claim(event_id: str | None, batch: int) -> list[StripeEvent]:
-    pending = StripeEvent.objects.select_for_update(skip_locked=True).filter(processed_at__isnull=True)
-    events = list(pending.filter(event_id=event_id)) if event_id else []
+    events = list(_pending().filter(event_id=event_id)) if event_id else []
     if batch > len(events):
-        # Deferred and failed events wait for their own retry (the sweeper's), so a
-        # poison event does not slow every batch down.
-        others = (
-            pending.exclude(outcome__startswith="deferred")
-            .exclude(outcome__startswith="error")
-            .exclude(event_id=event_id or "")
-        )
+        others = _claimable().exclude(event_id=event_id or "")
         events += list(others.order_by("received_at")[: batch - len(events)])
     events.sort(key=_intent_id_of)
     return events
@@ -430,6 +435,78 @@ def _apply(event: StripeEvent, preloaded: _Preloaded, outcomes: dict[str, str], 
     event.outcome = outcome[:200]
     event.processed_at = timezone.now()
     return True
+
+
+# --- Waking the settlement -------------------------------------------------------------------
+
+# A stored event wakes a drainer, not a task of its own: up to SETTLEMENT_DRAINERS tasks
+# apply batch after batch while events come, so a flood of webhooks costs a few tasks
+# instead of one each (most of which would find their event already applied). A drainer
+# holds its slot (a Redis key with its token) while it works, hands over to a fresh task
+# of its own after a turn (the worker serves other tasks between turns), and after it
+# lets go it looks once more for events to apply: an event stored while every slot was
+# taken is never left waiting for the sweeper.
+DRAIN_SLOT_TTL_MS = 30_000
+DRAIN_TURN_S = 5.0
+_SLOT_KEEP_LUA = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+)
+_SLOT_FREE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def _drain_slot(slot: int) -> str:
+    return redis_key("settlement", "drainer", slot)
+
+
+def settlement_wake(*, event_id: str = "") -> None:
+    """Make sure a drainer will apply the events stored so far (after their commit).
+
+    Takes a free drainer slot and starts a drainer; with every slot taken, a running
+    drainer applies the event. Without Redis (the embedded default) or with it down,
+    one task per event, as the sweeper would send.
+    """
+    from orders.tasks import stripe_event_process_task, stripe_events_drain_task
+
+    client = redis_sync()
+    if client is None:
+        stripe_event_process_task.delay(event_id)
+        return
+    token = secrets.token_hex(8)
+    try:
+        for slot in range(max(1, settings.SETTLEMENT_DRAINERS)):
+            if client.set(_drain_slot(slot), token, nx=True, px=DRAIN_SLOT_TTL_MS):
+                try:
+                    stripe_events_drain_task.delay(slot, token)
+                except Exception:
+                    client.eval(_SLOT_FREE_LUA, 1, _drain_slot(slot), token)  # no drainer: free its slot
+                    raise
+                return
+    except REDIS_UNAVAILABLE:
+        stripe_event_process_task.delay(event_id)
+
+
+def stripe_events_drain(*, slot: int, token: str) -> int:
+    """A drainer: apply batches while there are events, for one turn. Returns how many."""
+    from orders.tasks import stripe_events_drain_task
+
+    client = redis_sync()
+    key = _drain_slot(slot)
+    applied = 0
+    turn_ends = time.monotonic() + DRAIN_TURN_S
+    while outcomes := stripe_events_process():
+        applied += len(outcomes)
+        if client is not None and not client.eval(_SLOT_KEEP_LUA, 1, key, token, DRAIN_SLOT_TTL_MS):
+            return applied  # the slot expired: another drainer may run now
+        if time.monotonic() > turn_ends:
+            stripe_events_drain_task.delay(slot, token)  # the next turn, keeping the slot
+            return applied
+    if client is not None:
+        client.eval(_SLOT_FREE_LUA, 1, key, token)
+    with transaction.atomic():
+        more = _claimable().exists()
+    if more:  # stored while this drainer held the slot, after its last batch
+        settlement_wake()
+    return applied
 
 
 def stripe_event_process(*, event_id: str) -> str:

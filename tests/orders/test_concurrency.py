@@ -41,7 +41,12 @@ def _require_postgresql(db):
 def _tasks_by_hand(monkeypatch):
     """Tasks enqueued on commit are recorded, not run: each test drives the workers itself."""
     enqueued: list[tuple[str, tuple[Any, ...]]] = []
-    for name in ("stripe_event_process_task", "order_payment_cancel_task", "refund_execute_task"):
+    for name in (
+        "stripe_event_process_task",
+        "stripe_events_drain_task",
+        "order_payment_cancel_task",
+        "refund_execute_task",
+    ):
         monkeypatch.setattr(f"orders.tasks.{name}.delay", lambda *args, _name=name: enqueued.append((_name, args)))
     return enqueued
 

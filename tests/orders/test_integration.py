@@ -140,4 +140,4 @@ def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     assert Order.objects.get(pk=order["id"]).platform_fee == 250
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
     worker_log = Path(stack["logs"], "worker.log").read_text()
-    assert "stripe_event_process_task" in worker_log
+    assert "stripe_events_drain_task" in worker_log  # a drainer, woken by the webhook

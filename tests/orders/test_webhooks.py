@@ -728,3 +728,110 @@ def test_the_buyer_is_told_paid_shipped_and_refunded_once_each(client_for, host,
         ("order.refunded", {"order": {**order, "amount": 100}}),
         ("order.refunded", {"order": {**order, "amount": 200}}),
     ]
+
+
+# --- Waking the settlement: a few drainers, not a task per webhook -------------------------------
+
+
+def new_order(client, shelf_item, *, key):
+    return Order.objects.get(pk=place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key=key).json()["id"])
+
+
+@pytest.fixture
+def drains(monkeypatch, settings):
+    """Drainers started by webhooks, recorded (not run): [(slot, token)]."""
+    settings.SETTLEMENT_DRAINERS = 2
+    started = []
+    monkeypatch.setattr(
+        "orders.tasks.stripe_events_drain_task.delay", lambda slot, token: started.append((slot, token))
+    )
+    singles = []
+    monkeypatch.setattr("orders.tasks.stripe_event_process_task.delay", lambda event_id: singles.append(event_id))
+    return started, singles
+
+
+def test_a_flood_of_webhooks_wakes_at_most_two_drainers_which_apply_them_all(
+    client_for, buyer, shelf_item, committed, drains, settings
+):
+    from orders.services.payments import stripe_events_drain
+
+    settings.UNPAID_UNITS_PER_SKU = settings.UNPAID_UNITS_PER_BUYER = 50
+    started, singles = drains
+    client = client_for(buyer)
+    orders = []
+    for n in range(6):
+        order = Order.objects.get(
+            pk=place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key=f"d{n}").json()["id"]
+        )
+        with committed():
+            assert deliver(client_for(None), succeeded_event(order)).status_code == 200
+        orders.append(order)
+    assert [slot for slot, _ in started] == [0, 1]  # then every slot was taken: nothing more
+    assert singles == []
+    with committed():
+        applied = stripe_events_drain(slot=started[0][0], token=started[0][1])
+    assert applied == 6
+    assert Order.objects.filter(pk__in=[o.pk for o in orders], status="paid").count() == 6
+    with committed():
+        assert stripe_events_drain(slot=started[1][0], token=started[1][1]) == 0  # nothing left for it
+    # Both slots are free again: the next webhook wakes a drainer at once.
+    order = Order.objects.get(
+        pk=place(client, order_body({"item": shelf_item.pk, "quantity": 1}), key="d9").json()["id"]
+    )
+    with committed():
+        deliver(client_for(None), succeeded_event(order))
+    assert [slot for slot, _ in started] == [0, 1, 0]
+
+
+def test_an_event_stored_while_the_drainer_lets_go_wakes_another(
+    client_for, buyer, shelf_item, committed, drains, settings, monkeypatch
+):
+    from orders.services import payments
+
+    settings.SETTLEMENT_DRAINERS = 1
+    settings.UNPAID_UNITS_PER_SKU = settings.UNPAID_UNITS_PER_BUYER = 50
+    started, _ = drains
+    client = client_for(buyer)
+    first, late = (new_order(client, shelf_item, key=k) for k in ("a", "b"))
+    with committed():
+        deliver(client_for(None), succeeded_event(first))
+    assert len(started) == 1
+    real = payments.stripe_events_process
+    late_event = succeeded_event(late)
+
+    def process_then_a_webhook(**kwargs):
+        outcomes = real(**kwargs)
+        if not outcomes and late_event is not None:
+            # After the drainer's last (empty) batch, before it lets go: the slot is taken.
+            with committed():
+                deliver(client_for(None), late_event)
+        return outcomes
+
+    monkeypatch.setattr(payments, "stripe_events_process", process_then_a_webhook)
+    with committed():
+        payments.stripe_events_drain(slot=started[0][0], token=started[0][1])
+    assert len(started) == 2  # the drainer looked again after letting go, and woke another
+    assert Order.objects.get(pk=late.pk).status == "pending_payment"
+    monkeypatch.setattr(payments, "stripe_events_process", real)
+    with committed():
+        payments.stripe_events_drain(slot=started[1][0], token=started[1][1])
+    assert Order.objects.get(pk=late.pk).status == "paid"
+
+
+def test_with_redis_down_each_webhook_sends_its_own_task(client_for, order, committed, drains, monkeypatch):
+    import redis as redis_lib
+
+    from liveshop import redis_client
+
+    started, singles = drains
+
+    class Down:
+        def set(self, *args, **kwargs):
+            raise redis_lib.exceptions.ConnectionError("down")
+
+    monkeypatch.setattr("orders.services.payments.redis_sync", lambda: Down())
+    event = succeeded_event(order)
+    with committed():
+        assert deliver(client_for(None), event).status_code == 200
+    assert (started, singles) == ([], [event["id"]])
+    assert redis_client.REDIS_UNAVAILABLE  # the errors it falls back on
