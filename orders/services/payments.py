@@ -448,9 +448,16 @@ def _apply(event: StripeEvent, preloaded: _Preloaded, outcomes: dict[str, str], 
 # taken is never left waiting for the sweeper.
 DRAIN_SLOT_TTL_MS = 30_000
 DRAIN_TURN_S = 5.0
-_SLOT_KEEP_LUA = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-)
+# Keep the slot: still ours, or free again (it expired while this drainer's task waited
+# to be delivered again after a crash): 1; another drainer's: 0.
+_SLOT_KEEP_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
 _SLOT_FREE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -496,7 +503,7 @@ def stripe_events_drain(*, slot: int, token: str) -> int:
     while outcomes := stripe_events_process():
         applied += len(outcomes)
         if client is not None and not client.eval(_SLOT_KEEP_LUA, 1, key, token, DRAIN_SLOT_TTL_MS):
-            return applied  # the slot expired: another drainer may run now
+            return applied  # the slot expired and another drainer took it: it goes on
         if time.monotonic() > turn_ends:
             stripe_events_drain_task.delay(slot, token)  # the next turn, keeping the slot
             return applied
