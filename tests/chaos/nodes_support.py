@@ -394,7 +394,7 @@ def check_client(client: RoomClient, truth: dict[int, str], *, every_counter: bo
     missing = [
         (seq, kind)
         for seq, kind in sorted(truth.items())
-        if seq > start
+        if start < seq <= upto
         and seq not in seen
         and kind != COMMENT_NEW
         and (every_counter or kind not in SUPERSEDING)
