@@ -184,6 +184,15 @@ class RefundResultSerializer(serializers.Serializer[Refund]):
     status = serializers.ChoiceField(choices=Refund.Status.choices)
 
 
+def _buyers_order(request: Request, pk: int, *, doing: str) -> Order:
+    """The order, for what only its buyer may do: 404 if the user may not see it, 403 if
+    they may see it (its seller, staff) but are not its buyer."""
+    order = selectors.order_visible_get(user=request.user, order_id=pk)
+    if order.buyer_id != request.user.pk:
+        raise PermissionDenied(f"Only the buyer may {doing}.")
+    return order
+
+
 def _order_response(request: Request, order_id: int, code: int = status.HTTP_200_OK) -> Response:
     order = selectors.orders_with_details().get(pk=order_id)
     return Response(OrderSerializer(order, context={"viewer": request.user}).data, status=code)
@@ -260,9 +269,7 @@ class OrderCancelView(APIView):
 
     @extend_schema(request=None, responses={200: OrderSerializer, **errors(401, 403, 404, 409)})
     def post(self, request: Request, pk: int) -> Response:
-        order = selectors.order_visible_get(user=request.user, order_id=pk)
-        if order.buyer_id != request.user.pk:
-            raise PermissionDenied("Only the buyer may cancel an order.")
+        order = _buyers_order(request, pk, doing="cancel an order")
         order_services.order_cancel(order=order)
         return _order_response(request, order.pk)
 
@@ -278,15 +285,15 @@ class OrderPaymentView(APIView):
         "`order.payment_ready`). 409 `conflict` for an order no longer waiting for payment that never had one.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        order = selectors.order_visible_get(user=request.user, order_id=pk)
-        if order.buyer_id != request.user.pk:
-            raise PermissionDenied("Only the buyer may pay an order.")
-        if order.status == Order.Status.PENDING_PAYMENT:
-            payments.order_payment_start(order=order, asked_again=True)
-        answer = OrderSerializer(selectors.orders_with_details().get(pk=order.pk), context={"viewer": request.user})
-        if answer.data["payment"] is None:
+        order = _buyers_order(request, pk, doing="pay an order")
+        if order.status == Order.Status.PENDING_PAYMENT and getattr(order, "payment", None) is None:
+            payment = payments.order_payment_start(order=order, asked_again=True)
+            if payment is not None:
+                order.payment = payment  # the answer below reads it; no second read of the order
+        answer = OrderSerializer(context={"viewer": request.user}).get_payment(order)
+        if answer is None:
             raise Conflict("This order is no longer waiting for payment.")
-        return Response(answer.data["payment"])
+        return Response(answer)
 
 
 class OrderShipView(APIView):
@@ -314,9 +321,7 @@ class OrderRefundClaimView(APIView):
         "paid or refunded in full.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        order = selectors.order_visible_get(user=request.user, order_id=pk)
-        if order.buyer_id != request.user.pk:
-            raise PermissionDenied("Only the buyer may ask for a refund.")
+        order = _buyers_order(request, pk, doing="ask for a refund")
         data = RefundClaimCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _, created = refunds.refund_claim_open(order=order, reason=data.validated_data["reason"])
