@@ -12,8 +12,8 @@ Three measurements, each against a reference in the same run:
    host's earned coins are summed from the ledger on read; the reference keeps them as a
    balance column that every gift updates (LedgerAccount.BALANCE_KINDS with
    `coin_earnings` in it), the way the wallet is kept. Rounds alternate, twice each.
-2. The comment path. `comment_create` as the socket calls it (in its transaction,
-   `rooms.consumers.create_comment`), for `--comments` comments
+2. The comment path, one comment at a time (in its transaction,
+   `rooms.services.comment_create`), for `--comments` comments
    a round, with an open keyword giveaway in the room: comments that are not the
    keyword, and comments that are (each enters its author); the reference is the same
    service with the keyword hook taken out. Rounds alternate.
@@ -111,10 +111,11 @@ def gifts_round(*, kept_earnings: bool, senders: int, seconds: float) -> dict[st
 
 def comments_round(*, mode: str, count: int) -> dict[str, Any]:
     """µs per `comment_create` (role moderator: no rate limit, which is Redis work alike in every mode)."""
+    from django.db import transaction
+
     from liveshop.models import User
-    from rooms.consumers import create_comment
     from rooms.models import Giveaway, Host, Room
-    from rooms.services import giveaway_create, live
+    from rooms.services import comment_create, giveaway_create, live
 
     run = f"{mode}-{time.time_ns():x}"
     host_user = User.objects.create(username=f"bench-cm-host-{run}", display_name="Bench Host")
@@ -131,8 +132,8 @@ def comments_round(*, mode: str, count: int) -> dict[str, Any]:
     try:
         began = time.perf_counter()
         for user in users:
-            # As the socket does it: the comment's transaction, its author's ack on commit.
-            create_comment(room.pk, user.pk, text, "moderator", lambda comment_id: None)
+            with transaction.atomic():
+                comment_create(room=room, user=user, text=text, role="moderator")
         elapsed = time.perf_counter() - began
     finally:
         live.giveaways_enter_by_comment = hook

@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis
@@ -63,6 +64,41 @@ def _key_part(who: object) -> str:
     return str(who)
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One GCRA bucket: `key` (without the deployment's prefix) and its rate."""
+
+    key: str
+    per_minute: int
+    burst: int
+    what: str = ""  # the action, for the refusal's message
+
+
+def action_buckets(*, action: str, user: object = None, ip: str | None = None) -> list[Bucket]:
+    """The buckets one `action` by `user` from `ip` counts against: the pair's, the
+    address's, the user's (those the action has a limit for); none with RATE_LIMITS off.
+
+    The pair's bucket comes first: a client refused there has not spent the user's
+    shared bucket, so one address hammering an account cannot empty it for the owner.
+    """
+    if not settings.RATE_LIMITS:
+        return []
+    network = client_network(ip)
+    name = action.upper()
+    user_part = None if user is None else _key_part(user)
+    pair = None if user_part is None or network is None else f"{user_part}:{network}"
+    candidates = [
+        (f"{action}:user-ip:{pair}", getattr(settings, f"RATE_LIMIT_{name}_USER_IP", None), pair),
+        (f"{action}:ip:{network}", getattr(settings, f"RATE_LIMIT_{name}_IP", None), network),
+        (f"{action}:user:{user_part}", getattr(settings, f"RATE_LIMIT_{name}_USER", None), user_part),
+    ]
+    return [Bucket(key, rate[0], rate[1], action) for key, rate, who in candidates if rate and who is not None]
+
+
+def rate_limited(bucket: Bucket, wait: float) -> RateLimited:
+    return RateLimited(f"Too many {bucket.what} requests; slow down.", retry_after=math.ceil(wait))
+
+
 def rate_limit_take(*, action: str, user: object = None, ip: str | None = None) -> None:
     """Count one `action` against the buckets of `user`, of `ip`, and of the pair (where
     the action has that limit); `user` or `ip` may be None, which skips their buckets.
@@ -70,32 +106,16 @@ def rate_limit_take(*, action: str, user: object = None, ip: str | None = None) 
     Raises RateLimited, with the seconds until the next try would pass, when a bucket
     is empty. Does nothing when settings.RATE_LIMITS is off or the action has no limit.
     """
-    if not settings.RATE_LIMITS:
-        return
     from rooms.realtime.backend import get_backend
 
-    network = client_network(ip)
-    name = action.upper()
-    user_part = None if user is None else _key_part(user)
-    pair = None if user_part is None or network is None else f"{user_part}:{network}"
-    # The pair's bucket comes first: a client refused there has not spent the user's
-    # shared bucket, so one address hammering an account cannot empty it for the owner.
-    buckets = [
-        (f"{action}:user-ip:{pair}", getattr(settings, f"RATE_LIMIT_{name}_USER_IP", None), pair),
-        (f"{action}:ip:{network}", getattr(settings, f"RATE_LIMIT_{name}_IP", None), network),
-        (f"{action}:user:{user_part}", getattr(settings, f"RATE_LIMIT_{name}_USER", None), user_part),
-    ]
-    for key, rate, who in buckets:
-        if rate is None or who is None:
-            continue
-        per_minute, burst = rate
+    for bucket in action_buckets(action=action, user=user, ip=ip):
         try:
-            wait = get_backend().rate_limit(key, per_minute=per_minute, burst=burst)
+            wait = get_backend().rate_limit(bucket.key, per_minute=bucket.per_minute, burst=bucket.burst)
         except (redis.RedisError, OSError):
-            logger.warning("rate limit %s not checked: Redis unavailable", key, exc_info=True)
+            logger.warning("rate limit %s not checked: Redis unavailable", bucket.key, exc_info=True)
             return
         if wait > 0:
-            raise RateLimited(f"Too many {action} requests; slow down.", retry_after=math.ceil(wait))
+            raise rate_limited(bucket, wait)
 
 
 class ActionThrottle(BaseThrottle):

@@ -266,6 +266,9 @@ PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 5)
 # (GCRA); the room's slow_mode_s applies on top to viewers.
 COMMENT_BURST = env_int("COMMENT_BURST", 5)
 COMMENT_RATE_PER_MIN = env_int("COMMENT_RATE_PER_MIN", 20)
+# Comments from room sockets are written in batches (group commit): a batch starts this
+# many ms after the first comment waiting, or as soon as the one before it committed.
+COMMENT_BATCH_MS = env_int("COMMENT_BATCH_MS", 2)
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 
 # --- Rate limits and sizes (liveshop/ratelimit.py) ------------------------------------------

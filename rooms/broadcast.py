@@ -13,6 +13,7 @@ They reach every web process too, but carry no seq and are not replayed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -38,6 +39,16 @@ def room_publish(room_id: int, event_type: str, data: dict[str, Any]) -> int:
     a moderator (`data.user.role`) is never thinned; a `room.status` of ended or
     suspended closes the room's sockets after it is delivered.
     """
+    return get_backend().publish(room_id, _encode(event_type, data))
+
+
+def room_publish_many(events: list[tuple[int, str, dict[str, Any]]]) -> list[int]:
+    """Publish (room, type, data) events in order, in one round trip to Redis (a batch of
+    comments); their seqs."""
+    return get_backend().publish_many([(room_id, _encode(kind, data)) for room_id, kind, data in events])
+
+
+def _encode(event_type: str, data: dict[str, Any]) -> ev.EncodedEvent:
     author = 0
     flags = ""
     if event_type == ev.COMMENT_NEW:
@@ -47,8 +58,7 @@ def room_publish(room_id: int, event_type: str, data: dict[str, Any]) -> int:
             flags += ev.FLAG_PRIVILEGED
     elif event_type == ev.ROOM_STATUS and data.get("status") in CLOSING_STATUSES:
         flags += ev.FLAG_CLOSES
-    encoded = ev.encode_event(event_type, data, author=author, flags=flags or ev.NO_FLAGS)
-    return get_backend().publish(room_id, encoded)
+    return ev.encode_event(event_type, data, author=author, flags=flags or ev.NO_FLAGS)
 
 
 def room_event_on_commit(room_id: int, event_type: str, data: dict[str, Any]) -> None:
@@ -81,6 +91,20 @@ def room_user_send(room_id: int, user_id: int, frame: dict[str, Any]) -> None:
     """Send a private frame (no seq; e.g. `{"type": "moderation.muted", "data": {...}}`) to
     every socket the user has open to the room."""
     get_backend().control(room_id, {"op": "send", "user": user_id, "frame": frame})
+
+
+def room_user_mute(room_id: int, user_id: int, until: datetime | None, frame: dict[str, Any]) -> None:
+    """`room_user_send` for a mute (`until`) or an unmute (None): the sockets also keep it,
+    since the comment intake judges their comments by it."""
+    get_backend().control(
+        room_id, {"op": "send", "user": user_id, "frame": frame, "muted_until": ev.iso(until) if until else None}
+    )
+
+
+def room_comment_rules_changed(room_id: int) -> None:
+    """The room's comment settings (slow mode, new-account protection) changed: every web
+    process reads them again before judging the next comment."""
+    get_backend().control(room_id, {"op": "rules"})
 
 
 def room_user_role(room_id: int, user_id: int, role: str) -> None:

@@ -23,7 +23,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 
 from liveshop.errors import (
     Invalid,
@@ -43,6 +43,7 @@ from rooms.models import Room
 from rooms.realtime import events as ev
 from rooms.realtime.backend import Counters, get_backend
 from rooms.realtime.hub import FULL_ROLES, Connection, HubRoom, get_hub
+from rooms.realtime.intake import error_frame, get_intake
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Admission:
     display_name: str = ""  # the user's public name (the room's `viewers.joined`)
     role: str = selectors.ROLE_ANONYMOUS
     muted_until: datetime | None = None
+    account_since: datetime | None = None  # when the account was created
     room_status: str = ""
 
 
@@ -111,6 +113,7 @@ def admit(scope: dict[str, Any], room_id: int, ticket: str | None) -> Admission:
         display_name=user.public_name,
         role=selectors.room_role(user, room),
         muted_until=selectors.room_mute_until(room_id=room_id, user_id=user.pk),
+        account_since=user.date_joined,
         room_status=room.status,
     )
 
@@ -122,21 +125,6 @@ def snapshot_shared_json(room_id: int) -> tuple[str, str]:
     shared = payloads.snapshot_shared(room)
     room_data = shared.pop("room")
     return ev.dumps(room_data)[1:-1], ev.dumps(shared)[1:-1]
-
-
-def create_comment(
-    room_id: int, user_id: int, text: str, role: str, on_created: Any, client_ip: str | None = None
-) -> int:
-    """Save the comment; `on_created(comment_id)` runs at commit, before the comment.new
-    is published, so the author's ack always precedes the comment in its socket."""
-    created: list[int] = []
-    with transaction.atomic():
-        transaction.on_commit(lambda: on_created(created[0]))
-        room = Room.objects.get(pk=room_id)
-        user = User.objects.get(pk=user_id)
-        comment = services.comment_create(room=room, user=user, text=text, role=role, client_ip=client_ip)
-        created.append(comment.pk)
-    return comment.pk
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -248,6 +236,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             user_id=self.admission.user_id,
             role=self.admission.role,
             name=self.admission.display_name,
+            account_since=self.admission.account_since,
+            muted_until=self.admission.muted_until,
         )
         joined = await hub_room.join(self.conn, after=current, initial=initial)
         if joined and self.admission.room_status not in (Room.Status.SCHEDULED, Room.Status.LIVE):
@@ -335,25 +325,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(text, str):
             self._error(Invalid("`text` must be a string.", fields={"text": ["Not a valid string."]}), nonce)
             return
-        conn = self.conn
+        conn, room = self.conn, self.hub_room
         assert conn is not None
-        loop = self.hub_room.loop if self.hub_room else None
-        assert loop is not None
-
-        def acknowledge(comment_id: int) -> None:
-            ack = ev.dumps({"type": "comment.ack", "data": {"nonce": nonce, "id": comment_id}})
-            loop.call_soon_threadsafe(conn.push_text, ack)
-
+        assert room is not None
         client = self.scope.get("client")
         try:
-            await database_sync_to_async(create_comment, thread_sensitive=False)(
-                self.room_id,
-                self.admission.user_id,
-                text,
-                conn.role,  # as it is now: a moderator appointed or removed meanwhile counts
-                acknowledge,
-                client_ip=client[0] if client else None,
-            )
+            await get_intake().submit(room, conn, text, nonce, client[0] if client else None)
         except ServiceError as exc:
             self._error(exc, nonce)
         except (OperationalError, InterfaceError) as exc:
@@ -389,12 +366,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         hub_room.likes_dirty = True
 
     def _error(self, error: ServiceError, nonce: Any = None) -> None:
-        if self.conn is None:
-            return
-        data = error.as_dict()
-        if nonce is not None:
-            data["nonce"] = nonce
-        self.conn.push_text(ev.dumps({"type": "error", "data": data}))
+        if self.conn is not None:
+            self.conn.push_text(error_frame(error, nonce))
 
     # --- disconnect ---------------------------------------------------------------------
 

@@ -29,12 +29,15 @@ def items_payload(room: Room) -> list[dict[str, Any]]:
     return list(RoomItemSerializer(selectors.room_items(room=room), many=True).data)
 
 
-def comment_payload(comment: Comment, *, role: str) -> dict[str, Any]:
+def comment_payload(comment: Comment, *, role: str, name: str | None = None) -> dict[str, Any]:
     """`comment.new` data; `user.role` (added to the contract's shape) lets clients mark
-    the host's and moderators' comments."""
+    the host's and moderators' comments. `name`: the author's public name, when known
+    without reading `comment.user`."""
+    if name is None:
+        name = comment.user.public_name
     return {
         "id": comment.pk,
-        "user": {"id": comment.user_id, "display_name": comment.user.public_name, "role": role},
+        "user": {"id": comment.user_id, "display_name": name, "role": role},
         "text": comment.text,
         "ts": iso(comment.created_at),
     }

@@ -18,16 +18,34 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
+from liveshop.ratelimit import Bucket
 from rooms.realtime.events import EncodedEvent, Event
 
 EventHandler = Callable[[int, Event], None]
 ControlHandler = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Once per `seconds` per `name` in a room (slow mode: `slow:<user id>`)."""
+
+    name: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Which limit refused (an index into the buckets; the hold is `len(buckets)`) and
+    the seconds until it would allow."""
+
+    index: int
+    wait: float
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,10 @@ class Backend(abc.ABC):
         """Give the event the room's next seq, keep it for replay, deliver it once to every
         process serving the room, atomically and in seq order. Returns the seq."""
 
+    def publish_many(self, events: Sequence[tuple[int, EncodedEvent]]) -> list[int]:
+        """`publish` each (room, event), in order; one round trip where the backend can."""
+        return [self.publish(room_id, event) for room_id, event in events]
+
     @abc.abstractmethod
     def control(self, room_id: int, message: dict[str, Any]) -> None:
         """Send a control message (not a room event) to every web process."""
@@ -175,8 +197,14 @@ class Backend(abc.ABC):
         """Take one from a GCRA bucket: 0.0 if allowed, else the seconds to wait."""
 
     @abc.abstractmethod
-    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
-        """One comment per `seconds` per user in the room: 0.0 if allowed, else the wait."""
+    def limits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        """All or nothing, in one step (one round trip to Redis): take one from each
+        bucket and start `hold` (a pause in the room, slow mode's), or, when any of them
+        refuses, take nothing and say which one and for how long."""
+
+    @abc.abstractmethod
+    async def alimits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        """`limits_take` from the event loop."""
 
     # --- reads for REST (any thread) ------------------------------------------------------
 
@@ -272,30 +300,34 @@ class LocalRateLimiter:
         self._until: dict[str, float] = {}
 
     def take(self, key: str, *, per_minute: int, burst: int) -> float:
-        interval = 60.0 / max(1, per_minute)
-        tolerance = interval * max(0, burst - 1)
+        refusal = self.take_all([Bucket(key, per_minute, burst)])
+        return refusal.wait if refusal is not None else 0.0
+
+    def take_all(self, buckets: Sequence[Bucket], hold: tuple[str, float] | None = None) -> Refusal | None:
+        """`Backend.limits_take` in memory: `hold` is (key, seconds)."""
         with self._lock:
             now = self._clock()
-            tat = max(self._tat.get(key, now), now)
-            allow_at = tat - tolerance
-            if now < allow_at:
-                return allow_at - now
-            self._tat[key] = tat + interval
+            tats = []
+            for index, bucket in enumerate(buckets):
+                interval = 60.0 / max(1, bucket.per_minute)
+                tat = max(self._tat.get(bucket.key, now), now)
+                allow_at = tat - interval * max(0, bucket.burst - 1)
+                if now < allow_at:
+                    return Refusal(index, allow_at - now)
+                tats.append(tat + interval)
+            if hold is not None:
+                until = self._until.get(hold[0], 0.0)
+                if until > now:
+                    return Refusal(len(buckets), until - now)
+            for bucket, tat in zip(buckets, tats, strict=True):
+                self._tat[bucket.key] = tat
+            if hold is not None:
+                self._until[hold[0]] = now + hold[1]
             if len(self._tat) > 100_000:  # forget keys whose buckets are full again
                 self._tat = {k: v for k, v in self._tat.items() if v > now}
-            return 0.0
-
-    def hold(self, key: str, seconds: float) -> float:
-        """Allow once per `seconds`: 0.0, or the time left."""
-        with self._lock:
-            now = self._clock()
-            until = self._until.get(key, 0.0)
-            if until > now:
-                return until - now
-            self._until[key] = now + seconds
             if len(self._until) > 100_000:
                 self._until = {k: v for k, v in self._until.items() if v > now}
-            return 0.0
+            return None
 
 
 def new_process_id() -> str:

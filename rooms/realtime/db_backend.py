@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -32,16 +32,19 @@ from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from liveshop.ratelimit import Bucket
 from rooms.models import RoomEvent, RoomSequence
 from rooms.realtime.backend import (
     Backend,
     ControlHandler,
     Counters,
     EventHandler,
+    Hold,
     Joiner,
     LocalRateLimiter,
     PresenceResult,
     RecentJoiners,
+    Refusal,
     Subscriber,
     joined_sample,
 )
@@ -109,8 +112,11 @@ class DatabaseBackend(Backend):
     def rate_limit(self, key: str, *, per_minute: int, burst: int) -> float:
         return self.limiter.take(key, per_minute=per_minute, burst=burst)
 
-    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
-        return self.limiter.hold(f"slow:{room_id}:{user_id}", seconds)
+    def limits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        return self.limiter.take_all(buckets, (f"{room_id}:{hold.name}", hold.seconds) if hold else None)
+
+    async def alimits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        return self.limits_take(room_id, buckets, hold)
 
     # --- presence and counters, in memory ------------------------------------------------
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import json
 import logging
 import random
@@ -65,6 +66,9 @@ USER_CLOSE_MEMORY_S = 10.0
 FULL_ROLES = frozenset({"host", "moderator"})
 # The per-client frame that tells a socket its role changed (CONTRACT: `you.updated`).
 ROLE_FRAME = "you.updated"
+# Room events after which the room's comment rules are read again (its status, its open
+# giveaways' keywords: every `giveaway.*` event).
+RULES_EVENTS = frozenset({ev.ROOM_STATUS})
 # Close codes.
 CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
@@ -105,11 +109,13 @@ class Connection:
 
     __slots__ = (
         "__weakref__",
+        "account_since",
         "after_seq",
         "backlog",
         "closing",
         "full",
         "lost",
+        "muted_until",
         "name",
         "ready",
         "role",
@@ -119,7 +125,16 @@ class Connection:
         "waiting",
     )
 
-    def __init__(self, send: ASGISend, *, user_id: int | None, role: str, name: str = "") -> None:
+    def __init__(
+        self,
+        send: ASGISend,
+        *,
+        user_id: int | None,
+        role: str,
+        name: str = "",
+        account_since: dt.datetime | None = None,
+        muted_until: dt.datetime | None = None,
+    ) -> None:
         self.send = send
         # uvicorn's WebSocket protocols keep their flow control in `writable`, an
         # asyncio.Event cleared while the transport's buffer is past its high-water mark;
@@ -131,6 +146,11 @@ class Connection:
         self.user_id = user_id
         self.name = name  # the user's display name (`viewers.joined`)
         self.role = role  # the socket's role in the room; it can change while it is open
+        # What the comment intake judges the user's comments by (rooms/realtime/intake.py):
+        # the account's creation (new-account protection) and a mute, kept current by
+        # the control messages of mutes and unmutes.
+        self.account_since = account_since
+        self.muted_until = muted_until
         self.full = role in FULL_ROLES  # host or moderator: every comment
         self.room: HubRoom | None = None
         self.after_seq = 0
@@ -241,6 +261,11 @@ class HubRoom:
         self.closed = False
         # The room's status as last seen (admission, then room.status events).
         self.status: str | None = None
+        # The comment intake's rules of the room (rooms/realtime/intake.py), loaded when
+        # needed: None after a room.status or giveaway event or a control message saying
+        # the room's comment settings changed.
+        self.comment_rules: Any = None
+        self.comment_rules_loading: asyncio.Future[Any] | None = None
         # The consumer's cache of the snapshot's shared part: (seq, built at, room, rest).
         self.snapshot_cache: tuple[int, float, str, str] | None = None
         # Signed-in users who joined since the last presence report (`viewers.joined`).
@@ -277,6 +302,10 @@ class HubRoom:
         if settled:
             (self.full if full else self.viewers)[conn] = None
 
+    def forget_comment_rules(self) -> None:
+        self.comment_rules = None
+        self.comment_rules_loading = None
+
     def remove(self, conn: Connection) -> None:
         self.viewers.pop(conn, None)
         self.full.pop(conn, None)
@@ -310,6 +339,8 @@ class HubRoom:
         self._accept(event)
 
     def _accept(self, event: Event) -> None:
+        if event.type in RULES_EVENTS or event.type.startswith("giveaway."):
+            self.forget_comment_rules()
         self.pending.append(event)
         self.last_seq = event.seq
         if self.flush_handle is None:
@@ -472,6 +503,9 @@ class HubRoom:
             # Admitted before the user's ban committed, joining after its close went by.
             conn.close(refused)
             return False
+        muted = self.hub.user_mute(self.room_id, conn.user_id)
+        if muted is not None:  # admitted before a mute or unmute committed
+            conn.muted_until = muted[0]
         self._attach(conn)
         if conn.user_id is not None and conn.role != "host":
             self.joiners.add(conn.user_id, conn.name)
@@ -536,6 +570,8 @@ class RoomHub:
         self._stopping = False
         # (room, user) -> (until, close code): recent closes of one user's sockets.
         self._user_closes: dict[tuple[int, int], tuple[float, int]] = {}
+        # (room, user) -> (until, muted until): recent mutes and unmutes, for the same race.
+        self._user_mutes: dict[tuple[int, int], tuple[float, dt.datetime | None]] = {}
 
     async def start(self) -> None:
         await self.subscriber.start()
@@ -594,6 +630,11 @@ class RoomHub:
         user_id = message.get("user")
         if message.get("op") == "close" and user_id is not None:
             self._remember_user_close(room_id, int(user_id), int(message.get("code", CLOSE_NORMAL)))
+        muted: tuple[dt.datetime | None] | None = None
+        if "muted_until" in message and user_id is not None:
+            until = message["muted_until"]
+            muted = (dt.datetime.fromisoformat(until) if until else None,)
+            self._user_mutes[(room_id, int(user_id))] = (self.loop.time() + USER_CLOSE_MEMORY_S, muted[0])
         room = self.rooms.get(room_id)
         if room is None:
             return
@@ -602,6 +643,8 @@ class RoomHub:
             text = ev.dumps(message["frame"])
             for conn in conns:
                 conn.push_text(text)
+                if muted is not None:
+                    conn.muted_until = muted[0]
         elif message.get("op") == "role":
             role = str(message["role"])
             text = ev.dumps({"type": ROLE_FRAME, "data": {"room": room_id, "role": role}})
@@ -611,6 +654,8 @@ class RoomHub:
         elif message.get("op") == "close":
             for conn in conns:
                 conn.close(int(message.get("code", CLOSE_NORMAL)))
+        elif message.get("op") == "rules":
+            room.forget_comment_rules()
 
     def _remember_user_close(self, room_id: int, user_id: int, code: int) -> None:
         """A socket of the user may be between its admission (which read the database
@@ -628,6 +673,18 @@ class RoomHub:
         if remembered is None or remembered[0] <= self.loop.time():
             return None
         return remembered[1]
+
+    def user_mute(self, room_id: int, user_id: int | None) -> tuple[dt.datetime | None] | None:
+        """(muted until, or None: unmuted) if a mute or unmute of the user went by moments ago."""
+        if user_id is None or not self._user_mutes:
+            return None
+        now = self.loop.time()
+        if len(self._user_mutes) > 1000:
+            self._user_mutes = {key: value for key, value in self._user_mutes.items() if value[0] > now}
+        remembered = self._user_mutes.get((room_id, user_id))
+        if remembered is None or remembered[0] <= now:
+            return None
+        return (remembered[1],)
 
     def count_sockets(self, room_id: int) -> int:
         room = self.rooms.get(room_id)

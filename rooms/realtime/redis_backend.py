@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from liveshop.ratelimit import Bucket
 from liveshop.redis_client import new_async_client, new_sync_client
 from rooms.models import RoomSequence
 from rooms.realtime.backend import (
@@ -30,8 +31,10 @@ from rooms.realtime.backend import (
     Counters,
     CountersCheckpoint,
     EventHandler,
+    Hold,
     PresenceResult,
     RecentJoiners,
+    Refusal,
     Subscriber,
     joined_sample,
 )
@@ -211,6 +214,33 @@ redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1)
 return 0
 """
 
+# All or nothing (Backend.limits_take): KEYS are the GCRA buckets, then the hold's key;
+# ARGV[1] the number of buckets, then (interval ms, tolerance ms) per bucket, then the
+# hold's ms (0: none). Returns {0, 0} after taking from all, else {refusing index
+# (1-based; buckets + 1 is the hold), wait in ms} having taken nothing.
+LIMITS_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local tats = {}
+for i = 1, n do
+  local interval = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local allow_at = tat - tonumber(ARGV[2 * i + 1])
+  if now < allow_at then return {i, allow_at - now} end
+  tats[i] = tat + interval
+end
+local hold = tonumber(ARGV[2 * n + 2])
+if hold > 0 then
+  local left = redis.call('PTTL', KEYS[n + 1])
+  if left > 0 then return {n + 1, left} end
+end
+for i = 1, n do redis.call('SET', KEYS[i], tats[i], 'PX', tats[i] - now + 1) end
+if hold > 0 then redis.call('SET', KEYS[n + 1], 1, 'PX', hold) end
+return {0, 0}
+"""
+
 
 class RedisBackend(Backend):
     def __init__(self, *, url: str, prefix: str, max_connections: int) -> None:
@@ -223,8 +253,10 @@ class RedisBackend(Backend):
         self._seq_reserve = self._sync.register_script(SEQ_RESERVE_LUA)
         self._counters_restore = self._sync.register_script(COUNTERS_RESTORE_LUA)
         self._rate_limit = self._sync.register_script(RATE_LIMIT_LUA)
+        self._limits = self._sync.register_script(LIMITS_LUA)
         # redis.asyncio connections belong to the event loop that made them.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+        self._async_limits: weakref.WeakKeyDictionary[aioredis.Redis, Any] = weakref.WeakKeyDictionary()
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -248,7 +280,7 @@ class RedisBackend(Backend):
 
     # --- publishing ---------------------------------------------------------------------
 
-    def publish(self, room_id: int, event: EncodedEvent) -> int:
+    def _publish_call(self, room_id: int, event: EncodedEvent) -> tuple[list[str], list[str | int]]:
         keys = [
             self.room_key(room_id, "seq"),
             self.room_key(room_id, "history"),
@@ -265,12 +297,28 @@ class RedisBackend(Backend):
             ROOM_KEY_TTL_S,
             max(1000, settings.ROOM_REPLAY_MIN_AGE_S * 1000 // 60),
         ]
+        return keys, args
+
+    def publish(self, room_id: int, event: EncodedEvent) -> int:
+        keys, args = self._publish_call(room_id, event)
         for _attempt in range(3):
             seq = int(self._publish(keys=keys, args=args))
             if seq > 0:
                 return seq
             self.seq_reserve(room_id)
         raise RuntimeError(f"room {room_id}: no seq after reserving a block")
+
+    def publish_many(self, events: Sequence[tuple[int, EncodedEvent]]) -> list[int]:
+        pipe = self._sync.pipeline(transaction=False)
+        for room_id, event in events:
+            keys, args = self._publish_call(room_id, event)
+            self._publish(keys=keys, args=args, client=pipe)
+        seqs = [int(seq) for seq in pipe.execute()]
+        # A room whose counter is gone (Redis restarted) refused all of its events (the
+        # script creates no counter): they go again one by one, in order, reserving a block.
+        return [
+            seq if seq > 0 else self.publish(room_id, event) for seq, (room_id, event) in zip(seqs, events, strict=True)
+        ]
 
     def seq_reserve(self, room_id: int, *, seen: int = 0) -> int:
         """Reserve the room's next SEQ_BLOCK seqs in the database, then let Redis use them.
@@ -322,11 +370,32 @@ class RedisBackend(Backend):
         )
         return int(wait_ms) / 1000
 
-    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
-        key = self.room_key(room_id, f"slow:{user_id}")
-        if self._sync.set(key, 1, nx=True, px=seconds * 1000):
-            return 0.0
-        return max(1, int(self._sync.pttl(key))) / 1000
+    def _limits_call(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None) -> tuple[list[str], list[int]]:
+        keys = [f"{self.prefix}:rl:{bucket.key}" for bucket in buckets]
+        args = [len(buckets)]
+        for bucket in buckets:
+            interval_ms = max(1, 60_000 // max(1, bucket.per_minute))
+            args += [interval_ms, interval_ms * max(0, bucket.burst - 1)]
+        keys.append(self.room_key(room_id, hold.name if hold else "no-hold"))
+        args.append(hold.seconds * 1000 if hold else 0)
+        return keys, args
+
+    @staticmethod
+    def _refusal(result: list[Any]) -> Refusal | None:
+        index, wait_ms = int(result[0]), int(result[1])
+        return Refusal(index - 1, max(1, wait_ms) / 1000) if index else None
+
+    def limits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        keys, args = self._limits_call(room_id, buckets, hold)
+        return self._refusal(self._limits(keys=keys, args=args))
+
+    async def alimits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        keys, args = self._limits_call(room_id, buckets, hold)
+        client = self._aredis()
+        script = self._async_limits.get(client)
+        if script is None:
+            script = self._async_limits[client] = client.register_script(LIMITS_LUA)
+        return self._refusal(await script(keys=keys, args=args))
 
     # --- reads for REST -----------------------------------------------------------------
 

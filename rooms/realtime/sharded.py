@@ -20,14 +20,17 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from liveshop.ratelimit import Bucket
 from rooms.realtime.backend import (
     Backend,
     ControlHandler,
     Counters,
     CountersCheckpoint,
     EventHandler,
+    Hold,
     PresenceResult,
     RecentJoiners,
+    Refusal,
     Subscriber,
 )
 from rooms.realtime.events import EncodedEvent, Event
@@ -65,8 +68,13 @@ class ShardedBackend(Backend):
     def rate_limit(self, key: str, *, per_minute: int, burst: int) -> float:
         return self.shards[shard_index(key, len(self.shards))].rate_limit(key, per_minute=per_minute, burst=burst)
 
-    def slow_mode(self, room_id: int, user_id: int, seconds: int) -> float:
-        return self.shard(room_id).slow_mode(room_id, user_id, seconds)
+    # A comment's limits go to its room's shard in one script: per user and per address
+    # they then count per shard, not across all of them.
+    def limits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        return self.shard(room_id).limits_take(room_id, buckets, hold)
+
+    async def alimits_take(self, room_id: int, buckets: Sequence[Bucket], hold: Hold | None = None) -> Refusal | None:
+        return await self.shard(room_id).alimits_take(room_id, buckets, hold)
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -146,9 +146,9 @@ def _muted_frame(room: Room, until: datetime | None, reason: str) -> dict[str, A
     return {"type": MUTED_FRAME, "data": {"room": room.pk, "until": iso(until), "reason": reason}}
 
 
-def _send_on_commit(room: Room, user: User, frame: dict[str, Any]) -> None:
+def _mute_on_commit(room: Room, user: User, until: datetime | None, frame: dict[str, Any]) -> None:
     room_id, user_id = room.pk, user.pk
-    transaction.on_commit(lambda: broadcast.room_user_send(room_id, user_id, frame), robust=True)
+    transaction.on_commit(lambda: broadcast.room_user_mute(room_id, user_id, until, frame), robust=True)
 
 
 @transaction.atomic
@@ -182,7 +182,7 @@ def room_mute(*, actor: User, room: Room, user: User, duration_s: int, reason: s
         reason=reason,
         details={"duration_s": duration_s, "until": iso(until)},
     )
-    _send_on_commit(room, user, _muted_frame(room, until, reason))
+    _mute_on_commit(room, user, until, _muted_frame(room, until, reason))
     return mute
 
 
@@ -197,7 +197,7 @@ def room_unmute(*, actor: User, room: Room, user: User) -> None:
     staff_act_check(actor=actor, created_by=mute.created_by, what="muted this user")
     mute.delete()
     audit_record(actor=actor, action=Action.UNMUTE, target_user=user, room=room)
-    _send_on_commit(room, user, _muted_frame(room, None, ""))
+    _mute_on_commit(room, user, None, _muted_frame(room, None, ""))
 
 
 # --- Bans ----------------------------------------------------------------------------------------

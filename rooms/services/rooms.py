@@ -23,7 +23,7 @@ from liveshop.errors import (
     PermissionDenied,
 )
 from liveshop.models import User
-from rooms import hooks, payloads
+from rooms import broadcast, hooks, payloads
 from rooms.broadcast import room_event_on_commit
 from rooms.models import FlashSale, Host, ModerationAction, Room, RoomItem
 from rooms.services.flash_sales import room_flash_sales_end
@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 ROOM_EDITABLE_FIELDS = frozenset(
     {"title", "title_en", "description", "scheduled_start", "slow_mode_s", "playback_url", "comment_min_account_age_s"}
 )
+
+# Fields the comment intake judges comments by (rooms/realtime/intake.py).
+COMMENT_RULE_FIELDS = frozenset({"slow_mode_s", "comment_min_account_age_s"})
 
 
 def room_create(
@@ -59,6 +62,9 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     if updated != 1:
         raise Conflict("An ended or suspended room cannot be changed.")
     room.refresh_from_db()
+    if fields.keys() & COMMENT_RULE_FIELDS:
+        room_id = room.pk
+        transaction.on_commit(lambda: broadcast.room_comment_rules_changed(room_id), robust=True)
     if "playback_url" in fields:
         # Open pages switch to the new URL (or off it) without a reload.
         room_event_on_commit(room.pk, "video.updated", payloads.video_payload(room))

@@ -35,6 +35,10 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         "rooms.broadcast.room_user_send", lambda room_id, user_id, frame: sent.append(("send", user_id, frame))
     )
     monkeypatch.setattr(
+        "rooms.broadcast.room_user_mute",
+        lambda room_id, user_id, until, frame: sent.append(("send", user_id, frame)),
+    )
+    monkeypatch.setattr(
         "rooms.broadcast.room_user_close", lambda room_id, user_id, code=4403: sent.append(("close", user_id, code))
     )
     return sent

@@ -13,12 +13,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from liveshop.ratelimit import Bucket
 from rooms import broadcast
 from rooms.banned_words import BannedWordMatcher, banned_word_in, normalize
 from rooms.models import BannedWord, RoomEvent, RoomSequence
 from rooms.realtime import events as ev
 from rooms.realtime import redis_backend
-from rooms.realtime.backend import LocalRateLimiter, get_backend
+from rooms.realtime.backend import Hold, LocalRateLimiter, Refusal, get_backend
 from rooms.realtime.db_backend import DatabaseBackend, _prune
 from rooms.realtime.redis_backend import SEQ_BLOCK, RedisBackend
 from rooms.services import stats
@@ -192,6 +193,29 @@ def test_seqs_never_go_back_when_redis_loses_the_counter(settings, monkeypatch):
     assert broadcast.room_publish(room_id, "order.placed", {}) == 71
 
 
+@pytest.mark.django_db
+def test_a_batch_published_in_one_round_trip_keeps_order_and_survives_a_lost_counter(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    backend = get_backend()
+    assert isinstance(backend, RedisBackend)
+    lost_room, kept_room = next(_room_ids), next(_room_ids)
+    assert broadcast.room_publish(lost_room, "order.placed", {}) == 1
+    assert broadcast.room_publish(kept_room, "order.placed", {}) == 1
+    backend._sync.delete(backend.room_key(lost_room, "seq"))  # evicted: its events are refused
+    events = [(room_id, "comment.new", {"n": n}) for n in range(3) for room_id in (lost_room, kept_room)]
+    seqs = broadcast.room_publish_many(events)
+    kept = seqs[1::2]
+    assert kept == [2, 3, 4]  # published once each, in order
+    lost = seqs[0::2]
+    assert lost == sorted(lost)
+    assert len(set(lost)) == 3
+    assert lost[0] > 1  # in a new block, above every seq given before
+    history = asyncio.run(backend.areplay(kept_room, 0, 4))
+    assert history is not None
+    assert [e.seq for e in history] == [1, 2, 3, 4]
+
+
 @pytest.mark.django_db(transaction=True)  # the seq reservation writes on a connection of its own
 def test_counters_come_back_when_redis_restarts_empty(settings, live_room):
     """Likes, views, peak and unique visitors are copied to PostgreSQL while the room is
@@ -255,13 +279,41 @@ def test_rate_limit_burst_then_sustained(settings, where):
     assert take() > 0
 
 
-def test_slow_mode_hold_in_memory():
+@pytest.mark.parametrize("where", ["redis", "memory"])
+def test_limits_are_taken_all_or_nothing(where):
     clock = [50.0]
     limiter = LocalRateLimiter(clock=lambda: clock[0])
-    assert limiter.hold("r:u", 10) == 0.0
-    assert limiter.hold("r:u", 10) == 10.0
-    clock[0] += 10.01
-    assert limiter.hold("r:u", 10) == 0.0
+    room_id = next(_room_ids)
+
+    def take(buckets: list[Bucket], hold: Hold | None = None) -> Refusal | None:
+        if where == "memory":
+            return limiter.take_all(buckets, (f"{room_id}:{hold.name}", hold.seconds) if hold else None)
+        return get_backend().limits_take(room_id, buckets, hold)
+
+    spare = Bucket(f"test:{room_id}:spare", per_minute=1, burst=2)
+    empty = Bucket(f"test:{room_id}:empty", per_minute=1, burst=1)
+    assert take([empty]) is None
+    refusal = take([spare, empty])
+    assert refusal is not None
+    assert refusal.index == 1
+    assert 59 < refusal.wait <= 60
+    # The refused call took nothing from `spare`: its burst of two is still there.
+    assert take([spare]) is None
+    assert take([spare]) is None
+    refusal = take([spare])
+    assert refusal is not None
+    assert refusal.index == 0
+    assert 59 < refusal.wait <= 60
+    # The hold (slow mode) answers after the buckets, at index len(buckets).
+    slow = Hold("slow:7", 10)
+    assert take([], slow) is None
+    refusal = take([], slow)
+    assert refusal is not None
+    assert refusal.index == 0
+    assert 9 < refusal.wait <= 10
+    if where == "memory":
+        clock[0] += 10.01
+        assert take([], slow) is None
 
 
 # --- The embedded event log -------------------------------------------------------------------------

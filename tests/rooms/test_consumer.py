@@ -298,9 +298,24 @@ async def test_comment_in_a_room_not_live(ws, room, viewer):
 async def test_muted_user_cannot_comment(ws, live_room, viewer):
     socket = await open_as(ws, viewer, live_room)
     await snapshot_of(socket)
+    host_user = await sync_to_async(lambda: live_room.host.user)()
+    # The socket keeps the mute (the intake judges from memory): the mute's control
+    # message reaches it, after the frame that tells the user.
+    await sync_to_async(services.room_mute)(actor=host_user, room=live_room, user=viewer, duration_s=60)
+    await socket.receive_type("moderation.muted")
+    await expect_error(socket, {"type": "comment.send", "text": "hi", "nonce": "a"}, "muted")
+    await sync_to_async(services.room_unmute)(actor=host_user, room=live_room, user=viewer)
+    await socket.receive_type("moderation.unmuted")
+    await socket.send({"type": "comment.send", "text": "hi again", "nonce": "b"})
+    assert (await socket.receive_type("comment.ack"))["data"]["nonce"] == "b"
+
+
+async def test_a_mute_made_before_the_socket_opened_counts(ws, live_room, viewer):
     await sync_to_async(Mute.objects.create)(
         room=live_room, user=viewer, until=timezone.now() + dt.timedelta(minutes=1)
     )
+    socket = await open_as(ws, viewer, live_room)
+    await snapshot_of(socket)
     await expect_error(socket, {"type": "comment.send", "text": "hi", "nonce": "a"}, "muted")
 
 

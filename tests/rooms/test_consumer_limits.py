@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError
 
 from rooms import consumers
 from rooms.models import Comment
+from rooms.realtime import intake
 from tests.rooms.conftest import Socket
 from tests.rooms.test_consumer import expect_error, open_as, snapshot_of, ticket_for
 
@@ -26,7 +27,7 @@ async def test_a_lost_database_during_a_comment_is_an_error_frame(ws, live_room,
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(consumers, "create_comment", fail)
+    monkeypatch.setattr(intake, "comments_write", fail)
     data = await expect_error(socket, {"type": "comment.send", "text": "hello", "nonce": "n1"}, "unavailable")
     assert data["nonce"] == "n1"
     assert data["retry_after"] >= 1
