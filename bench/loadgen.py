@@ -96,10 +96,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _connection(host: str, port: int, requests: list[Request], run: Run, progress: Callable[[int], None]) -> None:
+async def _connection(
+    host: str, port: int, queue: asyncio.Queue[Request | None], run: Run, progress: Callable[[int], None]
+) -> None:
+    """Send the queue's requests one after the other until it gives None."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        for request in requests:
+        while (request := await queue.get()) is not None:
             payload = _encode(host, port, request)
             started = time.perf_counter()
             try:
@@ -117,14 +120,8 @@ async def _connection(host: str, port: int, requests: list[Request], run: Run, p
         writer.close()
 
 
-async def burst(host: str, port: int, requests: Sequence[Request], *, concurrency: int, label: str = "") -> Run:
-    """Send all requests over `concurrency` keep-alive connections, as fast as they are answered."""
-    run = Run()
-    shares: list[list[Request]] = [[] for _ in range(concurrency)]
-    for index, request in enumerate(requests):
-        shares[index % concurrency].append(request)
+def _progress(label: str, total: int) -> Callable[[int], None]:
     done = 0
-    total = len(requests)
     next_report = time.monotonic() + 1
 
     def progress(count: int) -> None:
@@ -134,8 +131,41 @@ async def burst(host: str, port: int, requests: Sequence[Request], *, concurrenc
             next_report = time.monotonic() + 1
             print(f"  {label} {done}/{total} requests", flush=True)
 
+    return progress
+
+
+async def burst(host: str, port: int, requests: Sequence[Request], *, concurrency: int, label: str = "") -> Run:
+    """Send all requests over `concurrency` keep-alive connections, as fast as they are answered."""
+    run = Run()
+    shares: list[asyncio.Queue[Request | None]] = [asyncio.Queue() for _ in range(min(concurrency, len(requests)))]
+    for index, request in enumerate(requests):
+        shares[index % len(shares)].put_nowait(request)
+    for share in shares:
+        share.put_nowait(None)
+    progress = _progress(label, len(requests))
     run.started_at = time.perf_counter()
-    await asyncio.gather(*(_connection(host, port, share, run, progress) for share in shares if share))
+    await asyncio.gather(*(_connection(host, port, share, run, progress) for share in shares))
+    run.elapsed_s = time.perf_counter() - run.started_at
+    return run
+
+
+async def paced(
+    host: str, port: int, requests: Sequence[Request], *, per_s: float, concurrency: int, run: Run, label: str = ""
+) -> Run:
+    """Send request i at i / per_s seconds from the start (open loop), each on the first of
+    `concurrency` keep-alive connections that is free; `run` fills as answers come."""
+    queue: asyncio.Queue[Request | None] = asyncio.Queue()
+    progress = _progress(label, len(requests))
+    run.started_at = time.perf_counter()
+    connections = [asyncio.create_task(_connection(host, port, queue, run, progress)) for _ in range(concurrency)]
+    for index, request in enumerate(requests):
+        delay = run.started_at + index / per_s - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(request)
+    for _ in connections:
+        queue.put_nowait(None)
+    await asyncio.gather(*connections)
     run.elapsed_s = time.perf_counter() - run.started_at
     return run
 

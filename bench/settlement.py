@@ -2,6 +2,7 @@
 
     DATABASE_URL=postgres://... REDIS_URL=redis://.../N flock /tmp/liveshop-bench.lock \\
         .venv/bin/python -m bench.settlement [--orders 10000] [--workers 2] [--concurrency 2]
+        .venv/bin/python -m bench.settlement --paced 150,200,250,300 [--seconds 15]
 
 10,000 pending orders (sold in a cadre's room: fee, seller share and host commission),
 each paid: its `payment_intent.succeeded` webhook, signed with the webhook secret, plus
@@ -11,6 +12,12 @@ C) on the Redis broker settle them. The reference is the intake itself: settleme
 keeps up when the settled count follows the accepted count (the backlog stays flat and
 drains at once when the webhooks stop). Checks: every order paid and settled exactly
 once, one ledger transaction per order, the ledger sums to zero.
+
+`--paced R1,R2,...` delivers instead at each rate in turn (settlements/s; the duplicates
+come on top), `--seconds` long, each round with fresh orders: a rate is kept up with when
+the backlog stays flat over the round's second half (never more than a second of
+webhooks) and is gone within a second of the last webhook. The highest such rate is
+what this machine settles in a steady stream.
 Writes bench/results/settlement-<time>.json.
 """
 
@@ -151,34 +158,7 @@ def signed_requests(intents: list[dict[str, Any]], duplicates: float) -> tuple[l
     return requests, [order_id for order_id, _ in events]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--duplicates", type=float, default=0.10)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes (prefork)")
-    parser.add_argument("--http-concurrency", type=int, default=32)
-    args = parser.parse_args()
-
-    setup_django()
-    from django.core.management import call_command
-
-    from bench import loadgen
-    from liveshop.celery import app as celery_app
-    from orders.models import LedgerTransaction, Order, StripeEvent
-    from orders.services.ledger import ledger_check
-
-    log("migrating the bench database")
-    call_command("migrate", verbosity=0)
-    log(f"creating {args.orders} pending orders with PaymentIntents")
-    intents = prepare_orders(args.orders)
-    requests, order_ids = signed_requests(intents, args.duplicates)
-    first, last = min(order_ids), max(order_ids)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log_dir = RESULTS / "logs"
-    log_dir.mkdir(exist_ok=True)
-    celery_app.control.purge()
-
+def start_servers(args: Any) -> tuple[Any, Any, int, Any]:
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -188,6 +168,8 @@ def main() -> None:
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
     }
+    log_dir = RESULTS / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log(f"starting {args.workers} uvicorn worker(s) and {args.concurrency} Celery worker process(es)")
     web = start_server(
@@ -199,11 +181,25 @@ def main() -> None:
          "--without-mingle", "--without-gossip", "--prefetch-multiplier", "4"],
         cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    time.sleep(2)  # the worker connects to the broker
+    return web, worker, port, worker_log
 
+
+def settle_round(port: int, args: Any, orders: int, per_s: float | None) -> dict[str, Any]:
+    """Deliver `orders` orders' webhooks (and the duplicates), as fast as they are taken
+    or at `per_s`, and follow the backlog until every order is settled. Checks the outcome."""
+    from bench import loadgen
+    from orders.models import LedgerTransaction, Order, StripeEvent
+
+    label = f"{per_s:.0f}/s" if per_s else "flood"
+    log(f"{label}: creating {orders} pending orders with PaymentIntents")
+    intents = prepare_orders(orders)
+    event_ids = [f"evt_{i['id'][3:]}" for i in intents]
+    requests, order_ids = signed_requests(intents, args.duplicates)
+    first, last = min(order_ids), max(order_ids)
     samples: list[dict[str, float]] = []
     stop_sampling = threading.Event()
-    started = time.perf_counter()
-    accepted_at: dict[str, float] = {}
+    run = loadgen.Run()
 
     def settled_count() -> int:
         return Order.objects.filter(pk__gte=first, pk__lte=last, status=Order.Status.PAID).count()
@@ -212,73 +208,131 @@ def main() -> None:
         from django.db import connection
 
         while not stop_sampling.is_set():
-            samples.append({"t": round(time.perf_counter() - started, 2), "settled": settled_count()})
+            accepted = len(run.results)
+            settled = settled_count()
+            t = time.perf_counter() - run.started_at if run.started_at else 0.0
+            samples.append({"t": round(t, 2), "accepted": accepted, "settled": settled})
             stop_sampling.wait(0.5)
         connection.close()
 
     sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    log(f"{label}: delivering {len(requests)} webhooks ({args.duplicates:.0%} duplicates, shuffled)")
     try:
-        time.sleep(2)  # the worker connects to the broker
-        sampler.start()
-        log(f"delivering {len(requests)} webhooks ({args.duplicates:.0%} duplicates, shuffled)")
-        run = asyncio.run(
-            loadgen.burst("127.0.0.1", port, requests, concurrency=args.http_concurrency, label="webhooks")
-        )
-        accepted_at["done"] = time.perf_counter() - started
-        log(f"webhooks accepted in {run.elapsed_s:.1f} s ({run.rps:.0f}/s): {run.codes()}")
+        if per_s:
+            asyncio.run(
+                loadgen.paced(
+                    "127.0.0.1", port, requests, per_s=per_s * len(requests) / orders,
+                    concurrency=args.http_concurrency, run=run, label="webhooks",
+                )
+            )  # fmt: skip
+        else:
+            run = asyncio.run(
+                loadgen.burst("127.0.0.1", port, requests, concurrency=args.http_concurrency, label="webhooks")
+            )
+        delivered_at = time.perf_counter()
         deadline = time.monotonic() + 120
-        while settled_count() < len(order_ids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        settled_done = time.perf_counter() - started
+        while settled_count() < orders and time.monotonic() < deadline:
+            time.sleep(0.1)
+        settled_at = time.perf_counter()
     finally:
         stop_sampling.set()
         sampler.join(timeout=5)
-        stop(worker)
-        stop(web)
-        worker_log.close()
-
     settled = settled_count()
-    webhook_s = run.elapsed_s
+    elapsed = settled_at - run.started_at
+    # The backlog (orders whose webhook came, not settled yet) over the second half of the
+    # delivery: flat when settlement keeps up, growing when it does not.
+    half = [s for s in samples if run.elapsed_s / 2 <= s["t"] <= run.elapsed_s]
+    backlog = [max(0.0, s["accepted"] * orders / len(requests) - s["settled"]) for s in half]
     transactions = LedgerTransaction.objects.filter(order_id__gte=first, order_id__lte=last, kind="order_payment")
-    events = StripeEvent.objects.filter(event_id__in=[f"evt_{i['id'][3:]}" for i in intents])
-    lag_s = max(0.0, settled_done - accepted_at["done"])
-    report = {
-        "benchmark": "settlement",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "orders": args.orders,
+    events = StripeEvent.objects.filter(event_id__in=event_ids)
+    drain_s = round(max(0.0, settled_at - delivered_at), 2)
+    flat = per_s is not None and drain_s <= 1.0 and max(backlog, default=0) <= per_s
+    result: dict[str, Any] = {
+        "rate": label,
+        "orders": orders,
         "webhooks": len(requests),
-        "duplicates": len(requests) - args.orders,
-        "uvicorn_workers": args.workers,
-        "celery_processes": args.concurrency,
-        "cpus": os.cpu_count(),
-        "webhooks_per_s": round(len(run.results) / webhook_s, 1),
+        "webhooks_per_s": round(len(run.results) / run.elapsed_s, 1),
         "webhook_p99_ms": round(run.percentile_ms(99), 1),
         "webhook_codes": run.codes(),
         "settled": settled,
-        "settlements_per_s": round(settled / settled_done, 1),
-        "settlements_per_s_while_webhooks_came": round(
-            max((s["settled"] for s in samples if s["t"] <= webhook_s + 2), default=0) / max(webhook_s, 0.001), 1
-        ),
-        "drain_after_last_webhook_s": round(lag_s, 2),
-        "backlog_samples": samples,
+        "settlements_per_s": round(settled / elapsed, 1),
+        "drain_after_last_webhook_s": drain_s,
+        "flat": flat,
+        "backlog_second_half": [round(b) for b in backlog],
         "checks": {
-            "every_order_paid": settled == args.orders,
-            "one_ledger_transaction_per_order": transactions.count() == args.orders,
-            "events_stored_once": events.count() == args.orders,
+            "every_order_paid": settled == orders,
+            "one_ledger_transaction_per_order": transactions.count() == orders,
+            "events_stored_once": events.count() == orders,
             "events_all_processed": not events.filter(processed_at__isnull=True).exists(),
-            "ledger_balanced": ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []},
         },
+        "samples": samples,
+    }
+    log(
+        f"{label}: {result['settlements_per_s']} settled/s, drained {drain_s} s after the last webhook, "
+        f"backlog over the second half {[round(b) for b in backlog][:12]}"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--duplicates", type=float, default=0.10)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes (prefork)")
+    parser.add_argument("--http-concurrency", type=int, default=32)
+    parser.add_argument(
+        "--paced", default="", help="settlements/s to deliver at, comma separated (instead of the flood)"
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each paced round")
+    args = parser.parse_args()
+
+    setup_django()
+    from django.core.management import call_command
+
+    from liveshop.celery import app as celery_app
+    from orders.services.ledger import ledger_check
+
+    log("migrating the bench database")
+    call_command("migrate", verbosity=0)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    celery_app.control.purge()
+    rates = [float(r) for r in args.paced.split(",") if r]
+    web, worker, port, worker_log = start_servers(args)
+    try:
+        if rates:
+            rounds = [settle_round(port, args, int(rate * args.seconds), rate) for rate in rates]
+        else:
+            rounds = [settle_round(port, args, args.orders, None)]
+    finally:
+        stop(worker)
+        stop(web)
+        worker_log.close()
+    balanced = ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
+    report = {
+        "benchmark": "settlement",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "uvicorn_workers": args.workers,
+        "celery_processes": args.concurrency,
+        "cpus": os.cpu_count(),
+        "rounds": rounds,
+        "ledger_balanced": balanced,
     }
     print()
-    print(
-        f"settlement: {args.orders} orders, {len(requests)} webhooks ({report['duplicates']} duplicates, shuffled), "
-        f"{args.workers} uvicorn + {args.concurrency} celery processes, {os.cpu_count()} cpus"
-    )
-    print(f"{'webhooks accepted/s':<36}{report['webhooks_per_s']:>10}   (p99 {report['webhook_p99_ms']} ms)")
-    print(f"{'settlements/s, overall':<36}{report['settlements_per_s']:>10}")
-    print(f"{'backlog drained after last webhook':<36}{report['drain_after_last_webhook_s']:>9}s")
-    for name, ok in report["checks"].items():
-        print(f"  {name:<34}{'OK' if ok else 'FAILED'}")
+    print(f"settlement: {args.workers} uvicorn + {args.concurrency} celery processes, {os.cpu_count()} cpus")
+    print("| delivery | orders | webhooks/s | settled/s | drained after last webhook | backlog flat | checks |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    for r in rounds:
+        checks = "OK" if all(r["checks"].values()) else "FAILED " + ",".join(k for k, v in r["checks"].items() if not v)
+        print(
+            f"| {r['rate']} | {r['orders']} | {r['webhooks_per_s']} | {r['settlements_per_s']} | "
+            f"{r['drain_after_last_webhook_s']} s | {'yes' if r['flat'] else 'no'} | {checks} |"
+        )
+    flat = [r for r in rounds if r["flat"]]
+    if rates:
+        print(f"highest paced rate with a flat backlog: {flat[-1]['rate'] if flat else 'none'}")
+    print(f"ledger balanced: {'OK' if balanced else 'FAILED'}")
     out = RESULTS / f"settlement-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps(report, indent=2))
     log(f"wrote {out.relative_to(ROOT)}")
