@@ -16,11 +16,12 @@ Two servers, each alone on core 0, take the same comments from the same clients:
   no rules, no limits; its subscriber sends every comment to the moderator's socket and,
   every 100 ms, the newest one to the viewers (liveshop's viewers get a thinned feed too).
 
-On each server: `--sockets` anonymous viewers (bench/ws_client.py, on core 1), 50
+On each server: `--sockets` anonymous viewers (bench/ws_client.py, on core 1), 400
 signed-in commenters and one moderator (who gets every comment) on sockets of this
 process (core 1). Two loads:
 
-- capacity: each commenter keeps 8 comments in flight for `--seconds`: comments/s
+- capacity: each commenter sends up to 10 comments a second (a socket may send 20
+  frames a second), at most 4 waiting for their ack, for `--seconds`: comments/s
   acknowledged, server CPU per comment (from /proc), ack latency p50/p99;
 - paced: `--paced` comments/s for `--seconds`, open loop: ack latency p50/p99.
 
@@ -54,8 +55,11 @@ sys.path.insert(0, str(BASE_DIR))
 from bench.fanout import CLIENT_CORE, Clients, Server, _pin, free_port, percentile  # noqa: E402
 from bench.flash_sale import log, setup_django  # noqa: E402
 
-COMMENTERS = 50
-IN_FLIGHT = 8
+# A socket may send CLIENT_FRAMES_PER_S frames a second (rooms/consumers.py; more closes
+# it): the commenters are many, each at most PER_COMMENTER_S comments a second.
+COMMENTERS = 400
+PER_COMMENTER_S = 10
+IN_FLIGHT = 4
 TEXTS = ["多少钱一斤?", "包邮吗", "Is it organic?", "好茶!", "Wulong black tea, nice", "还有货吗"]
 
 
@@ -276,15 +280,23 @@ class Crowd:
         await self.sockets[index].send(json.dumps({"type": "comment.send", "text": text, "nonce": nonce}))
 
     async def capacity(self, seconds: float) -> int:
-        """Each commenter keeps IN_FLIGHT comments in flight until `seconds` are up."""
-        deadline = time.perf_counter() + seconds
+        """Each commenter sends up to PER_COMMENTER_S comments a second, IN_FLIGHT at most
+        unanswered, until `seconds` are up."""
+        started = time.perf_counter()
+        deadline = started + seconds
         sent = 0
 
         async def commenter(index: int) -> None:
             nonlocal sent
             n = 0
-            while time.perf_counter() < deadline:
-                await self.send(index, f"c{index}-{n}")
+            while (now := time.perf_counter()) < deadline:
+                due = started + (n + index / len(self.sockets)) / PER_COMMENTER_S
+                if due > now:
+                    await asyncio.sleep(due - now)
+                try:
+                    await asyncio.wait_for(self.send(index, f"c{index}-{n}"), max(0.001, deadline - now))
+                except TimeoutError:
+                    return
                 n += 1
                 sent += 1
 
@@ -401,7 +413,9 @@ def start(kind: str, env: dict[str, str], room_id: int, log_dir: Path) -> Server
 def run_side(kind: str, sockets: int, show: Show, env: dict[str, str], args: Any, log_dir: Path) -> list[LoadResult]:
     server = start(kind, env, show.room_id, log_dir)
     base = f"ws://127.0.0.1:{server.port}/ws/rooms/{show.room_id}/"
-    if kind == "liveshop":
+    viewers = Clients(base, sockets, env, tickets=[], deflate=False, snapshot=kind == "liveshop")
+    log(f"{kind}: {viewers.connected['connected']:,} viewers open")
+    if kind == "liveshop":  # tickets last a minute (WS_TICKET_TTL_S): made once the viewers are in
         moderator_ticket, commenter_tickets = tickets(show)
         moderator: Any = moderator_ticket
         commenters: list[Any] = commenter_tickets
@@ -414,8 +428,6 @@ def run_side(kind: str, sockets: int, show: Show, env: dict[str, str], args: Any
         def url_of(who: Any, full: bool) -> str:
             return f"{base}?user={who}{'&full=1' if full else ''}"
 
-    viewers = Clients(base, sockets, env, tickets=[], deflate=False, snapshot=kind == "liveshop")
-    log(f"{kind}: {viewers.connected['connected']:,} viewers open")
     try:
 
         async def main() -> list[LoadResult]:

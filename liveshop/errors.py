@@ -95,6 +95,12 @@ class LimitExceeded(ServiceError):
     default_detail = "The per-buyer limit of this flash sale is reached."
 
 
+class RedEnvelopeEmpty(ServiceError):
+    code = "red_envelope_empty"
+    status = status.HTTP_409_CONFLICT
+    default_detail = "Every share of this red envelope has been grabbed."
+
+
 class InsufficientCoins(ServiceError):
     code = "insufficient_coins"
     status = status.HTTP_402_PAYMENT_REQUIRED

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "orders",
     "streams",
     "notifications",
+    "envelopes",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,9 @@ COMMENT_RATE_PER_MIN = env_int("COMMENT_RATE_PER_MIN", 20)
 # Comments from room sockets are written in batches (group commit): a batch starts this
 # many ms after the first comment waiting, or as soon as the one before it committed.
 COMMENT_BATCH_MS = env_int("COMMENT_BATCH_MS", 2)
+# A red envelope's shares can be grabbed this long after it opens; then what is left goes
+# back to its sender (envelopes/services.py).
+RED_ENVELOPE_TTL_S = env_int("RED_ENVELOPE_TTL_S", 300)
 WS_TICKET_TTL_S = env_int("WS_TICKET_TTL_S", 60)
 
 # --- Rate limits and sizes (liveshop/ratelimit.py) ------------------------------------------
@@ -342,6 +346,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "orders-expire-due": {"task": "orders.tasks.orders_expire_due_task", "schedule": 1.0, "options": {"expires": 5}},
     "flash-sales-sweep": {"task": "rooms.tasks.flash_sales_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
     "giveaways-sweep": {"task": "rooms.tasks.giveaways_sweep_task", "schedule": 1.0, "options": {"expires": 5}},
+    "red-envelopes-expire": {
+        "task": "envelopes.tasks.red_envelopes_expire_task",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},

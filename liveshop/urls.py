@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("orders.urls")),
     path("", include("streams.urls")),
     path("", include("notifications.urls")),
+    path("", include("envelopes.urls")),
 ]
 
 # The web client (liveshop/web.py): pages whose scripts use the public API above.

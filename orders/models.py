@@ -275,6 +275,7 @@ class LedgerAccount(models.Model):
         WALLET = "wallet"  # a user's coins to spend
         COIN_EARNINGS = "coin_earnings"  # a host's share of the gifts received
         COIN_FEES = "coin_fees"  # the platform's share of the gifts
+        RED_ENVELOPES = "red_envelopes"  # the coins of red envelopes not grabbed yet (escrow)
 
     code = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -327,6 +328,9 @@ class LedgerTransaction(models.Model):
         TOP_UP = "top_up"
         GIFT = "gift"
         COIN_GRANT = "coin_grant"
+        RED_ENVELOPE_DROP = "red_envelope_drop"  # host's wallet -> escrow
+        RED_ENVELOPE_GRAB = "red_envelope_grab"  # escrow -> a winner's wallet
+        RED_ENVELOPE_RETURN = "red_envelope_return"  # escrow -> host's wallet, at expiry
 
     key = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -49,6 +49,8 @@ def comment_history_payload(comment: Comment, *, host_user_id: int, moderator_id
 
 def snapshot_shared(room: Room) -> dict[str, Any]:
     """The part of `room.snapshot` that is the same for every socket of the room."""
+    from envelopes.selectors import room_open_red_envelopes
+    from envelopes.services import red_envelope_public
     from rooms.api import FlashSaleSerializer, RoomItemSerializer, RoomSerializer
 
     items = selectors.room_items(room=room)
@@ -65,6 +67,7 @@ def snapshot_shared(room: Room) -> dict[str, Any]:
         "items": RoomItemSerializer(items, many=True).data,
         "flash_sales": FlashSaleSerializer(flash_sales, many=True).data,
         "giveaways": selectors_gifts.room_giveaways_public(room=room),
+        "red_envelopes": [red_envelope_public(e) for e in room_open_red_envelopes(room_id=room.pk)],
         "recent_comments": [
             comment_history_payload(c, host_user_id=room.host.user_id, moderator_ids=moderator_ids) for c in recent
         ],

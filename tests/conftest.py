@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Shop, Sku
 from liveshop.models import User
+from orders.services.ledger import ledger_forget
 from rooms.models import Host, Room, RoomItem
 from tests import factories
 
@@ -74,6 +75,12 @@ def _no_rate_limits(settings: Any) -> None:
     settings.RATE_LIMITS = False
     # Stripe's write limit too (orders/stripe_limiter.py): its own tests turn it back on.
     settings.STRIPE_WRITE_RATE = 0
+
+
+@pytest.fixture(autouse=True)
+def _forget_ledger_accounts() -> Iterator[None]:
+    yield
+    ledger_forget()  # transactional tests commit accounts, then the database is emptied
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from liveshop.models import User
 from liveshop.redis_client import redis_sync
 from orders import stripe_api
 from orders.models import Order
-from orders.services.ledger import ledger_forget
 from rooms.models import Room, RoomItem
 from tests import factories
 from tests.conftest import ClientFor
@@ -77,12 +76,6 @@ def _redis_clear() -> None:
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)
-
-
-@pytest.fixture(autouse=True)
-def _forget_ledger_accounts() -> Iterator[None]:
-    yield
-    ledger_forget()  # transactional tests commit accounts, then the database is emptied
 
 
 @pytest.fixture(autouse=True)

@@ -72,6 +72,7 @@ async def test_snapshot_shape_for_anonymous(ws, live_room, item, viewer):
         "items",
         "flash_sales",
         "giveaways",
+        "red_envelopes",
         "viewers",
         "likes",
         "recent_comments",
