@@ -11,6 +11,7 @@ import {mountFeed} from './panels/feed.js';
 import {mountGiveaways} from './panels/giveaway.js';
 import {mountHostShelf} from './panels/host-shelf.js';
 import {mountLikes} from './panels/likes.js';
+import {mountRedEnvelopes} from './panels/red-envelope.js';
 import {moderationActions} from './panels/moderation.js';
 import {mountRoomCover} from './panels/room-cover.js';
 import {mountStats} from './panels/stats.js';
@@ -74,6 +75,7 @@ room.use(mountFeed());
 room.use(mountComments({socket: room.socket, config, actions: moderationActions({roomId})}));
 room.use(mountLikes({socket: room.socket}));
 room.use(mountGiveaways({roomId, config, host: true}));
+room.use(mountRedEnvelopes({roomId, config, host: true}));
 room.use(mountStats({roomId}));
 mountRoomCover({roomId});
 

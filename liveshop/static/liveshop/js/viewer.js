@@ -12,6 +12,7 @@ import {mountComments} from './panels/comments.js';
 import {mountGifts} from './panels/gifts.js';
 import {mountGiveaways} from './panels/giveaway.js';
 import {mountLikes} from './panels/likes.js';
+import {mountRedEnvelopes} from './panels/red-envelope.js';
 import {mountMoments} from './panels/moments.js';
 import {reportActions} from './panels/report.js';
 import {mountSheets} from './panels/sheets.js';
@@ -68,6 +69,7 @@ room.use(mountMoments());
 room.use(mountLikes({socket: room.socket}));
 room.use(mountTicker());
 room.use(mountGiveaways({roomId, config}));
+room.use(mountRedEnvelopes({roomId, config}));
 
 // On a phone a comment's Report shows when the comment is tapped (app.css), not on every
 // comment floating over the video.
