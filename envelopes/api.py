@@ -71,7 +71,7 @@ class RoomRedEnvelopesView(APIView):
     @extend_schema(
         request=RedEnvelopeCreateSerializer,
         parameters=[_IDEMPOTENCY_PARAMETER],
-        responses={201: RedEnvelopeSerializer, **errors(400, 401, 402, 403, 404, 409)},
+        responses={201: RedEnvelopeSerializer, **errors(400, 401, 402, 403, 404, 409, 422)},
         description="Drop a red envelope (the room's host, while live): the coins leave the host's wallet at once "
         "(402 `insufficient_coins`), split into random shares of at least one coin; the room hears "
         "`red_envelope.dropped`.",

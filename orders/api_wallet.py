@@ -18,9 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api_docs import errors, idempotency_key_parameter
-from liveshop.errors import NotFound
+from liveshop.errors import NotFound, PermissionDenied
 from liveshop.idempotency import IdempotentCall, idempotent
-from liveshop.permissions import authenticated_user
+from liveshop.models import User
+from liveshop.permissions import authenticated_user, is_staff
 from orders.api import OrderSerializer, ShippingSerializer
 from orders.models import TopUp
 from orders.selectors import orders_with_details
@@ -124,6 +125,49 @@ class WalletView(APIView):
                 }
             ).data
         )
+
+
+class WalletGrantSerializer(serializers.Serializer[Any]):
+    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
+    coins = serializers.IntegerField(min_value=1, max_value=wallet.GRANT_MAX_COINS)
+    reason = serializers.CharField(max_length=150, help_text="Why, for the ledger and the audit log.")
+    key = serializers.CharField(
+        max_length=80, help_text="Names the grant: the same key grants once (a retry, a double click)."
+    )
+
+
+class WalletGrantView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=WalletGrantSerializer,
+        responses={201: WalletSerializer, 200: WalletSerializer, **errors(400, 401, 403)},
+        description="Staff give a user coins (added): a county's campaign pays for its cadre host's red "
+        "envelopes this way. From the platform's promotions account, once per `key` (200 when made already), "
+        "written to the ledger with the reason and to the audit log. Answers the user's wallet.",
+    )
+    def post(self, request: Request) -> Response:
+        actor = authenticated_user(request)
+        if not is_staff(actor):
+            raise PermissionDenied("Only staff grant coins.")
+        data = WalletGrantSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        made = wallet.wallet_grant(
+            user=values["user"],
+            coins=values["coins"],
+            key=f"staff:{values['key']}",
+            reason=values["reason"],
+            actor=actor,
+        )
+        balances = wallet.wallet_get(user=values["user"])
+        body = {
+            "coins": balances.coins,
+            "earned_coins": balances.earned_coins,
+            "coin_price": settings.COIN_PRICE_FEN,
+            "currency": settings.CURRENCY,
+        }
+        return Response(WalletSerializer(body).data, status=status.HTTP_201_CREATED if made else status.HTTP_200_OK)
 
 
 class TopUpListCreateView(generics.ListAPIView[TopUp]):

@@ -18,6 +18,7 @@ urlpatterns = [
     path("rooms/<int:pk>/stats/", stats_api.RoomStatsView.as_view(), name="room-stats"),
     path("stats/districts/", stats_api.DistrictStatsView.as_view(), name="stats-districts"),
     path("wallet/", api_wallet.WalletView.as_view(), name="wallet"),
+    path("wallets/grants/", api_wallet.WalletGrantView.as_view(), name="wallet-grants"),
     path("wallet/top-ups/", api_wallet.TopUpListCreateView.as_view(), name="top-up-list"),
     path("wallet/top-ups/<int:pk>/", api_wallet.TopUpDetailView.as_view(), name="top-up-detail"),
     path("rooms/<int:pk>/gifts/", api_wallet.RoomGiftSendView.as_view(), name="room-gift-send"),

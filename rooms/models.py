@@ -364,6 +364,7 @@ class ModerationAction(models.Model):
         BANNED_WORD_REMOVE = "banned_word_remove"
         ROOM_SUSPEND = "room_suspend"
         HOST_VERIFY = "host_verify"
+        COIN_GRANT = "coin_grant"  # staff gave a user coins (a county's campaign for its cadre host)
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -199,12 +199,14 @@ def top_up_on_intent_canceled(intent: dict[str, Any]) -> str | None:
 # --- Staff grants ---------------------------------------------------------------------------------
 
 
-def wallet_grant(*, user: User, coins: int, key: str, reason: str) -> bool:
+def wallet_grant(*, user: User, coins: int, key: str, reason: str, actor: User | None = None) -> bool:
     """Give a user coins from the platform's promotions account, once per `key`.
 
-    For staff (goodwill, contest prizes) and the demo data: the coins come from
-    `coin_promotions`, not from a sale, so the ledger keeps granted coins apart from
-    bought ones. Returns False if this grant was made already.
+    For staff (goodwill, contest prizes, a county's campaign paying for its cadre host's
+    red envelopes) and the demo data: the coins come from `coin_promotions`, not from a
+    sale, so the ledger keeps granted coins apart from bought ones. A grant by `actor`
+    (staff) is also written to the audit log, in the same transaction. Returns False if
+    this grant was made already.
     """
     if not 1 <= coins <= GRANT_MAX_COINS:
         raise Invalid(f"A grant is from 1 to {GRANT_MAX_COINS} coins.", fields={"coins": ["Out of range."]})
@@ -222,6 +224,16 @@ def wallet_grant(*, user: User, coins: int, key: str, reason: str) -> bool:
                 ],
                 memo=f"grant to user {user.pk}: {reason}"[:200],
             )
+            if actor is not None:
+                from rooms.services.moderation import audit_record
+
+                audit_record(
+                    actor=actor,
+                    action="coin_grant",
+                    target_user=user,
+                    reason=reason,
+                    details={"coins": coins, "key": key},
+                )
     except IntegrityError:  # the same grant, made at the same moment
         return False
     return True

@@ -291,3 +291,28 @@ def test_a_suspended_rooms_envelope_is_hidden(client_for, host, viewer, live_roo
 
 def test_random_is_not_seeded_by_anyone():
     assert services._random.__class__ is random.SystemRandom
+
+
+def test_staff_grant_a_cadre_host_coins_for_a_campaign_once_and_audited(client_for, host, viewer, staff):
+    from rooms.models import ModerationAction
+
+    body = {"user": host.pk, "coins": 5000, "reason": "Wulong tea festival", "key": "wulong-2026-12"}
+    for who, code in ((None, 401), (viewer, 403), (host, 403)):
+        assert client_for(who).post("/api/v1/wallets/grants/", body, format="json").status_code == code
+    first = client_for(staff).post("/api/v1/wallets/grants/", body, format="json")
+    assert (first.status_code, first.json()["coins"]) == (201, 5000)
+    again = client_for(staff).post("/api/v1/wallets/grants/", body, format="json")
+    assert (again.status_code, again.json()["coins"]) == (200, 5000)  # one grant per key
+    assert wallet_coins(user_id=host.pk) == 5000
+    entry = ModerationAction.objects.get(action="coin_grant")
+    assert (entry.actor, entry.target_user, entry.reason) == (staff, host, "Wulong tea festival")
+    assert entry.details == {"coins": 5000, "key": "staff:wulong-2026-12"}
+    bad = client_for(staff).post("/api/v1/wallets/grants/", {**body, "coins": 0, "key": "x"}, format="json")
+    assert bad.status_code == 400
+    # The host drops the campaign's coins as a red envelope.
+    from rooms.models import Room as RoomModel
+
+    room = factories.RoomFactory.create(host=host.host, status=RoomModel.Status.LIVE)
+    assert drop(client_for, host, room, coins=5000, shares=100).status_code == 201
+    assert wallet_coins(user_id=host.pk) == 0
+    assert_ledger_balanced()

@@ -35,6 +35,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 
 from catalog.models import Shop, Sku
+from envelopes import services as envelope_services
 from liveshop.models import User
 from orders.models import Order
 from orders.services.wallet import wallet_grant
@@ -240,6 +241,9 @@ def show(
     Giveaway.objects.filter(pk=drawn.pk).update(closes_at=now - timedelta(seconds=1))
     assert giveaway_services.giveaway_draw(giveaway_id=drawn.pk)
 
+    wallet_grant(user=host, coins=1000, key="schema-show", reason="red envelopes")
+    envelope = envelope_services.red_envelope_drop(room=live_room, sender=host, coins=500, shares=5)
+
     users = {"viewer": viewer, "host": host, "staff": staff}
     return Show(
         users=users,
@@ -261,6 +265,7 @@ def show(
             "moderation/reports": [report.pk],
             "moderation/banned-words": [banned_word.pk],
             "giveaways": [open_giveaway.pk, drawn.pk],
+            "red-envelopes": [envelope.pk],
             "wallet/top-ups": [top_up.json()["id"]],
             # The farmer's offer on the rice, open to every verified host.
             "offers": [factories.OfferFactory.create(sku=rice).pk],
