@@ -18,6 +18,7 @@ from liveshop.errors import NotFound, PermissionDenied
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.permissions import authenticated_user
 from rooms import selectors as room_selectors
+from rooms.api_gifts import PublicUserSerializer
 
 _IDEMPOTENCY_PARAMETER = idempotency_key_parameter(
     "Retries with the same key and body return the first envelope and take the coins once; kept 24 hours."
@@ -34,11 +35,6 @@ class RedEnvelopeCreateSerializer(serializers.Serializer[Any]):
         if attrs["shares"] > attrs["coins"]:
             raise serializers.ValidationError({"shares": ["At most `coins`: every share is at least one coin."]})
         return attrs
-
-
-class PublicUserSerializer(serializers.Serializer[Any]):
-    id = serializers.IntegerField()
-    display_name = serializers.CharField()
 
 
 class GrabSerializer(serializers.Serializer[Any]):
