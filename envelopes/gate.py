@@ -8,7 +8,10 @@ update, and falls back to claiming any free share when the gate cannot be truste
 
 Keys of envelope E (one hash tag, so the script stays valid on a Redis Cluster):
   redenv:{E}:next     shares handed out so far (absent: the gate is not set up)
-  redenv:{E}:claimed  hash user id -> share index, so that a user asking again gets the same
+  redenv:{E}:claimed  hash user id -> share index, so that a user asking again gets the
+                      same; and the envelope's facts for the grab intake's pre-filter
+                      (envelopes/intake.py): #shares, #sender, #opens and #expires (unix
+                      ms), #followers (1: followers only)
 Without Redis (REDIS_URL unset) there is no gate and PostgreSQL hands out every share.
 """
 
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import redis
 
-from liveshop.redis_client import REDIS_UNAVAILABLE, redis_key, redis_sync
+from liveshop.redis_client import REDIS_UNAVAILABLE, redis_async, redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +48,30 @@ return n - 1
 """
 
 # Set the gate up from what PostgreSQL knows (at the drop: nothing yet; after Redis lost it:
-# the shares claimed so far), unless another process did it first.
+# the shares claimed so far), unless another process did it first. ARGV: handed out, TTL,
+# then field/value pairs (the facts, then user/index claims).
 SEED_SCRIPT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-  redis.call('HSET', KEYS[2], '-', '-')
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 return 1
+"""
+
+# The grab intake's read-only pre-filter: 'empty' only when the grab is certainly answered
+# `red_envelope_empty` (a known token, not the sender, not a followers-only envelope, within
+# its opening hours, no share of its own, every share handed out); else 'pass'.
+# KEYS = [token key, next, claimed].
+PREFILTER_SCRIPT = """
+local user = redis.call('GET', KEYS[1])
+if not user then return 'pass' end
+local facts = redis.call('HMGET', KEYS[3], '#shares', '#sender', '#opens', '#expires', '#followers', user)
+if not facts[1] or facts[6] or facts[2] == user or facts[5] == '1' then return 'pass' end
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if now_ms < tonumber(facts[3]) or now_ms >= tonumber(facts[4]) then return 'pass' end
+if tonumber(redis.call('GET', KEYS[2]) or '-1') >= tonumber(facts[1]) then return 'empty' end
+return 'pass'
 """
 
 
@@ -78,15 +98,33 @@ def gate_grab(*, envelope_id: int, user_id: int, shares: int) -> int:
         return UNKNOWN
 
 
-def gate_seed(*, envelope_id: int, handed_out: int, claimed: Iterable[tuple[int, int]]) -> None:
-    """Set the gate up with `handed_out` shares given and the (user, index) claims known."""
+def gate_seed(*, envelope_id: int, facts: dict[str, int], handed_out: int, claimed: Iterable[tuple[int, int]]) -> None:
+    """Set the gate up with the envelope's `facts` (shares, sender, opens and expires in
+    unix ms, followers), `handed_out` shares given and the (user, index) claims known."""
     client = redis_sync()
     if client is None:
         return
-    args: list[int] = [handed_out, KEY_TTL_S]
+    args: list[int | str] = [handed_out, KEY_TTL_S]
+    for name, value in facts.items():
+        args += [f"#{name}", value]
     for user_id, index in claimed:
         args += [user_id, index]
     try:
         _script(client, SEED_SCRIPT)(keys=_keys(envelope_id), args=args)
     except REDIS_UNAVAILABLE as exc:
         logger.warning("red envelope %s: gate not set up: %s", envelope_id, exc)
+
+
+async def gate_prefilter(*, token_key: str, envelope_id: int) -> str:
+    """'empty' if the grab is certainly refused as `red_envelope_empty`, else 'pass'."""
+    client = redis_async()
+    if client is None:
+        return "pass"
+    script = _async_scripts.get(client)
+    if script is None:
+        script = _async_scripts[client] = client.register_script(PREFILTER_SCRIPT)
+    verdict = await script(keys=[token_key, *_keys(envelope_id)])
+    return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+
+
+_async_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from envelopes import gate
@@ -151,8 +151,10 @@ def red_envelope_drop(
                 postings=[(wallet_account(user_id=sender.pk), coins), (_escrow(), -coins)],
                 memo=f"red envelope {envelope.pk} in room {room.pk}",
             )
-            envelope_id = envelope.pk
-            transaction.on_commit(lambda: gate.gate_seed(envelope_id=envelope_id, handed_out=0, claimed=()))
+            facts = _gate_facts(shares, sender.pk, envelope.opens_at, envelope.expires_at, followers_only)
+            transaction.on_commit(
+                lambda: gate.gate_seed(envelope_id=envelope.pk, facts=facts, handed_out=0, claimed=())
+            )
             room_event_on_commit(room.pk, "red_envelope.dropped", {"red_envelope": red_envelope_public(envelope)})
     except ledger.LedgerOverdrawn:
         raise InsufficientCoins(f"This red envelope takes {coins} coins from your wallet.") from None
@@ -271,27 +273,45 @@ def _claim_any(facts: Facts, user: User) -> Grabbed:
 
 
 def _record_grab(facts: Facts, user: User, index: int, coins: int) -> None:
-    """In the claim's transaction: take one share off the envelope, which must still be
-    open, and move the share's coins to the winner."""
-    now = timezone.now()
-    taken = RedEnvelope.objects.filter(
-        pk=facts.id, status=Status.OPEN, remaining_shares__gt=0, expires_at__gt=now
-    ).update(
-        remaining_shares=F("remaining_shares") - 1,
-        status=Case(When(remaining_shares=1, then=Value(Status.EMPTY)), default=F("status")),
-        closed_at=Case(When(remaining_shares=1, then=Value(now)), default=F("closed_at")),
-    )
-    if taken != 1:
-        # Expired meanwhile (the sweeper closed it first): roll the claim back.
-        raise Conflict("This red envelope has expired.")
+    """In the claim's transaction: move the share's coins to the winner, then take one
+    share off the envelope, which must still be open.
+
+    The envelope's row is every winner's and the sweeper's: it is updated last, so that
+    each winner holds its lock only for that statement and the commit."""
     ledger.ledger_post(
         key=f"red_envelope:{facts.id}:share:{index}",
         kind=LedgerTransaction.Kind.RED_ENVELOPE_GRAB,
         postings=[(_escrow(), coins), (wallet_account(user_id=user.pk), -coins)],
         memo=f"red envelope {facts.id}, share {index}, to user {user.pk}",
     )
-    if RedEnvelope.objects.filter(pk=facts.id, status=Status.EMPTY, remaining_shares=0).exists():
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {RedEnvelope._meta.db_table} SET remaining_shares = remaining_shares - 1, "
+            "status = CASE WHEN remaining_shares = 1 THEN %s ELSE status END, "
+            "closed_at = CASE WHEN remaining_shares = 1 THEN %s ELSE closed_at END "
+            "WHERE id = %s AND status = %s AND remaining_shares > 0 AND expires_at > %s RETURNING remaining_shares",
+            [Status.EMPTY, now, facts.id, Status.OPEN, now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        # Expired meanwhile (the sweeper closed it first): roll the claim back.
+        raise Conflict("This red envelope has expired.")
+    if row[0] == 0:
         room_event_on_commit(facts.room_id, "red_envelope.empty", {"red_envelope": facts.id})
+
+
+def _gate_facts(
+    shares: int, sender_id: int, opens_at: datetime, expires_at: datetime, followers_only: bool
+) -> dict[str, int]:
+    """What the grab intake's pre-filter needs to know (envelopes/gate.py)."""
+    return {
+        "shares": shares,
+        "sender": sender_id,
+        "opens": int(opens_at.timestamp() * 1000),
+        "expires": int(expires_at.timestamp() * 1000),
+        "followers": int(followers_only),
+    }
 
 
 def _gate_reseed(facts: Facts) -> None:
@@ -299,7 +319,12 @@ def _gate_reseed(facts: Facts) -> None:
         RedEnvelopeShare.objects.filter(envelope_id=facts.id, user__isnull=False).values_list("user_id", "index")
     )
     handed_out = max((index for _, index in claimed), default=-1) + 1
-    gate.gate_seed(envelope_id=facts.id, handed_out=handed_out, claimed=[(u, i) for u, i in claimed if u])
+    gate.gate_seed(
+        envelope_id=facts.id,
+        facts=_gate_facts(facts.shares, facts.sender_id, facts.opens_at, facts.expires_at, facts.followers_only),
+        handed_out=handed_out,
+        claimed=[(u, i) for u, i in claimed if u],
+    )
 
 
 # --- Expiry ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from envelopes.intake import GrabIntake  # noqa: E402
 from liveshop.images import UPLOAD_PATHS  # noqa: E402
 from liveshop.wsgi_threads import WsgiInThreads  # noqa: E402
 from notifications.consumers import UserConsumer  # noqa: E402
@@ -29,15 +30,18 @@ from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 # HTTP goes through Django's WSGI handler on a thread pool (one hop per request instead
 # of one per sync middleware: ~5x the requests per process, see liveshop/wsgi_threads.py),
-# behind the order intake that answers certain flash-sale refusals from Redis alone.
-http_application = OrderIntake(
-    WsgiInThreads(
-        get_wsgi_application(),
-        threads=settings.HTTP_THREADS,
-        max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-        # Image uploads: the image's limit plus room for the multipart envelope.
-        upload_paths=UPLOAD_PATHS,
-        upload_max_body=settings.IMAGE_UPLOAD_MAX_BYTES + 64 * 1024,
+# behind the intakes that answer certain flash-sale and red-envelope refusals from Redis
+# alone (orders/intake.py, envelopes/intake.py).
+http_application = GrabIntake(
+    OrderIntake(
+        WsgiInThreads(
+            get_wsgi_application(),
+            threads=settings.HTTP_THREADS,
+            max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            # Image uploads: the image's limit plus room for the multipart envelope.
+            upload_paths=UPLOAD_PATHS,
+            upload_max_body=settings.IMAGE_UPLOAD_MAX_BYTES + 64 * 1024,
+        )
     )
 )
 
