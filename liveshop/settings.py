@@ -314,6 +314,13 @@ if CELERY_BROKER_URL == "filesystem://":
         # Remote-control messages (celery inspect) go here instead of ./control.
         "control_folder": str(VAR_DIR / "celery" / "control"),
     }
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ, the production broker: a task a dead worker had taken goes back to the
+    # queue the moment its connection drops (acks_late, reject_on_worker_lost), not after
+    # a timeout; publisher confirms make a publish return only once the broker has the
+    # message. The queues are quorum queues (CELERY_TASK_QUEUES below): replicated on a
+    # cluster, kept on disk across a restart.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 else:
     # acks_late tasks are redelivered after the visibility timeout when a worker dies.
     # Every worker looks for such tasks every unacked_restore_interval (10 s), but kombu
@@ -332,6 +339,14 @@ STRIPE_TASK_QUEUE = env_str("STRIPE_TASK_QUEUE")
 CELERY_TASK_ROUTES = (
     {"orders.tasks.order_payment_prepare_task": {"queue": STRIPE_TASK_QUEUE}} if STRIPE_TASK_QUEUE else {}
 )
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    from kombu import Queue
+
+    CELERY_TASK_QUEUES = [
+        Queue(name, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+        for name in dict.fromkeys(q for q in (CELERY_TASK_DEFAULT_QUEUE, STRIPE_TASK_QUEUE) if q)
+    ]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -46,13 +46,27 @@ UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
 
 
+def _on_amqp() -> bool:
+    return str(celery_app.conf.broker_url).startswith("amqp")
+
+
 def broker_clear() -> None:
-    """Drop every task left on the test broker (its Redis index is this test run's own)."""
+    """Drop every task left on the test broker (its Redis index, or its RabbitMQ queue, is
+    this test run's own)."""
+    if _on_amqp():
+        with celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(celery_app.conf.task_default_queue)
+        return
     broker().delete(QUEUE_KEY, UNACKED_KEY, UNACKED_INDEX_KEY, "unacked_mutex")
 
 
 def broker_backlog() -> tuple[int, int]:
-    """(tasks waiting in the queue, tasks delivered and not acknowledged)."""
+    """(tasks waiting in the queue, tasks delivered and not acknowledged). Over AMQP the
+    second is not visible to a client: 0."""
+    if _on_amqp():
+        with celery_app.connection_for_write() as conn:
+            _, ready, _ = conn.default_channel.queue_declare(celery_app.conf.task_default_queue, passive=True)
+        return int(ready), 0
     client = broker()
     return int(client.llen(QUEUE_KEY)), int(client.hlen(UNACKED_KEY))
 
