@@ -30,6 +30,7 @@ from tests.chaos.test_worker_kill import DUPLICATE_EVERY, SETTLE_ORDERS, _assert
 from tests.chaos.test_worker_kill import _succeeded as succeeded
 from tests.chaos.worker_support import (
     Worker,
+    _channel,
     broker_backlog,
     broker_clear,
     kill_mid_transaction,
@@ -84,7 +85,7 @@ def amqp(settings: Any) -> Iterator[dict[str, str]]:
         yield {"CELERY_BROKER_URL": AMQP_URL, "CELERY_TASK_DEFAULT_QUEUE": queue}
     finally:
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+            _channel(conn).queue_delete(queue)
         celery_app.conf.update(saved)
         _reset_celery_connections()
 
@@ -96,8 +97,8 @@ def _reset_celery_connections() -> None:
     import kombu.pools
 
     kombu.pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    celery_app._pool = None  # type: ignore[attr-defined]  # Celery's own cache of `pool`
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]  # and of `producer_pool`
 
 
 @pytest.fixture

@@ -46,6 +46,10 @@ UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
 
 
+def _channel(conn: Any) -> Any:
+    return conn.default_channel  # an AMQP channel (kombu's stubs type it as the bare protocol)
+
+
 def _on_amqp() -> bool:
     return str(celery_app.conf.broker_url).startswith("amqp")
 
@@ -55,7 +59,7 @@ def broker_clear() -> None:
     this test run's own)."""
     if _on_amqp():
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(celery_app.conf.task_default_queue)
+            _channel(conn).queue_purge(celery_app.conf.task_default_queue)
         return
     broker().delete(QUEUE_KEY, UNACKED_KEY, UNACKED_INDEX_KEY, "unacked_mutex")
 
@@ -65,7 +69,7 @@ def broker_backlog() -> tuple[int, int]:
     second is not visible to a client: 0."""
     if _on_amqp():
         with celery_app.connection_for_write() as conn:
-            _, ready, _ = conn.default_channel.queue_declare(celery_app.conf.task_default_queue, passive=True)
+            _, ready, _ = _channel(conn).queue_declare(celery_app.conf.task_default_queue, passive=True)
         return int(ready), 0
     client = broker()
     return int(client.llen(QUEUE_KEY)), int(client.hlen(UNACKED_KEY))
