@@ -52,8 +52,8 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.fanout import CLIENT_CORE, Clients, Server, _pin, free_port, percentile  # noqa: E402
-from bench.flash_sale import log, setup_django  # noqa: E402
+from bench.fanout import CLIENT_CORE, SERVER_CORE, Clients, Server, _pin, free_port, percentile, start_server  # noqa: E402
+from bench.flash_sale import log, setup_django, wait_for_port  # noqa: E402
 
 # A socket may send CLIENT_FRAMES_PER_S frames a second (rooms/consumers.py; more closes
 # it): the commenters are many, each at most PER_COMMENTER_S comments a second.
@@ -385,27 +385,16 @@ async def run_loads(server: Server, crowd: Crowd, sockets: int, args: Any, room_
 
 
 def start(kind: str, env: dict[str, str], room_id: int, log_dir: Path) -> Server:
-    port = free_port()
+    """liveshop as bench/fanout.py serves it (uvicorn, one process on core 0), or the reference."""
     if kind == "liveshop":
-        argv = [
-            str(Path(sys.executable).parent / "uvicorn"),
-            "liveshop.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-    else:
-        argv = [sys.executable, __file__, "--reference-server", str(port), "--room", str(room_id)]
+        # permessage-deflate on, as uvicorn has it by default (the reference compresses too).
+        return start_server("liveshop", env, channel="", deflate=True, log_dir=log_dir)
+    port = free_port()
+    argv = [sys.executable, __file__, "--reference-server", str(port), "--room", str(room_id)]
     out = (log_dir / f"{kind}-{port}.log").open("wb")
-    process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pin(0))
-    from bench.flash_sale import wait_for_port
-
+    process = subprocess.Popen(
+        argv, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pin(SERVER_CORE)
+    )
     wait_for_port(port, process)
     return Server(kind, process, port)
 

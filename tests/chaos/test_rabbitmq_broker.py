@@ -23,11 +23,10 @@ from django.db import connection
 from django.db.models import Count
 
 from liveshop.celery import app as celery_app
-from orders.models import LedgerTransaction, Order, Payment, StripeEvent
+from orders.models import LedgerTransaction, Order, StripeEvent
 from orders.services.ledger import ledger_forget
 from orders.services.payments import BATCH_SIZE, stripe_event_record
-from tests.chaos.test_worker_kill import DUPLICATE_EVERY, SETTLE_ORDERS, _assert_ledger_balanced, _live_shelf, _orders
-from tests.chaos.test_worker_kill import _succeeded as succeeded
+from tests.chaos.test_worker_kill import DUPLICATE_EVERY, SETTLE_ORDERS, _assert_ledger_balanced, settlement_work
 from tests.chaos.worker_support import (
     Worker,
     _channel,
@@ -113,21 +112,8 @@ def workers(amqp: dict[str, str]) -> Iterator[list[Worker]]:
 def test_a_worker_killed_mid_settlement_gives_its_task_back_at_once(
     amqp: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:
-    room, items = _live_shelf(stock=10_000)
-    orders = _orders(room, items, SETTLE_ORDERS)
-    Payment.objects.bulk_create(
-        Payment(
-            order=order,
-            payment_intent_id=f"pi_chaos_{order.pk}",
-            client_secret=f"pi_chaos_{order.pk}_secret",
-            amount=order.total,
-            currency=order.currency,
-        )
-        for order in orders
-    )
+    orders, events = settlement_work()
     broker_clear()
-    events = [succeeded(order, f"evt_chaos_{order.pk}") for order in orders]
-    events += [succeeded(order, f"evt_chaos_{order.pk}_again") for order in orders[::DUPLICATE_EVERY]]
     assert all(stripe_event_record(event=event) for event in events)
     total = len(events)
     # The drainers' tasks are on RabbitMQ, confirmed by it.

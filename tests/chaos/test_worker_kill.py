@@ -129,7 +129,9 @@ SETTLE_ORDERS = 400
 DUPLICATE_EVERY = 8  # every 8th order's success comes twice, under two event ids (Stripe may)
 
 
-def test_worker_killed_mid_settlement_settles_every_order_once(workers: list[Worker], tmp_path: Path) -> None:
+def settlement_work() -> tuple[list[Order], list[dict[str, Any]]]:
+    """SETTLE_ORDERS pending orders with their PaymentIntents, and the success events Stripe
+    would send for them (every DUPLICATE_EVERY-th twice, under two event ids)."""
     room, items = _live_shelf(stock=10_000)
     orders = _orders(room, items, SETTLE_ORDERS)
     Payment.objects.bulk_create(
@@ -142,10 +144,15 @@ def test_worker_killed_mid_settlement_settles_every_order_once(workers: list[Wor
         )
         for order in orders
     )
-    # The webhook's path with no worker running: each event stored, and on commit a
-    # drainer woken while a slot is free: two tasks in all, not one per event.
     events = [_succeeded(order, f"evt_chaos_{order.pk}") for order in orders]
     events += [_succeeded(order, f"evt_chaos_{order.pk}_again") for order in orders[::DUPLICATE_EVERY]]
+    return orders, events
+
+
+def test_worker_killed_mid_settlement_settles_every_order_once(workers: list[Worker], tmp_path: Path) -> None:
+    orders, events = settlement_work()
+    # The webhook's path with no worker running: each event stored, and on commit a
+    # drainer woken while a slot is free: two tasks in all, not one per event.
     assert all(stripe_event_record(event=event) for event in events)
     assert not stripe_event_record(event=events[0])  # Stripe's retry of a delivery: stored once
     total_events = len(events)
