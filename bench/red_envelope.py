@@ -10,8 +10,8 @@ Two servers in turn, each `--workers` uvicorn processes, each getting `--grabs` 
 - bare: bench/bare_envelope_gate.py, an ASGI app that runs only the gate's Lua script
   (no Django, no authentication, no database): the reference, in the same run;
 - liveshop: `POST /api/v1/red-envelopes/{id}/grab/` as served in production: the grab
-  intake's pre-filter (envelopes/intake.py) answers the certain "all gone" from Redis;
-  the rest go through Django: token authentication, the envelope's facts, the gate, and
+  intake (envelopes/intake.py) runs the gate before Django and answers "all gone" there;
+  the winners go on to Django: token authentication, the envelope's facts, the gate, and
   for the winners the claim, the envelope's row and the ledger in PostgreSQL. The
   viewers' tokens are known to Redis, as after their earlier requests of the show.
 

@@ -9,9 +9,9 @@ update, and falls back to claiming any free share when the gate cannot be truste
 Keys of envelope E (one hash tag, so the script stays valid on a Redis Cluster):
   redenv:{E}:next     shares handed out so far (absent: the gate is not set up)
   redenv:{E}:claimed  hash user id -> share index, so that a user asking again gets the
-                      same; and the envelope's facts for the grab intake's pre-filter
-                      (envelopes/intake.py): #shares, #sender, #opens and #expires (unix
-                      ms), #followers (1: followers only)
+                      same; and the envelope's facts for the grab intake (envelopes/
+                      intake.py): #shares, #sender, #opens and #expires (unix ms),
+                      #followers (1: followers only)
 Without Redis (REDIS_URL unset) there is no gate and PostgreSQL hands out every share.
 """
 
@@ -58,11 +58,12 @@ end
 return 1
 """
 
-# The grab intake's read-only pre-filter: 'empty' only when the grab is certainly answered
-# `red_envelope_empty` (a known token, not the sender, not a followers-only envelope, within
-# its opening hours, no share of its own, every share handed out); else 'pass'.
-# KEYS = [token key, next, claimed].
-PREFILTER_SCRIPT = """
+# The grab intake's step of the gate: for a tap Django would judge only by the gate (a
+# known token, not the sender, not a followers-only envelope, within its opening hours),
+# the gate's own step, here: the user's share index is handed out now ('pass': Django
+# claims it, finding the index in `claimed`) or every share is gone ('empty', answered
+# here). Any other tap: 'pass', untouched. KEYS = [token key, next, claimed].
+INTAKE_SCRIPT = """
 local user = redis.call('GET', KEYS[1])
 if not user then return 'pass' end
 local facts = redis.call('HMGET', KEYS[3], '#shares', '#sender', '#opens', '#expires', '#followers', user)
@@ -70,7 +71,10 @@ if not facts[1] or facts[6] or facts[2] == user or facts[5] == '1' then return '
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 if now_ms < tonumber(facts[3]) or now_ms >= tonumber(facts[4]) then return 'pass' end
-if tonumber(redis.call('GET', KEYS[2]) or '-1') >= tonumber(facts[1]) then return 'empty' end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'pass' end
+local n = redis.call('INCR', KEYS[2])
+if n > tonumber(facts[1]) then return 'empty' end
+redis.call('HSET', KEYS[3], user, n - 1)
 return 'pass'
 """
 
@@ -115,14 +119,15 @@ def gate_seed(*, envelope_id: int, facts: dict[str, int], handed_out: int, claim
         logger.warning("red envelope %s: gate not set up: %s", envelope_id, exc)
 
 
-async def gate_prefilter(*, token_key: str, envelope_id: int) -> str:
-    """'empty' if the grab is certainly refused as `red_envelope_empty`, else 'pass'."""
+async def gate_intake(*, token_key: str, envelope_id: int) -> str:
+    """The grab intake's step of the gate: 'empty' (answer `red_envelope_empty`) or 'pass'
+    (on to Django, the user's share index handed out already where the gate decides)."""
     client = redis_async()
     if client is None:
         return "pass"
     script = _async_scripts.get(client)
     if script is None:
-        script = _async_scripts[client] = client.register_script(PREFILTER_SCRIPT)
+        script = _async_scripts[client] = client.register_script(INTAKE_SCRIPT)
     verdict = await script(keys=[token_key, *_keys(envelope_id)])
     return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
 

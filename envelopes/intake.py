@@ -1,14 +1,16 @@
-"""The grab intake: taps on an emptied red envelope never reach Django.
+"""The grab intake: the gate runs before Django, and the losers never reach it.
 
 Ten thousand viewers tap one envelope of a hundred shares: all but a hundred are to be
 told `409 red_envelope_empty`. This ASGI layer sits in front of Django for
-`POST /api/v1/red-envelopes/{id}/grab/` only, and runs one read-only Redis script
-(envelopes.gate.PREFILTER_SCRIPT) that resolves the bearer token to a user and answers
-"empty" only when Django would certainly answer so: a token it has seen, a user who is
-not the sender and holds no share, an envelope open now and not for followers only,
-every share handed out. Everything else (the winners, repeats, sessions, unknown
-tokens, Redis trouble) goes on to Django unchanged, where the gate and PostgreSQL
-decide. Removing it changes the speed of a red envelope, not who gets the shares.
+`POST /api/v1/red-envelopes/{id}/grab/` only. For a tap that Django would judge by the
+gate alone (a token Redis knows, a user who is not the sender, an envelope open now and
+not for followers only), one Redis script (envelopes.gate.INTAKE_SCRIPT) takes the gate's
+step here: it hands the user a share index, and the request goes on to Django, which
+finds that index in the gate and claims the share in PostgreSQL; or every share is gone,
+and the tap is answered here, byte for byte as Django would. Every other tap (sessions,
+unknown tokens, the sender, followers-only envelopes, outside the opening hours, Redis
+trouble) goes on to Django untouched. Removing it changes the speed of a red envelope,
+not who gets the shares.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import redis
 
-from envelopes.gate import gate_prefilter
+from envelopes.gate import gate_intake
 from liveshop.auth import token_cache_key
 from liveshop.errors import RedEnvelopeEmpty
 
@@ -52,7 +54,7 @@ class GrabIntake:
         if scheme.lower() != "token" or not token.strip():
             return False  # sessions and bad credentials: Django decides
         try:
-            return await gate_prefilter(token_key=token_cache_key(token.strip()), envelope_id=envelope_id) == "empty"
+            return await gate_intake(token_key=token_cache_key(token.strip()), envelope_id=envelope_id) == "empty"
         except (redis.RedisError, OSError):
-            logger.warning("red envelope pre-filter unavailable; passing the grab on", exc_info=True)
+            logger.warning("red envelope gate unavailable at the intake; passing the grab on", exc_info=True)
             return False

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from envelopes import gate
@@ -304,7 +304,7 @@ def _record_grab(facts: Facts, user: User, index: int, coins: int) -> None:
 def _gate_facts(
     shares: int, sender_id: int, opens_at: datetime, expires_at: datetime, followers_only: bool
 ) -> dict[str, int]:
-    """What the grab intake's pre-filter needs to know (envelopes/gate.py)."""
+    """What the grab intake needs to know (envelopes/gate.py)."""
     return {
         "shares": shares,
         "sender": sender_id,
@@ -330,19 +330,21 @@ def _gate_reseed(facts: Facts) -> None:
 # --- Expiry ---------------------------------------------------------------------------------------
 
 
+def _due(now: datetime) -> Q:
+    """Open envelopes to close now: past `expires_at`, or in a room staff suspended (its
+    host keeps what was not grabbed yet)."""
+    return Q(status=Status.OPEN) & (Q(expires_at__lte=now) | Q(room__status=Room.Status.SUSPENDED))
+
+
 def red_envelope_expire(*, envelope_id: int) -> int | None:
-    """Close an open envelope past its `expires_at` and give what is left back to its
+    """Close an open envelope that is due (`_due`) and give what is left back to its
     sender, once. Returns the coins returned, or None if it was not due (or done)."""
     now = timezone.now()
     with transaction.atomic():
         # The envelope row first: a grab still in flight either committed before this
         # (its share is claimed below) or finds the envelope closed and rolls back.
-        if (
-            RedEnvelope.objects.filter(pk=envelope_id, status=Status.OPEN, expires_at__lte=now).update(
-                status=Status.EXPIRED, closed_at=now
-            )
-            != 1
-        ):
+        closed = RedEnvelope.objects.filter(_due(now), pk=envelope_id).update(status=Status.EXPIRED, closed_at=now)
+        if closed != 1:
             return None
         envelope = RedEnvelope.objects.get(pk=envelope_id)
         left = int(
@@ -363,10 +365,8 @@ def red_envelope_expire(*, envelope_id: int) -> int | None:
 
 
 def red_envelopes_expire_due(*, limit: int = 200) -> int:
-    """The beat sweeper: expire every open envelope past its `expires_at`."""
+    """The beat sweeper: close every open envelope that is due (`_due`)."""
     due = list(
-        RedEnvelope.objects.filter(status=Status.OPEN, expires_at__lte=timezone.now())
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:limit]
+        RedEnvelope.objects.filter(_due(timezone.now())).order_by("expires_at").values_list("pk", flat=True)[:limit]
     )
     return sum(1 for envelope_id in due if red_envelope_expire(envelope_id=envelope_id) is not None)

@@ -10,6 +10,7 @@ import pytest
 
 from envelopes import services
 from envelopes.intake import GrabIntake
+from envelopes.models import RedEnvelopeShare
 from liveshop.auth import token_cache_set
 from liveshop.redis_client import redis_sync
 from rooms.models import Follow
@@ -55,31 +56,34 @@ def known_token(user: Any) -> str:
     return token
 
 
-def test_only_certain_refusals_are_answered_before_django(client_for, host, viewer, live_room):
+def test_the_gate_runs_before_django_and_only_the_winners_reach_it(client_for, host, viewer, live_room):
     grant(host, 1000)
     envelope = services.red_envelope_drop(room=live_room, sender=host, coins=10, shares=1)
-    late = factories.UserFactory.create()
-    late_token = known_token(late)
-    assert call(envelope.pk, late_token)[0]  # a share is left: Django hands it out
-    viewer_token = known_token(viewer)
-    assert client_for(viewer).post(f"/api/v1/red-envelopes/{envelope.pk}/grab/").status_code == 201
+    winner, loser = factories.UserFactory.create(), factories.UserFactory.create()
+    winner_token, loser_token = known_token(winner), known_token(loser)
 
-    reached, status, body = call(envelope.pk, late_token)
+    assert call(envelope.pk, winner_token)[0]  # the share is handed out here, claimed by Django:
+    assert client_for(winner).post(f"/api/v1/red-envelopes/{envelope.pk}/grab/").json() == {
+        "coins": 10
+    }  # (the same index, found in the gate)
+    reached, status, body = call(envelope.pk, loser_token)
     assert (reached, status) == (False, 409)
-    django_says = client_for(late).post(f"/api/v1/red-envelopes/{envelope.pk}/grab/")
+    django_says = client_for(loser).post(f"/api/v1/red-envelopes/{envelope.pk}/grab/")
     assert (django_says.status_code, django_says.content) == (409, body)  # the same bytes
 
-    assert call(envelope.pk, viewer_token)[0]  # the winner asking again gets its share from Django
+    assert call(envelope.pk, winner_token)[0]  # the winner asking again gets its share from Django
     assert call(envelope.pk, known_token(host))[0]  # the sender: Django's 403
     assert call(envelope.pk, "a-token-nobody-was-given")[0]  # unknown: Django's 401
     assert call(envelope.pk, None)[0]  # no token (a session): Django
-    assert call(999_999, late_token)[0]  # no such envelope: Django's 404
+    assert call(999_999, loser_token)[0]  # no such envelope: Django's 404
 
     fans_only = services.red_envelope_drop(room=live_room, sender=host, coins=10, shares=1, followers_only=True)
     fan = factories.UserFactory.create()
     Follow.objects.create(user=fan, host=live_room.host)
     assert client_for(fan).post(f"/api/v1/red-envelopes/{fans_only.pk}/grab/").status_code == 201
-    assert call(fans_only.pk, late_token)[0]  # not a follower: Django's 403, not "empty"
+    assert call(fans_only.pk, loser_token)[0]  # not a follower: Django's 403, not "empty"
 
     later = services.red_envelope_drop(room=live_room, sender=host, coins=10, shares=1, opens_in_s=60)
-    assert call(later.pk, late_token)[0]  # not open yet: Django's 409 conflict
+    assert call(later.pk, loser_token)[0]  # not open yet: Django's 409 conflict
+    assert client_for(viewer).post(f"/api/v1/red-envelopes/{later.pk}/grab/").status_code == 409
+    assert RedEnvelopeShare.objects.filter(envelope=later, user__isnull=False).count() == 0

@@ -281,12 +281,22 @@ def test_the_snapshot_shows_the_rooms_open_envelopes(client_for, host, live_room
     assert snapshot_shared(room)["red_envelopes"] == []
 
 
-def test_a_suspended_rooms_envelope_is_hidden(client_for, host, viewer, live_room):
+def test_a_suspended_rooms_envelope_is_hidden_and_closed_at_the_next_sweep(client_for, host, viewer, live_room):
     grant(host, 5000)
     envelope_id = drop(client_for, host, live_room).json()["id"]
+    first = factories.UserFactory.create()
+    won = grab(client_for, first, envelope_id).json()["coins"]
     Room.objects.filter(pk=live_room.pk).update(status=Room.Status.SUSPENDED)
     assert client_for(viewer).get(f"/api/v1/red-envelopes/{envelope_id}/").status_code == 404
     assert client_for(host).get(f"/api/v1/red-envelopes/{envelope_id}/").status_code == 200
+    # The sweeper closes it before its expiry: the host gets back what was not grabbed.
+    assert services.red_envelopes_expire_due() == 1
+    assert RedEnvelope.objects.get(pk=envelope_id).returned_coins == 1000 - won
+    assert wallet_coins(user_id=host.pk) == 5000 - won
+    response = grab(client_for, viewer, envelope_id)
+    assert (response.status_code, response.json()["code"]) == (409, "conflict")
+    assert escrow_coins() == 0
+    assert_ledger_balanced()
 
 
 def test_random_is_not_seeded_by_anyone():
