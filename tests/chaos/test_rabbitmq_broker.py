@@ -93,14 +93,16 @@ def amqp(settings: Any) -> Iterator[dict[str, str]]:
 
 
 def _reset_celery_connections() -> None:
-    """The app's connection and producer pools belong to the broker they were made for:
-    kombu's registries of pools are emptied (their connections closed), and the app makes
-    new ones for the broker it has now on its next publish."""
+    """The app's connection pools, queues and producers belong to the broker they were made
+    for: kombu's registries of pools are emptied (their connections closed), and the app
+    makes new ones for the broker it has now on its next publish."""
     import kombu.pools
 
     kombu.pools.reset()
     celery_app._pool = None  # type: ignore[attr-defined]  # Celery's own cache of `pool`
-    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]  # and of `producer_pool`
+    # The app's AMQP half caches the queues (their declared arguments), the router and
+    # the producer pool from the broker it first saw: made again from the conf as it is.
+    celery_app.__dict__.pop("amqp", None)
 
 
 @pytest.fixture
