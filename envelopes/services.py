@@ -36,11 +36,20 @@ from django.utils import timezone
 
 from envelopes import gate
 from envelopes.models import RedEnvelope, RedEnvelopeShare
-from liveshop.errors import Conflict, InsufficientCoins, Invalid, PermissionDenied, RedEnvelopeEmpty, RoomNotLive
+from liveshop.errors import (
+    Banned,
+    Conflict,
+    InsufficientCoins,
+    Invalid,
+    PermissionDenied,
+    RedEnvelopeEmpty,
+    RoomNotLive,
+)
 from liveshop.models import User
 from orders.models import LedgerAccount, LedgerTransaction
 from orders.services import ledger
 from orders.services.wallet import COIN, wallet_account, wallet_coins
+from rooms import selectors as room_selectors
 from rooms.broadcast import room_event_on_commit
 from rooms.models import Follow, Room
 from rooms.realtime.events import iso
@@ -209,7 +218,7 @@ class Grabbed:
 def red_envelope_grab(*, facts: Facts, user: User) -> Grabbed:
     """Grab a share of the envelope for `user`: the same share on every ask. Raises
     PermissionDenied (the sender, or not a follower of a followers-only envelope's host),
-    Conflict (not open yet, or expired) or RedEnvelopeEmpty."""
+    Banned (from the room), Conflict (not open yet, or expired) or RedEnvelopeEmpty."""
     now = timezone.now()
     if user.pk == facts.sender_id:
         raise PermissionDenied("You cannot grab your own red envelope.")
@@ -219,6 +228,10 @@ def red_envelope_grab(*, facts: Facts, user: User) -> Grabbed:
         raise Conflict("This red envelope has expired.")
     if facts.followers_only and not Follow.objects.filter(user_id=user.pk, host_id=facts.host_id).exists():
         raise PermissionDenied("This red envelope is for the host's followers: follow to grab one.")
+    if room_selectors.is_banned(room_id=facts.room_id, user_id=user.pk):
+        # (The grab intake does not know bans: a banned user's tap it let through holds a
+        # share index that nobody claims, and the share goes back to the host at expiry.)
+        raise Banned()
     index = gate.gate_grab(envelope_id=facts.id, user_id=user.pk, shares=facts.shares)
     if index == gate.EMPTY:
         raise RedEnvelopeEmpty()

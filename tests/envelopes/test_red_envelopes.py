@@ -19,7 +19,7 @@ from liveshop.redis_client import redis_key, redis_sync
 from orders.models import LedgerAccount
 from orders.services import ledger
 from orders.services.wallet import COIN, wallet_coins
-from rooms.models import Follow, Room
+from rooms.models import Ban, Follow, Room
 from tests import factories
 from tests.coins import assert_ledger_balanced, grant
 from tests.helpers import on_postgresql, run_concurrently
@@ -185,6 +185,13 @@ def test_who_may_grab_and_when(client_for, host, viewer, live_room):
     Follow.objects.create(user=viewer, host=live_room.host)
     assert grab(client_for, viewer, fans_only).status_code == 201
     assert grab(client_for, viewer, 999_999).status_code == 404
+    # Banned from the room: no share (as no gift), nothing moves.
+    troll = factories.UserFactory.create()
+    Follow.objects.create(user=troll, host=live_room.host)
+    Ban.objects.create(room=live_room, user=troll, created_by=host)
+    response = grab(client_for, troll, fans_only)
+    assert (response.status_code, response.json()["code"]) == (403, "banned")
+    assert wallet_coins(user_id=troll.pk) == 0
     # Past its expiry: 409, and the sweeper gives back exactly what was not grabbed.
     RedEnvelope.objects.filter(pk=fans_only).update(expires_at=timezone.now() - timedelta(seconds=1))
     services._facts.clear()
