@@ -109,22 +109,24 @@ def _gift_result(send: GiftSend, balance: int) -> dict[str, Any]:
 # --- The wallet and top-ups -------------------------------------------------------------------
 
 
+def _wallet_body(balances: wallet.Wallet) -> Any:
+    return WalletSerializer(
+        {
+            "coins": balances.coins,
+            "earned_coins": balances.earned_coins,
+            "coin_price": settings.COIN_PRICE_FEN,
+            "currency": settings.CURRENCY,
+        }
+    ).data
+
+
 class WalletView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses={200: WalletSerializer, **errors(401)})
     def get(self, request: Request) -> Response:
         balances = wallet.wallet_get(user=authenticated_user(request))
-        return Response(
-            WalletSerializer(
-                {
-                    "coins": balances.coins,
-                    "earned_coins": balances.earned_coins,
-                    "coin_price": settings.COIN_PRICE_FEN,
-                    "currency": settings.CURRENCY,
-                }
-            ).data
-        )
+        return Response(_wallet_body(balances))
 
 
 class WalletGrantSerializer(serializers.Serializer[Any]):
@@ -160,14 +162,8 @@ class WalletGrantView(APIView):
             reason=values["reason"],
             actor=actor,
         )
-        balances = wallet.wallet_get(user=values["user"])
-        body = {
-            "coins": balances.coins,
-            "earned_coins": balances.earned_coins,
-            "coin_price": settings.COIN_PRICE_FEN,
-            "currency": settings.CURRENCY,
-        }
-        return Response(WalletSerializer(body).data, status=status.HTTP_201_CREATED if made else status.HTTP_200_OK)
+        body = _wallet_body(wallet.wallet_get(user=values["user"]))
+        return Response(body, status=status.HTTP_201_CREATED if made else status.HTTP_200_OK)
 
 
 class TopUpListCreateView(generics.ListAPIView[TopUp]):
