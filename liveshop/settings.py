@@ -16,6 +16,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Shop], QuerySet[X]).
@@ -105,6 +106,7 @@ INSTALLED_APPS = [
     "streams",
     "notifications",
     "envelopes",
+    "payouts",
 ]
 
 MIDDLEWARE = [
@@ -367,6 +369,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expires": 10},
     },
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
+    "orders-deliver-due": {"task": "orders.tasks.orders_deliver_due_task", "schedule": 3600.0},
+    # Money out: release what is due, build the period's payouts, send what is approved,
+    # and every night check that every fen adds up (payouts/tasks.py).
+    "payouts-sweep": {"task": "payouts.tasks.payouts_sweep_task", "schedule": 600.0, "options": {"expires": 300}},
+    "reconcile-nightly": {
+        "task": "payouts.tasks.reconcile_task",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 3600},
+    },
     "idempotency-records-purge": {"task": "orders.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     "room-stats-reports-sweep": {"task": "rooms.tasks.room_stats_reports_sweep_task", "schedule": 60.0},
     # Replays whose recordings never said they were done, and replays past their retention.
@@ -457,6 +468,28 @@ if COIN_PRICE_FEN < 1 or not 0 <= GIFT_PLATFORM_SHARE_BPS <= 10_000:
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
 if not 0 <= PLATFORM_FEE_BPS <= 5000:
     raise ImproperlyConfigured("PLATFORM_FEE_BPS must be from 0 to 5000.")
+# Money out (payouts/; CONTRACT.md "Money out"). A shipped order nobody confirmed is
+# delivered this long after shipping; its payees' shares become payable this long after
+# delivery (the buyer's window to ask for a refund).
+AUTO_DELIVER_DAYS = env_int("AUTO_DELIVER_DAYS", 14)
+PAYOUT_HOLD_DAYS = env_int("PAYOUT_HOLD_DAYS", 7)
+# Payouts are built for each period that ended: "daily", "weekly" (Monday to Sunday) or
+# "monthly"; only for a payee owed at least PAYOUT_MINIMUM_FEN. A payout up to
+# PAYOUT_AUTO_APPROVE_FEN is approved without staff (0: staff approve every one).
+PAYOUT_SCHEDULE = env_str("PAYOUT_SCHEDULE", "weekly")
+PAYOUT_MINIMUM_FEN = env_int("PAYOUT_MINIMUM_FEN", 100)
+PAYOUT_AUTO_APPROVE_FEN = env_int("PAYOUT_AUTO_APPROVE_FEN", 0)
+# What the platform pays a host for one earned coin, in fen (default: what a coin costs;
+# the platform's share was taken when the gift was sent), and the fewest coins a
+# cash-out takes.
+COIN_CASHOUT_FEN = env_int("COIN_CASHOUT_FEN", COIN_PRICE_FEN)
+COIN_CASHOUT_MINIMUM_COINS = env_int("COIN_CASHOUT_MINIMUM_COINS", 100)
+if PAYOUT_SCHEDULE not in ("daily", "weekly", "monthly"):
+    raise ImproperlyConfigured("PAYOUT_SCHEDULE must be daily, weekly or monthly.")
+if min(AUTO_DELIVER_DAYS, PAYOUT_HOLD_DAYS, PAYOUT_AUTO_APPROVE_FEN) < 0 or PAYOUT_MINIMUM_FEN < 1:
+    raise ImproperlyConfigured("AUTO_DELIVER_DAYS, PAYOUT_HOLD_DAYS must be >= 0 and PAYOUT_MINIMUM_FEN >= 1.")
+if not 1 <= COIN_CASHOUT_FEN <= COIN_PRICE_FEN or COIN_CASHOUT_MINIMUM_COINS < 1:
+    raise ImproperlyConfigured("COIN_CASHOUT_FEN must be from 1 to COIN_PRICE_FEN; COIN_CASHOUT_MINIMUM_COINS >= 1.")
 # What one buyer may hold in unpaid orders at once (units of one sku, and in all), so that
 # one free account cannot hold a shop's stock with orders it never pays.
 UNPAID_UNITS_PER_SKU = env_int("UNPAID_UNITS_PER_SKU", 20)

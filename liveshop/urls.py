@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("streams.urls")),
     path("", include("notifications.urls")),
     path("", include("envelopes.urls")),
+    path("", include("payouts.urls")),
 ]
 
 # The web client (liveshop/web.py): pages whose scripts use the public API above.
@@ -34,6 +35,7 @@ web_pages: list[URLPattern | URLResolver] = [
     path("orders/", web.orders_page, name="orders"),
     path("orders/<int:order_id>/", web.order_page, name="order"),
     path("shop/", web.shop_page, name="shop"),
+    path("money/", web.money_page, name="money"),
     path("giveaways/<int:giveaway_id>/verify/", web.giveaway_verify_page, name="giveaway-verify"),
     path(
         "login/",

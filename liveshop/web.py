@@ -196,6 +196,22 @@ def shop_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@login_required
+def money_page(request: HttpRequest) -> HttpResponse:
+    """What the seller's shops and the host are owed and were paid: balances, statements
+    (JSON shown, CSV to download), payouts, and a host's coin cash-out, through the API."""
+    payees = [
+        {"kind": "shop", "id": shop.pk, "name": shop.name}
+        for shop in Shop.objects.filter(owner_id=request.user.pk).order_by("id")
+    ]
+    host = getattr(request.user, "host", None)
+    if host is not None:
+        payees.append({"kind": "host", "id": host.pk, "name": request.user.public_name})  # type: ignore[union-attr]
+    config = _page_config(request, payees=payees, time_zone=settings.STATS_TIME_ZONE)
+    return render(request, "liveshop/money.html", {"config": config, "payees": payees})
+
+
+@require_GET
 def giveaway_verify_page(request: HttpRequest, giveaway_id: int) -> HttpResponse:
     """Checks a drawn giveaway in the browser: the seed against the commitment, and the
     winners recomputed from the public entrant list (CONTRACT.md, provably fair draw)."""

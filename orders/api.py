@@ -134,6 +134,7 @@ class OrderSerializer(serializers.Serializer[Order]):
     expires_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
     shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True, help_text="Added: when the order was delivered.")
     payment = serializers.SerializerMethodField()
     refunded_amount = serializers.IntegerField()
     refunds = RefundSerializer(many=True, source="refunds.all")
@@ -307,6 +308,24 @@ class OrderShipView(APIView):
         data = OrderShipSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order_services.order_ship(order=order, tracking=data.validated_data["tracking"])
+        return _order_response(request, order.pk)
+
+
+class OrderDeliverView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={200: OrderSerializer, **errors(401, 403, 404, 409)},
+        description="The buyer confirms receipt of a shipped order (staff may too, on the carrier's word): 200 "
+        "`delivered`. The seller's share becomes payable PAYOUT_HOLD_DAYS later. Shipped orders are delivered "
+        "automatically AUTO_DELIVER_DAYS after shipping; 409 `conflict` for an order not shipped.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        order = selectors.order_visible_get(user=request.user, order_id=pk)
+        if not (order.buyer_id == request.user.pk or is_staff(request.user)):
+            raise PermissionDenied("Only the buyer or staff may confirm delivery.")
+        order_services.order_deliver(order_id=order.pk)
         return _order_response(request, order.pk)
 
 

@@ -11,7 +11,8 @@ payments across restarts.
 With `--port 0` it picks a free port. Either way its first line on stdout is
 `localstripe listening on http://HOST:PORT`, for whoever started it.
 
-It also teaches localstripe the one call of Stripe.js that a web page needs to pay:
+It also adds the few Stripe Connect endpoints that payouts use (orders/localstripe_connect.py),
+and teaches localstripe the one call of Stripe.js that a web page needs to pay:
 confirming a PaymentIntent with the card typed into the page, the intent's client
 secret and a publishable key (`browser_confirm_middleware`), and serves localstripe's
 Stripe.js stand-in at `/js.stripe.com/v3/` with the matching `confirmCardPayment`
@@ -234,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     _use_state_file(args.state)
     from localstripe.server import app
 
+    from orders import localstripe_connect
+
     # First, so that Stripe.js's confirmation never reaches localstripe's secret-key check.
     app.middlewares.insert(0, browser_confirm_middleware)
     if args.latency_ms is not None or args.write_rate is not None:
@@ -245,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
+    localstripe_connect.install(app, base_url=f"http://{host}:{port}")
     print(f"localstripe listening on http://{host}:{port}", flush=True)
     access_log = logging.getLogger("aiohttp.access") if args.verbose else None
     web.run_app(app, sock=sock, access_log=access_log, print=None, handle_signals=True)

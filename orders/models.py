@@ -63,6 +63,11 @@ class Order(models.Model):
     payment_prepare_until = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
+    # The buyer confirmed receipt, staff did, or AUTO_DELIVER_DAYS passed since shipping.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the seller's (and host's) share moved from pending to available, PAYOUT_HOLD_DAYS
+    # after delivery (payouts/services/balances.py); later refunds come out of available.
+    released_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or expired.")
 
     class Meta:
@@ -79,6 +84,13 @@ class Order(models.Model):
             models.Index(fields=["shop", "-id"]),
             # The expiry sweeper's query: pending orders past their deadline.
             models.Index(fields=["expires_at"], condition=Q(status="pending_payment"), name="order_pending_expiry"),
+            # The payout sweeps: shipped orders to deliver, delivered ones to release.
+            models.Index(fields=["shipped_at"], condition=Q(status="shipped"), name="order_shipped_undelivered"),
+            models.Index(
+                fields=["delivered_at"],
+                condition=Q(released_at=None, delivered_at__isnull=False),
+                name="order_delivered_unreleased",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -276,6 +288,15 @@ class LedgerAccount(models.Model):
         COIN_EARNINGS = "coin_earnings"  # a host's share of the gifts received
         COIN_FEES = "coin_fees"  # the platform's share of the gifts
         RED_ENVELOPES = "red_envelopes"  # the coins of red envelopes not grabbed yet (escrow)
+        # Money out (payouts/): what a shop or host may be paid now (SELLER and
+        # HOST_COMMISSION hold what is still pending), payouts being paid, what went out
+        # by bank transfer, and the platform's cost of buying back hosts' coins (in fen),
+        # with the coins so retired (in coins).
+        PAYABLE = "payable"
+        PAYOUTS = "payouts"
+        BANK = "bank"
+        COIN_CASHOUT_COST = "coin_cashout_cost"
+        COIN_CASHOUTS = "coin_cashouts"
 
     code = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -306,7 +327,14 @@ class LedgerAccount(models.Model):
     # is debited conditionally (a gift needs the coins) and belongs to one user, so its
     # row is hot only for that user. A host's earnings are not kept: every gift in a
     # room credits them, and a kept row would serialise the room's gifts.
-    BALANCE_KINDS: frozenset[str] = frozenset({Kind.WALLET})
+    #
+    # A payee's PAYABLE balance is kept too: a payout takes what it holds under the row's
+    # lock, so a refund racing it either comes first (and is not paid out) or after (and
+    # is netted from this payout before it is sent, or from the next one).
+    BALANCE_KINDS: frozenset[str] = frozenset({Kind.WALLET, Kind.PAYABLE})
+    # Kinds whose kept balance may never turn positive (the user would owe coins). A
+    # payee's PAYABLE may: a refund after a payout is owed back by the payee.
+    NO_OVERDRAFT_KINDS: frozenset[str] = frozenset({Kind.WALLET})
 
     @property
     def keeps_balance(self) -> bool:
@@ -331,6 +359,12 @@ class LedgerTransaction(models.Model):
         RED_ENVELOPE_DROP = "red_envelope_drop"  # host's wallet -> escrow
         RED_ENVELOPE_GRAB = "red_envelope_grab"  # escrow -> a winner's wallet
         RED_ENVELOPE_RETURN = "red_envelope_return"  # escrow -> host's wallet, at expiry
+        ORDER_RELEASE = "order_release"  # a delivered order's shares: pending -> payable
+        COIN_CASHOUT = "coin_cashout"  # a host's earned coins bought back, into payable
+        PAYOUT = "payout"  # payable -> payouts, when the payout is built
+        PAYOUT_NETTED = "payout_netted"  # payouts -> payable: refunds since the build
+        PAYOUT_SENT = "payout_sent"  # payouts -> processor (a transfer) or bank
+        PAYOUT_FAILED = "payout_failed"  # the money came back: owed to the payee again
 
     key = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -3,10 +3,8 @@ district report for staff (JSON, or CSV with `?format=csv`)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api_docs import errors
-from liveshop.errors import Invalid, NotFound, PermissionDenied
+from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, csv_cell
+from liveshop.errors import NotFound, PermissionDenied
 from orders import stats
 from rooms import selectors as room_selectors
 
@@ -95,34 +94,17 @@ class DistrictQuerySerializer(serializers.Serializer[Any]):
 CSV_COLUMNS = ("district", "shows", "views", "products", "items_sold", "sales", "currency")
 
 
-def _cell(value: Any) -> Any:
-    """Neutralise text a spreadsheet would run as a formula (districts are free text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-class DistrictReportCsvRenderer(renderers.BaseRenderer):
+class DistrictReportCsvRenderer(CsvRenderer):
     """The district report as CSV: a header, one line per district, a last `TOTAL` line.
     Money in fen, as in the JSON."""
 
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(
-        self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None
-    ) -> bytes:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
+    def rows(self, data: Any) -> Iterable[Iterable[Any]]:
+        yield CSV_COLUMNS
         currency = data["currency"]
         for row in data["rows"]:
-            writer.writerow([_cell(row[name]) for name in CSV_COLUMNS[:-1]] + [currency])
+            yield [csv_cell(row[name]) for name in CSV_COLUMNS[:-1]] + [currency]
         totals = data["totals"]
-        writer.writerow(["TOTAL", *(totals[name] for name in CSV_COLUMNS[1:-1]), currency])
-        # A byte-order mark, so that spreadsheet programs read the UTF-8 district names right.
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        yield ["TOTAL", *(totals[name] for name in CSV_COLUMNS[1:-1]), currency]
 
 
 # --- Views ----------------------------------------------------------------------------------------
@@ -145,26 +127,9 @@ class RoomStatsView(APIView):
         return Response(stats.room_stats(room=room))
 
 
-class DistrictStatsView(APIView):
+class DistrictStatsView(JsonOrCsvMixin, APIView):
     permission_classes = [permissions.IsAdminUser]
     renderer_classes = [renderers.JSONRenderer, DistrictReportCsvRenderer]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # DRF answers an unknown `?format=` with a bare 404; here it is a bad parameter.
-        wanted = request.query_params.get("format")
-        if not force and wanted is not None and wanted not in ("json", "csv"):
-            raise Invalid("`format` is json or csv.", fields={"format": ['Choose "json" or "csv".']})
-        return super().perform_content_negotiation(request, force)
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        # Only the report itself is CSV: errors are JSON in the contract's shape, whatever
-        # format was asked for, and so is an OPTIONS answer (DRF's metadata, not a report).
-        if (response.status_code >= 400 or request.method not in ("GET", "HEAD")) and isinstance(
-            getattr(request, "accepted_renderer", None), DistrictReportCsvRenderer
-        ):
-            request.accepted_renderer = renderers.JSONRenderer()
-            request.accepted_media_type = renderers.JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[

@@ -155,6 +155,78 @@ def refunds_of_payment_intent(*, payment_intent_id: str) -> list[dict[str, Any]]
     return [refund.to_dict() for refund in listing.data]
 
 
+# --- Stripe Connect: paying shops and hosts (payouts/) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectedAccountInfo:
+    id: str
+    transfers_enabled: bool
+
+
+def connected_account_create(*, payee: str, email: str | None, country: str) -> ConnectedAccountInfo:
+    """An Express connected account for a payee ("shop:12", "user:7"), once per payee."""
+    params: dict[str, Any] = {
+        "type": "express",
+        "country": country,
+        "capabilities": {"transfers": {"requested": True}},
+        "metadata": {"liveshop_payee": payee},
+    }
+    if email:
+        params["email"] = email
+    account = client().v1.accounts.create(
+        params=params,  # type: ignore[arg-type]
+        options={"idempotency_key": f"payout-account-{payee}"},
+    )
+    return _connected_account(account)
+
+
+def connected_account_retrieve(*, account_id: str) -> ConnectedAccountInfo:
+    return _connected_account(client().v1.accounts.retrieve(account_id))
+
+
+def _connected_account(account: Any) -> ConnectedAccountInfo:
+    fields = account.to_dict()
+    capabilities = fields.get("capabilities") or {}
+    return ConnectedAccountInfo(id=fields["id"], transfers_enabled=capabilities.get("transfers") == "active")
+
+
+def account_onboarding_link(*, account_id: str, return_url: str, refresh_url: str) -> str:
+    """Where the payee fills in Stripe's onboarding forms (a link valid a few minutes)."""
+    link = client().v1.account_links.create(
+        params={
+            "account": account_id,
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+            "type": "account_onboarding",
+        }
+    )
+    return str(link["url"])
+
+
+def transfer_create(*, payout_id: int, amount: int, currency: str, destination: str) -> str:
+    """Send a payout to a connected account, once per payout id whatever the retries;
+    returns the transfer's id."""
+    transfer = client().v1.transfers.create(
+        params={
+            "amount": amount,
+            "currency": currency,
+            "destination": destination,
+            "transfer_group": f"payout-{payout_id}",
+            "metadata": {"liveshop_payout": str(payout_id)},
+        },
+        options={"idempotency_key": f"payout-{payout_id}"},
+    )
+    return str(transfer["id"])
+
+
+def balance_transactions(*, since: int, until: int) -> list[dict[str, Any]]:
+    """The platform's balance history between two Unix times: every charge, refund,
+    transfer and transfer reversal, as plain dicts (all pages)."""
+    listing = client().v1.balance_transactions.list(params={"created": {"gte": since, "lte": until}, "limit": 100})
+    return [row.to_dict() for row in listing.auto_paging_iter()]
+
+
 def webhook_payload_verify(*, payload: bytes, signature: str) -> dict[str, Any]:
     """The event in a webhook body, if its `Stripe-Signature` is valid for our secret.
 

@@ -62,6 +62,14 @@ def orders_expire_due_task() -> int:
 
 
 @shared_task(ignore_result=True)
+def orders_deliver_due_task() -> int:
+    """Beat, hourly: shipped orders nobody confirmed are delivered AUTO_DELIVER_DAYS after shipping."""
+    from orders.services.orders import orders_deliver_due
+
+    return orders_deliver_due()
+
+
+@shared_task(ignore_result=True)
 def stripe_events_requeue_task() -> int:
     """Beat, every 30 s: the outbox sweeper (events, refunds and PaymentIntent cancels not
     done within a minute)."""

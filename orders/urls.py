@@ -10,6 +10,7 @@ urlpatterns = [
     path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
     path("orders/<int:pk>/payment/", api.OrderPaymentView.as_view(), name="order-payment"),
     path("orders/<int:pk>/ship/", api.OrderShipView.as_view(), name="order-ship"),
+    path("orders/<int:pk>/deliver/", api.OrderDeliverView.as_view(), name="order-deliver"),
     path("orders/<int:pk>/refund/", api.OrderRefundView.as_view(), name="order-refund"),
     path("orders/<int:pk>/refund-claim/", api.OrderRefundClaimView.as_view(), name="order-refund-claim"),
     path("shops/<int:pk>/orders/", api.ShopOrdersView.as_view(), name="shop-orders"),

@@ -91,8 +91,9 @@ def ledger_post(
     (IntegrityError) and its whole transaction rolls back, to be retried and find the
     fact recorded.
 
-    A kept balance (LedgerAccount.BALANCE_KINDS: what the platform owes a user, a credit)
-    never turns positive: a debit it does not cover raises LedgerOverdrawn, and the
+    A kept balance (LedgerAccount.BALANCE_KINDS) is updated in the same transaction. One
+    that may not turn positive (NO_OVERDRAFT_KINDS: a wallet, coins the platform owes a
+    user) never does: a debit it does not cover raises LedgerOverdrawn, and the
     caller's transaction must roll back. The conditional update is the check, so two
     debits racing on one wallet cannot both pass.
     """
@@ -112,13 +113,15 @@ def ledger_post(
     # Balances last and in primary-key order: the rows stay locked only until the
     # commit, and two transactions never wait for each other's rows in a cycle.
     per_account: dict[int, int] = defaultdict(int)
+    accounts: dict[int, LedgerAccount] = {}
     for account, amount in postings:
         if account.keeps_balance:
             per_account[account.pk] += amount
+            accounts[account.pk] = account
     for account_id in sorted(per_account):
         delta = per_account[account_id]
         rows = LedgerAccount.objects.filter(pk=account_id)
-        if delta > 0:
+        if delta > 0 and accounts[account_id].kind in LedgerAccount.NO_OVERDRAFT_KINDS:
             rows = rows.filter(balance__lte=-delta)
         if rows.update(balance=F("balance") + delta) != 1:
             raise LedgerOverdrawn(account_id)

@@ -404,3 +404,29 @@ def order_ship(*, order: Order, tracking: str = "") -> Order:
     order.refresh_from_db()
     order_changed(order=order, kind=Notification.Kind.ORDER_SHIPPED, tracking=tracking)
     return order
+
+
+def order_deliver(*, order_id: int, only_if_due: bool = False) -> Order | None:
+    """A shipped order is delivered: confirmed by its buyer or staff, or (`only_if_due`,
+    the sweeper) AUTO_DELIVER_DAYS after shipping. Its payees' shares become payable
+    PAYOUT_HOLD_DAYS after this (payouts/services/balances.py)."""
+    now = timezone.now()
+    rows = Order.objects.filter(pk=order_id, status=Order.Status.SHIPPED)
+    if only_if_due:
+        rows = rows.filter(shipped_at__lte=now - timedelta(days=settings.AUTO_DELIVER_DAYS))
+    if rows.update(status=Order.Status.DELIVERED, delivered_at=now) != 1:
+        if only_if_due:
+            return None
+        raise Conflict("Only a shipped order can be delivered.")
+    return Order.objects.get(pk=order_id)
+
+
+def orders_deliver_due(*, batch: int = 1000) -> int:
+    """The beat sweeper: deliver the orders shipped AUTO_DELIVER_DAYS ago and not confirmed."""
+    cutoff = timezone.now() - timedelta(days=settings.AUTO_DELIVER_DAYS)
+    due = list(
+        Order.objects.filter(status=Order.Status.SHIPPED, shipped_at__lte=cutoff)
+        .order_by("shipped_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    return sum(order_deliver(order_id=order_id, only_if_due=True) is not None for order_id in due)

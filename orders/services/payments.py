@@ -233,7 +233,6 @@ _EVENT_OBJECTS = {
     "refund.updated": "refund",
     "refund.failed": "refund",
 }
-HANDLED_EVENT_TYPES = frozenset(_EVENT_OBJECTS)
 
 
 def _event_object(payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -258,7 +257,7 @@ def stripe_event_record(*, event: dict[str, Any]) -> bool:
     to see; a redelivery is then a duplicate) and never processed, so it cannot stop the
     events behind it. Stripe retries anything but a 2xx for days, so it is answered 200.
     """
-    if event["type"] not in HANDLED_EVENT_TYPES:
+    if event["type"] not in _EVENT_OBJECTS:
         return False
     event_id = event["id"]
     if _event_object(event) is None:
@@ -783,6 +782,17 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], _Preloaded], str]] = {
     "refund.updated": _on_refund_event,
     "refund.failed": _on_refund_event,
 }
+
+
+def stripe_event_handler_register(
+    *, event_type: str, object_kind: str, handler: Callable[[dict[str, Any]], str]
+) -> None:
+    """Settle one more type of Stripe event through this outbox: stored once, applied by
+    the drainers, retried by the sweeper. `handler` gets the event's `data.object` (of
+    `object_kind`), runs in the drainer's transaction and returns the outcome, or raises
+    Deferred. Called from an app's ready() (payouts/apps.py: transfers)."""
+    _EVENT_OBJECTS[event_type] = object_kind
+    _HANDLERS[event_type] = lambda obj, _preloaded: handler(obj)
 
 
 def refund_execute_on_commit(*, refund_id: int) -> None:

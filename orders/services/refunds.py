@@ -116,23 +116,24 @@ def _ledger_refund(order: Order, refund: Refund, refunded_before: int) -> None:
         return
     fee = _split_share(order.platform_fee, order.total, refunded_before, refund.amount)
     commission = _split_share(order.host_commission, order.total, refunded_before, refund.amount)
+    # Before the order's shares were released to the payees, the refund comes out of what
+    # is pending; after, out of what is payable (negative if it was paid out already: the
+    # next payout nets it). The order's row lock, held by the caller, orders the two.
+    released = order.released_at is not None
+    seller_kind = LedgerAccount.Kind.PAYABLE if released else LedgerAccount.Kind.SELLER
+    host_kind = LedgerAccount.Kind.PAYABLE if released else LedgerAccount.Kind.HOST_COMMISSION
     postings: list[ledger.Posting] = [
         (processor, -refund.amount),
         (ledger.ledger_account(kind=LedgerAccount.Kind.PLATFORM_FEES, currency=currency), fee),
         (
-            ledger.ledger_account(kind=LedgerAccount.Kind.SELLER, currency=currency, shop_id=order.shop_id),
+            ledger.ledger_account(kind=seller_kind, currency=currency, shop_id=order.shop_id),
             refund.amount - fee - commission,
         ),
     ]
     if commission:
         assert order.room is not None
         postings.append(
-            (
-                ledger.ledger_account(
-                    kind=LedgerAccount.Kind.HOST_COMMISSION, currency=currency, user_id=order.room.host.user_id
-                ),
-                commission,
-            )
+            (ledger.ledger_account(kind=host_kind, currency=currency, user_id=order.room.host.user_id), commission)
         )
     ledger.ledger_post(
         key=f"refund:{refund.pk}",

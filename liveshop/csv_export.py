@@ -1,0 +1,64 @@
+"""Reports that answer JSON, or CSV with `?format=csv` (the district report, statements)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rest_framework import renderers
+from rest_framework.request import Request
+
+from liveshop.errors import Invalid
+
+
+def csv_cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (names are free text)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Iterable[Any]]) -> bytes:
+    """CSV lines with a byte-order mark, so that spreadsheet programs read UTF-8 names right."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+class CsvRenderer(renderers.BaseRenderer):
+    """Subclasses turn the view's data into rows (`rows`)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def rows(self, data: Any) -> Iterable[Iterable[Any]]:
+        raise NotImplementedError
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None
+    ) -> bytes:
+        return csv_text(self.rows(data))
+
+
+class JsonOrCsvMixin:
+    """For an APIView whose renderer_classes are JSON and a CsvRenderer: an unknown
+    `?format=` is a 400 (DRF's default is a bare 404), and only the report itself is CSV:
+    errors, and OPTIONS answers, stay JSON in the contract's shape."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        wanted = request.query_params.get("format")
+        if not force and wanted is not None and wanted not in ("json", "csv"):
+            raise Invalid("`format` is json or csv.", fields={"format": ['Choose "json" or "csv".']})
+        return super().perform_content_negotiation(request, force)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if (response.status_code >= 400 or request.method not in ("GET", "HEAD")) and isinstance(
+            getattr(request, "accepted_renderer", None), CsvRenderer
+        ):
+            request.accepted_renderer = renderers.JSONRenderer()
+            request.accepted_media_type = renderers.JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]

@@ -1,0 +1,74 @@
+"""Helpers of the money-out tests: orders placed, paid, shipped, delivered and refunded
+through the API, with the webhooks Stripe would send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from liveshop.models import User
+from orders import stripe_api
+from orders.models import Order
+from payouts.models import Payout
+from rooms.models import Room, RoomItem
+from tests import factories
+from tests.orders.conftest import deliver, order_body, place, settle, stripe_event
+
+Committed = Callable[..., Any]
+
+
+def offer_item(room: Room, sku: Any, commission_bps: int) -> RoomItem:
+    offer = factories.OfferFactory.create(sku=sku, commission_bps=commission_bps)
+    return factories.RoomItemFactory.create(room=room, sku=sku, offer=offer)
+
+
+def paid_order(client: APIClient, item: RoomItem, quantity: int, committed: Committed) -> Order:
+    response = place(client, order_body({"item": item.pk, "quantity": quantity}))
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(pk=response.json()["id"])
+    settle(APIClient(), order, committed)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    return order
+
+
+def ship(seller: APIClient, order: Order) -> None:
+    response = seller.post(f"/api/v1/orders/{order.pk}/ship/", {"tracking": "SF1234"}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def refund(seller: APIClient, order: Order, amount: int, committed: Committed) -> None:
+    with committed():
+        response = seller.post(
+            f"/api/v1/orders/{order.pk}/refund/", {"amount": amount, "reason": "a broken tin"}, format="json"
+        )
+    assert response.status_code in (200, 201), response.content
+    assert order.refunds.get(amount=amount).status == "succeeded"
+
+
+def transfer_webhook(event_type: str, payout: Payout, committed: Committed, event_id: str | None = None) -> dict:
+    """Deliver Stripe's event about the payout's transfer, as read back from localstripe."""
+    payout.refresh_from_db()
+    transfer = stripe_api.client().v1.transfers.retrieve(str(payout.stripe_transfer_id)).to_dict()
+    event = stripe_event(event_type, transfer, event_id=event_id)
+    with committed():
+        assert deliver(APIClient(), event).status_code == 200
+    return event
+
+
+def onboard(client: APIClient, path: str) -> str:
+    """The payee asks for Stripe onboarding and finishes it (the stand-in's page)."""
+    import urllib.request
+
+    response = client.post(path, {"stripe": True}, format="json")
+    assert response.status_code == 200, response.content
+    url = response.json()["onboarding_url"]
+    assert url
+    request = urllib.request.Request(url.split("?")[0])  # the stand-in marks it onboarded
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+    again = client.get(path)
+    assert again.json()["transfers_enabled"] is True
+    return str(again.json()["stripe_account_id"])
