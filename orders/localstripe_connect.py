@@ -253,7 +253,7 @@ def install(app: web.Application, *, base_url: str) -> None:
     """Add the Connect endpoints to localstripe's app (before it starts)."""
     global _base_url
     _base_url = base_url
-    BalanceTransaction._api_list_all = classmethod(_balance_transactions)  # type: ignore[arg-type]
+    BalanceTransaction._api_list_all = classmethod(_balance_transactions)
     app.middlewares.insert(0, _onboard_middleware)
     router = app.router
     router.add_post("/v1/transfers", _post_transfer)

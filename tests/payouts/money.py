@@ -8,7 +8,6 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from liveshop.models import User
 from orders import stripe_api
 from orders.models import Order
 from payouts.models import Payout

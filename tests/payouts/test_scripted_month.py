@@ -104,7 +104,8 @@ def test_a_scripted_month(
             assert staff_api.post(f"/api/v1/payouts/{first.pk}/approve/").json()["status"] == "approved"
             assert staff_api.post(f"/api/v1/payouts/{host_payout.pk}/approve/").status_code == 200
         first.refresh_from_db()
-        assert (first.status, first.method) == ("sent", "stripe") and first.stripe_transfer_id
+        assert (first.status, first.method) == ("sent", "stripe")
+        assert first.stripe_transfer_id
         event = transfer_webhook("transfer.created", first, committed)
         transfer_webhook("transfer.created", first, committed, event_id=event["id"])  # redelivered
         transfer_webhook("transfer.created", first, committed)  # sent again under a new id
@@ -113,7 +114,8 @@ def test_a_scripted_month(
         host_payout.refresh_from_db()
         assert (host_payout.status, host_payout.method) == ("approved", "bank")
         csv_text = payouts.bank_export(payout_ids=[host_payout.pk])
-        assert "Chongqing Rural Bank" in csv_text and "36.80,CNY" in csv_text
+        assert "Chongqing Rural Bank" in csv_text
+        assert "36.80,CNY" in csv_text
         assert payouts.bank_mark_sent(payout_id=host_payout.pk)
         assert payouts.payout_paid(payout_id=host_payout.pk)
 
@@ -175,7 +177,7 @@ def test_a_scripted_month(
     assert ("payouts", f"payout {first.pk}") in found
     assert ("payouts", f"transfer {transfer_id}") in found
     Payout.objects.filter(pk=first.pk).update(stripe_transfer_id=transfer_id)
-    entry = LedgerEntry.objects.filter(transaction__order=a).order_by("pk").first()
+    entry = LedgerEntry.objects.filter(transaction__order=a).order_by("pk")[0]
     LedgerEntry.objects.filter(pk=entry.pk).update(amount=F("amount") + 1)
     with pytest.raises(SystemExit):
         call_command("reconcile")
