@@ -333,7 +333,10 @@ class _PayoutAccountView(APIView):
         return account
 
     def get(self, request: Request, pk: int) -> Response:
-        account = self._account(_payee_of(request, self.payee_kind, pk))
+        payee = _payee_of(request, self.payee_kind, pk)
+        account = PayoutAccount.objects.filter(**payee.fields).first()
+        if account is None:  # nothing given yet: the empty account, not saved by a read
+            return Response(PayoutAccountSerializer(PayoutAccount(**payee.fields)).data)
         if account.stripe_account_id and not account.transfers_enabled and stripe_api.is_configured():
             _refresh(account)
         return Response(PayoutAccountSerializer(account).data)

@@ -80,7 +80,9 @@ def test_seed_demo_is_idempotent_and_prints_tokens():
         "RoomItem": 16,
         "Order": 9,
         "Refund": 2,
-        "LedgerTransaction": 12,  # 9 payments, 2 refunds, the viewer's coin grant
+        # 9 payments, 2 refunds, the viewer's coin grant; the first show's 2 orders
+        # released (delivered 9 days ago), and the farmer's payout
+        "LedgerTransaction": 15,
         "RoomStatsReport": 4,
     }
     assert "past show" in first.getvalue()
@@ -186,7 +188,8 @@ def test_seed_demo_past_shows_fill_the_district_report(client_for):
     and the report has a row per district."""
     call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
-    assert set(Order.objects.values_list("status", flat=True)) == {"paid", "refunded"}
+    # Shipped the day after their show and received two days later.
+    assert set(Order.objects.values_list("status", flat=True)) == {"delivered", "refunded"}
     # The report's days are days in STATS_TIME_ZONE (Chongqing's): 00:30 there is still
     # yesterday in UTC.
     today = timezone.localdate(timezone=zoneinfo.ZoneInfo(settings.STATS_TIME_ZONE))
@@ -207,3 +210,25 @@ def test_seed_demo_past_shows_fill_the_district_report(client_for):
     # Rongchang: the teapot came back in full; the scarves (2 x 8,800) stay sold.
     assert (rows["Rongchang"]["items_sold"], rows["Rongchang"]["sales"]) == (2, 17600)
     assert report["totals"]["shows"] == 5
+
+
+def test_seed_demo_pays_the_farmer_what_the_first_show_earned(client_for):
+    """The first past show (12 days ago) is past its hold: its orders are payable and in
+    the farmer's payout, waiting for staff; the later shows' money is still pending."""
+    from payouts.models import Payout
+
+    call_command("seed_demo", "--this-is-a-demo", stdout=StringIO())
+    farmer = User.objects.get(username="farmer")
+    shop = Shop.objects.get(owner=farmer)
+    first_show = Order.objects.filter(room__title_en="First flush of Xiannv black tea")
+    # Each order's total less its fee, less what was refunded but for the refund's share
+    # of the fee, which the platform gave back.
+    owed = sum(
+        o.total - o.platform_fee - o.refunded_amount + o.refunded_amount * o.platform_fee // o.total for o in first_show
+    )
+    payout = Payout.objects.get()
+    assert (payout.shop_id, payout.status, payout.amount) == (shop.pk, "pending", owed)
+    balance = client_for(farmer).get(f"/api/v1/shops/{shop.pk}/balance/").json()
+    assert (balance["available"], balance["in_payout"]) == (0, payout.amount)
+    assert balance["pending"] > 0  # the cadre's show sold the farmer's tea 9 days ago
+    assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}

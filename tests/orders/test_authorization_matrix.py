@@ -25,6 +25,7 @@ from catalog.models import Offer, Product, Shop, Sku
 from liveshop.models import User
 from orders.models import Order, Payment, RefundClaim
 from orders.services.orders import LineRequest, order_create
+from payouts.models import CoinCashOut, Payout, PayoutAccount
 from rooms.models import (
     Ban,
     BannedWord,
@@ -329,7 +330,43 @@ CASES: dict[str, Case] = {
         hidden=frozenset({"viewer", "rival", "other_host", "moderator"}),
         state=lambda w: list(RefundClaim.objects.values_list("order_id", "reason")),
     ),
+    "order.deliver": Case(
+        "POST",
+        "/api/v1/orders/{shipped.pk}/deliver/",
+        {"buyer": 200, "staff": 200},
+        hidden=frozenset({"viewer", "rival", "other_host", "moderator"}),
+        state=lambda w: Order.objects.filter(pk=w.shipped.pk).values_list("status", "delivered_at").get(),
+    ),
     "top_up.create": Case("POST", "/api/v1/wallet/top-ups/", _every_user(201), {"coins": 100}),
+    # --- money out
+    "shop.payout_account": Case(
+        "POST",
+        "/api/v1/shops/{shop.pk}/payout-account/",
+        {"host": 200, "staff": 200},
+        {"bank_name": "Chongqing Rural Bank", "bank_account_number": "6228 0000 1111"},
+        state=lambda w: list(PayoutAccount.objects.values_list("shop_id", "bank_name", "bank_account_number")),
+    ),
+    "host.payout_account": Case(
+        "POST",
+        "/api/v1/hosts/{host_profile.pk}/payout-account/",
+        {"host": 200, "staff": 200},
+        {"bank_account_number": "6228 0000 2222"},
+        state=lambda w: list(PayoutAccount.objects.values_list("user_id", "bank_account_number")),
+    ),
+    "payout.approve": Case(
+        "POST",
+        "/api/v1/payouts/{payout.pk}/approve/",
+        {"staff": 200},
+        state=lambda w: Payout.objects.filter(pk=w.payout.pk).values_list("status", "approved_by").get(),
+    ),
+    # Hosts only; a host that earned no coins is told so (402), the others may not (403).
+    "cash_out.create": Case(
+        "POST",
+        "/api/v1/wallet/cash-outs/",
+        {"host": 402, "rival": 402, "other_host": 402},
+        {"coins": 100},
+        state=lambda w: CoinCashOut.objects.count(),
+    ),
 }
 
 
@@ -353,6 +390,10 @@ def world(host, host_profile, shop, sku, live_room, viewer, other_host, staff) -
     Payment.objects.create(
         order=paid, payment_intent_id="pi_matrix", client_secret="pi_matrix_secret", amount=paid.total
     )
+    shipped = order_create(buyer=buyer, lines=[LineRequest(item=item, quantity=1)], room=live_room, shipping=SHIPPING)
+    Order.objects.filter(pk=shipped.pk).update(
+        status=Order.Status.SHIPPED, paid_at=timezone.now(), shipped_at=timezone.now()
+    )
     comment = Comment.objects.create(room=live_room, user=viewer, text="Is the tea from this year?")
     users = {"viewer": viewer, "buyer": buyer, "rival": rival, "host": host, "other_host": other_host}
     users |= {"moderator": moderator, "staff": staff}
@@ -375,6 +416,15 @@ def world(host, host_profile, shop, sku, live_room, viewer, other_host, staff) -
         banned=banned,
         order=order,
         paid=Order.objects.get(pk=paid.pk),
+        shipped=shipped,
+        payout=Payout.objects.create(
+            shop=shop,
+            amount=5000,
+            built_amount=5000,
+            currency="cny",
+            period_start=timezone.localdate(),
+            period_end=timezone.localdate(),
+        ),
         comment=comment,
         report=Report.objects.create(comment=comment, room=live_room, reporter=buyer, reason="rude"),
         banned_word=BannedWord.objects.create(word="fake"),

@@ -51,6 +51,7 @@ def test_order_of_a_shelf_item_holds_units_at_the_live_price(client_for, buyer, 
         "expires_at": body["expires_at"],
         "paid_at": None,
         "shipped_at": None,
+        "delivered_at": None,
         "payment": {
             "provider": "stripe",
             "payment_intent": payment.payment_intent_id,

@@ -37,10 +37,13 @@ from liveshop import demo_pictures
 from liveshop.models import User
 from liveshop.services import user_token_create
 from orders.models import Order, Payment, StripeEvent
-from orders.services.orders import LineRequest, order_create
+from orders.services.orders import LineRequest, order_create, order_deliver, order_ship
 from orders.services.payments import stripe_events_process
 from orders.services.refunds import refund_apply_result, refund_request
 from orders.services.wallet import wallet_coins, wallet_grant
+from payouts.models import Payout
+from payouts.services.balances import orders_release_due
+from payouts.services.payouts import payouts_build
 from rooms.models import Comment, Host, Room, RoomItem, RoomStatsReport
 from rooms.services import room_cover_set, room_item_offer
 from streams import replays
@@ -336,6 +339,7 @@ class Command(BaseCommand):
             self._shelve(upcoming, ["Xiannv Black Tea", "Fengjie Navel Oranges"])
             for show in PAST_SHOWS:
                 self._step(self._past_show(show))
+            self._step(self._money_out())
 
             wallet_grant(user=viewer, coins=DEMO_VIEWER_COINS, key="seed_demo:viewer", reason="demo coins")
             self._step(f"viewer's wallet: {wallet_coins(user_id=viewer.pk)} coins (a staff grant, once)")
@@ -352,7 +356,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  live room: /api/v1/rooms/{room.pk}/   API docs: /api/docs/")
         self.stdout.write(
             f"  web: / (the shows), /rooms/{room.pk}/ (watch and buy as viewer), "
-            f"/studio/rooms/{room.pk}/ (the host console as farmer)"
+            f"/studio/rooms/{room.pk}/ (the host console as farmer), /money/ (the farmer's and cadre's money)"
         )
         today = timezone.localdate()
         self.stdout.write(
@@ -464,6 +468,25 @@ class Command(BaseCommand):
         return (
             f"past show {room.pk} '{show.title}' ({host.district}, {show.days_ago} days ago): {len(show.sales)} orders"
         )
+
+    def _money_out(self) -> str:
+        """The past shows' paid orders shipped the day after the show and received two days
+        later; those past the hold are released, and the last period's payouts built,
+        waiting for staff's approval in the admin (Money out > Payouts)."""
+        paid = Order.objects.filter(status=Order.Status.PAID, room__status=Room.Status.ENDED).select_related("room")
+        for order in paid:
+            assert order.room is not None
+            assert order.room.started_at is not None
+            order_ship(order=order, tracking=f"SF{order.pk:010d}")
+            order_deliver(order_id=order.pk)
+            shown = order.room.started_at
+            Order.objects.filter(pk=order.pk).update(
+                shipped_at=shown + timedelta(days=1), delivered_at=shown + timedelta(days=3)
+            )
+        released = orders_release_due()
+        built = payouts_build()
+        waiting = Payout.objects.filter(status=Payout.Status.PENDING).count()
+        return f"money out: {released} orders payable, {len(built)} payouts built; {waiting} wait for approval"
 
     def _past_replay(self, show: PastShow) -> str:
         """The first past show's replay, built by the real path from a recording ffmpeg

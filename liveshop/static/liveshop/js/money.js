@@ -33,12 +33,13 @@ const isoDay = (date) => date.toISOString().slice(0, 10);
 async function loadBalance(section, base) {
   const list = $('.balance', section);
   const balance = await get(`${base}/balance/`);
-  const row = (label, value, key) => [h('dt', {}, label), h('dd', {'data-testid': `balance-${key}`}, money(value, balance.currency))];
+  const row = (label, value, key) => h('div', {},
+    h('dt', {}, label), h('dd', {'data-testid': `balance-${key}`}, money(value, balance.currency)));
   list.replaceChildren(
-    ...row(gettext('Pending'), balance.pending, 'pending'),
-    ...row(gettext('Available'), balance.available, 'available'),
-    ...row(gettext('In a payout'), balance.in_payout, 'in-payout'),
-    ...row(gettext('Paid out'), balance.paid_out, 'paid-out'),
+    row(gettext('Pending'), balance.pending, 'pending'),
+    row(gettext('Available'), balance.available, 'available'),
+    row(gettext('In a payout'), balance.in_payout, 'in-payout'),
+    row(gettext('Paid out'), balance.paid_out, 'paid-out'),
   );
   list.removeAttribute('aria-busy');
 }
