@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -149,6 +150,29 @@ class StatementSerializer(serializers.Serializer[Any]):
         return settings.STATS_TIME_ZONE
 
 
+def _iso(value: dt.datetime) -> str:
+    """As DRF writes a datetime (in the current time zone, UTC as "Z"), at a fraction of
+    its cost: a big show's month has tens of thousands of lines."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _statement_body(statement: balances.Statement) -> dict[str, Any]:
+    """StatementSerializer's shape, built directly (its fields per line cost ~17 µs each)."""
+    return {
+        "from": statement.start.isoformat(),
+        "to": statement.end.isoformat(),
+        "time_zone": settings.STATS_TIME_ZONE,
+        "currency": statement.currency,
+        "opening": statement.opening,
+        "closing": statement.closing,
+        "lines": [
+            {"at": _iso(line.at), "kind": line.kind, "order": line.order, "amount": line.amount, "payout": line.payout}
+            for line in statement.lines
+        ],
+    }
+
+
 STATEMENT_CSV_COLUMNS = ("at", "kind", "order", "payout", "amount", "currency")
 
 
@@ -182,7 +206,7 @@ class _StatementView(JsonOrCsvMixin, APIView):
         query.is_valid(raise_exception=True)
         start: dt.date = query.validated_data["from"]
         end: dt.date = query.validated_data["to"]
-        response = Response(StatementSerializer(balances.statement(payee=payee, start=start, end=end)).data)
+        response = Response(_statement_body(balances.statement(payee=payee, start=start, end=end)))
         if isinstance(request.accepted_renderer, StatementCsvRenderer):
             name = f"liveshop-statement-{self.payee_kind}-{pk}-{start}-{end}.csv"
             response["Content-Disposition"] = f'attachment; filename="{name}"'

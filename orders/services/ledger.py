@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -74,6 +75,18 @@ def ledger_account(
     return account
 
 
+@dataclass(frozen=True)
+class Fact:
+    """One balanced ledger transaction to record (see `ledger_post`)."""
+
+    key: str
+    kind: LedgerTransaction.Kind
+    postings: Sequence[Posting]
+    order: Order | None = None
+    refund: Refund | None = None
+    memo: str = ""
+
+
 def ledger_post(
     *,
     key: str,
@@ -97,16 +110,33 @@ def ledger_post(
     caller's transaction must roll back. The conditional update is the check, so two
     debits racing on one wallet cannot both pass.
     """
-    postings = [(account, amount) for account, amount in postings if amount != 0]
-    totals: dict[str, int] = defaultdict(int)
-    for account, amount in postings:
-        totals[account.currency] += amount
-    if any(totals.values()):
-        raise LedgerUnbalanced(f"{key}: entries sum to {dict(totals)}")
-    txn = LedgerTransaction.objects.create(key=key, kind=kind, order=order, refund=refund, memo=memo)
+    fact = Fact(key=key, kind=kind, postings=postings, order=order, refund=refund, memo=memo)
+    return ledger_post_many([fact])[0]
+
+
+def ledger_post_many(facts: Sequence[Fact]) -> list[LedgerTransaction]:
+    """Record several balanced transactions as `ledger_post` records one, in one insert
+    per table and one update per kept balance (a sweep that releases a thousand orders
+    writes them at the cost of a few statements)."""
+    cleaned = []
+    for fact in facts:
+        postings = [(account, amount) for account, amount in fact.postings if amount != 0]
+        totals: dict[str, int] = defaultdict(int)
+        for account, amount in postings:
+            totals[account.currency] += amount
+        if any(totals.values()):
+            raise LedgerUnbalanced(f"{fact.key}: entries sum to {dict(totals)}")
+        cleaned.append(postings)
+    txns = LedgerTransaction.objects.bulk_create(
+        [
+            LedgerTransaction(key=fact.key, kind=fact.kind, order=fact.order, refund=fact.refund, memo=fact.memo)
+            for fact in facts
+        ]
+    )
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(transaction=txn, account=account, amount=amount, currency=account.currency)
+            for txn, postings in zip(txns, cleaned, strict=True)
             for account, amount in postings
         ]
     )
@@ -114,10 +144,11 @@ def ledger_post(
     # commit, and two transactions never wait for each other's rows in a cycle.
     per_account: dict[int, int] = defaultdict(int)
     accounts: dict[int, LedgerAccount] = {}
-    for account, amount in postings:
-        if account.keeps_balance:
-            per_account[account.pk] += amount
-            accounts[account.pk] = account
+    for postings in cleaned:
+        for account, amount in postings:
+            if account.keeps_balance:
+                per_account[account.pk] += amount
+                accounts[account.pk] = account
     for account_id in sorted(per_account):
         delta = per_account[account_id]
         rows = LedgerAccount.objects.filter(pk=account_id)
@@ -125,7 +156,7 @@ def ledger_post(
             rows = rows.filter(balance__lte=-delta)
         if rows.update(balance=F("balance") + delta) != 1:
             raise LedgerOverdrawn(account_id)
-    return txn
+    return txns
 
 
 def ledger_balance(*, account: LedgerAccount) -> int:
