@@ -102,6 +102,34 @@ def _http(method: str, url: str, token: str, body: dict[str, Any] | None = None)
         return response.status, json.loads(response.read())
 
 
+def _wait_for(stack: dict[str, str], what: str, ready: Any, timeout: float = 30) -> Any:
+    """Poll `ready()` until it answers something true; fail with the processes' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = ready()
+        if found:
+            return found
+        time.sleep(0.2)
+    logs = {name: Path(stack["logs"], f"{name}.log").read_text()[-2000:] for name in ("stripe", "web", "worker")}
+    pytest.fail(f"{what} never happened: {json.dumps(logs, indent=1)}")
+
+
+def _paid_order(stack: dict[str, str], item: Any, token: str) -> dict[str, Any]:
+    """Ordered over HTTP, paid at localstripe with a test card, settled by the worker."""
+    status, order = _http(
+        "POST",
+        f"{stack['web']}/api/v1/orders/",
+        token,
+        {"room": item.room_id, "items": [{"item": item.pk, "quantity": 2}], "shipping": SHIPPING},
+    )
+    assert status == 201
+    intents = stripe_api.client().v1.payment_intents
+    intents.update(order["payment"]["payment_intent"], params={"payment_method": "pm_card_visa"})
+    assert intents.confirm(order["payment"]["payment_intent"])["status"] == "succeeded"
+    url = f"{stack['web']}/api/v1/orders/{order['id']}/"
+    return dict(_wait_for(stack, "the order's settlement", lambda: (o := _http("GET", url, token)[1])["paid_at"] and o))
+
+
 def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     buyer = factories.UserFactory.create(username="integration-buyer")
     room = factories.RoomFactory.create(status=Room.Status.LIVE)
@@ -123,17 +151,10 @@ def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     intents.update(intent_id, params={"payment_method": "pm_card_visa"})
     assert intents.confirm(intent_id)["status"] == "succeeded"
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        _, current = _http("GET", f"{stack['web']}/api/v1/orders/{order['id']}/", token)
-        if current["status"] == "paid":
-            break
-        time.sleep(0.2)
-    else:
-        logs = {name: Path(stack["logs"], f"{name}.log").read_text()[-2000:] for name in ("stripe", "web", "worker")}
-        pytest.fail(f"the order never turned paid: {json.dumps(logs, indent=1)}")
+    url = f"{stack['web']}/api/v1/orders/{order['id']}/"
+    current = _wait_for(stack, "the order's settlement", lambda: (o := _http("GET", url, token)[1])["paid_at"] and o)
 
-    assert current["paid_at"] is not None
+    assert current["status"] == "paid"
     assert current["payment"]["status"] == "succeeded"
     event = StripeEvent.objects.get()
     assert (event.type, event.outcome) == ("payment_intent.succeeded", "settled")
@@ -141,3 +162,51 @@ def test_order_pay_webhook_worker_settles(stack: dict[str, str]) -> None:
     assert ledger_check() == {"unbalanced_transactions": [], "drifted_balances": []}
     worker_log = Path(stack["logs"], "worker.log").read_text()
     assert "stripe_events_drain_task" in worker_log  # a drainer, woken by the webhook
+
+
+def test_payout_transfer_webhook_worker_pays(stack: dict[str, str]) -> None:
+    """Money out with the same real processes: the farmer connects its Stripe account at
+    the stand-in, staff approve the payout over HTTP, the worker makes the transfer,
+    localstripe sends `transfer.created` to the live server and the worker marks the
+    payout paid; then the reconciliation finds Stripe's balance history in agreement."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from payouts.models import Payout, Reconciliation
+    from payouts.services.balances import orders_release_due
+    from payouts.services.payouts import payouts_build
+
+    buyer = factories.UserFactory.create(username="integration-buyer")
+    staff = factories.UserFactory.create(username="integration-staff", is_staff=True)
+    room = factories.RoomFactory.create(status=Room.Status.LIVE)
+    item = factories.RoomItemFactory.create(room=room, sku__price=2500, sku__stock=10)
+    farmer = item.sku.product.shop.owner
+    order = _paid_order(stack, item, factories.api_token(buyer))
+    farmer_token, web = factories.api_token(farmer), stack["web"]
+    assert _http("POST", f"{web}/api/v1/orders/{order['id']}/ship/", farmer_token, {"tracking": "SF1"})[0] == 200
+    assert _http("POST", f"{web}/api/v1/orders/{order['id']}/deliver/", factories.api_token(staff))[0] == 200
+    Order.objects.filter(pk=order["id"]).update(delivered_at=timezone.now() - timezone.timedelta(days=8))
+    assert orders_release_due() == 1  # the beat's sweep
+    (payout,) = payouts_build()
+    shop = item.sku.product.shop_id
+
+    _, account = _http("POST", f"{web}/api/v1/shops/{shop}/payout-account/", farmer_token, {"stripe": True})
+    with urllib.request.urlopen(account["onboarding_url"], timeout=10) as page:  # the payee fills Stripe's forms
+        page.read()
+    _, account = _http("GET", f"{web}/api/v1/shops/{shop}/payout-account/", farmer_token)
+    assert account["transfers_enabled"] is True
+    status, approved = _http("POST", f"{web}/api/v1/payouts/{payout.pk}/approve/", factories.api_token(staff))
+    assert (status, approved["status"]) == (200, "approved")
+
+    def paid() -> bool:
+        rows = _http("GET", f"{web}/api/v1/payouts/", farmer_token)[1]["results"]
+        return rows[0]["status"] == "paid"
+
+    _wait_for(stack, "the payout's transfer.created", paid)
+    payout.refresh_from_db()
+    assert payout.amount == 5000 - 250  # two at 2,500, less the 5 % fee
+    event = StripeEvent.objects.get(type="transfer.created")
+    assert event.outcome == f"payout {payout.pk} paid"
+    call_command("reconcile")
+    assert Reconciliation.objects.get().is_clean
+    assert Payout.objects.get().stripe_transfer_id
