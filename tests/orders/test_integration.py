@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def test_payout_transfer_webhook_worker_pays(stack: dict[str, str]) -> None:
     farmer_token, web = factories.api_token(farmer), stack["web"]
     assert _http("POST", f"{web}/api/v1/orders/{order['id']}/ship/", farmer_token, {"tracking": "SF1"})[0] == 200
     assert _http("POST", f"{web}/api/v1/orders/{order['id']}/deliver/", factories.api_token(staff))[0] == 200
-    Order.objects.filter(pk=order["id"]).update(delivered_at=timezone.now() - timezone.timedelta(days=8))
+    Order.objects.filter(pk=order["id"]).update(delivered_at=timezone.now() - timedelta(days=8))
     assert orders_release_due() == 1  # the beat's sweep
     (payout,) = payouts_build()
     shop = item.sku.product.shop_id
