@@ -369,6 +369,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expires": 10},
     },
     "stripe-events-requeue": {"task": "orders.tasks.stripe_events_requeue_task", "schedule": 30.0},
+    "comments-retention": {"task": "rooms.tasks.comments_retention_task", "schedule": 3600.0},
     "orders-deliver-due": {"task": "orders.tasks.orders_deliver_due_task", "schedule": 3600.0},
     # Money out: release what is due, build the period's payouts, send what is approved,
     # and every night check that every fen adds up (payouts/tasks.py).
@@ -468,6 +469,10 @@ if COIN_PRICE_FEN < 1 or not 0 <= GIFT_PLATFORM_SHARE_BPS <= 10_000:
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 500)
 if not 0 <= PLATFORM_FEE_BPS <= 5000:
     raise ImproperlyConfigured("PLATFORM_FEE_BPS must be from 0 to 5000.")
+# Comments older than this many days are removed (0: kept for ever). In PostgreSQL the
+# comments are partitioned by month and a month goes as a whole once all of it is older
+# (rooms/services/retention.py).
+COMMENT_RETENTION_DAYS = env_int("COMMENT_RETENTION_DAYS", 0)
 # Money out (payouts/; CONTRACT.md "Money out"). A shipped order nobody confirmed is
 # delivered this long after shipping; its payees' shares become payable this long after
 # delivery (the buyer's window to ask for a refund).

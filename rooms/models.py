@@ -166,7 +166,12 @@ class FlashSale(models.Model):
 
 
 class Comment(models.Model):
-    """A comment sent in a room over the WebSocket; history reads it back by id cursor."""
+    """A comment sent in a room over the WebSocket; history reads it back by id cursor.
+
+    In PostgreSQL the table is partitioned by month of `created_at` (its primary key is
+    (id, created_at) there; ids stay unique, from one sequence): retention drops whole
+    months (rooms/migrations/0011, liveshop/partitions.py).
+    """
 
     MAX_LENGTH = 200
 
@@ -321,7 +326,10 @@ class Report(models.Model):
         MUTE = "mute"
         BAN = "ban"
 
-    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports")
+    # No foreign key in PostgreSQL: comments are partitioned by month (a key would have to
+    # name the month too). Django still cascades a comment's deletion; the retention that
+    # drops a month deletes its reports first (rooms/services/retention.py).
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports", db_constraint=False)
     # The comment's room, kept here so that the queue filters by room without a join.
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="comment_reports")
     reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -374,7 +382,10 @@ class ModerationAction(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # As Report.comment: no key in PostgreSQL; a dropped month's comments leave it null.
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     reason = models.CharField(max_length=500, blank=True)
     # What else the act needs to be understood: a mute's duration, a word, a resolution.
     details = models.JSONField(default=dict, blank=True)

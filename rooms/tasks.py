@@ -39,3 +39,13 @@ def room_counters_checkpoint_task() -> int:
 def giveaways_sweep_task() -> tuple[int, int]:
     """Beat, every second: draw giveaways at their close, forfeit prizes not claimed in time."""
     return services.giveaways_sweep()
+
+
+@shared_task(ignore_result=True)
+def comments_retention_task() -> dict[str, object]:
+    """Beat, hourly: next months' comment partitions made, months past COMMENT_RETENTION_DAYS dropped."""
+    from dataclasses import asdict
+
+    from rooms.services.retention import comments_retention_apply
+
+    return asdict(comments_retention_apply())

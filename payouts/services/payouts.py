@@ -198,9 +198,10 @@ def payout_transfer(*, payout_id: int) -> str:
         return "sent"
     account = _payee_account(Payee.of(payout))
     destination = account.stripe_account_id if account else None
+    if not destination:  # the account was removed since the payout was sent
+        payout_fail(payout_id=payout.pk, reason="the payee has no connected account any more")
+        return "failed"
     try:
-        if not destination:
-            raise stripe_api.stripe.InvalidRequestError("The payee has no connected account.", param="destination")
         transfer_id = stripe_api.transfer_create(
             payout_id=payout.pk, amount=payout.amount, currency=payout.currency, destination=destination
         )
