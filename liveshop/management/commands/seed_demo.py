@@ -459,6 +459,8 @@ class Command(BaseCommand):
         room = Room.objects.create(
             host=host, title=ZH[show.title], title_en=show.title, status=Room.Status.LIVE, started_at=started
         )
+        # Made a day before the show, as it would have been (comments follow their room).
+        Room.objects.filter(pk=room.pk).update(created_at=started - timedelta(days=1))
         items = self._shelve(room, list(show.products))
         for sale in show.sales:
             self._paid_order(room=room, item=items[sale.product], sale=sale)
