@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.flash_sale import ROOT, log, setup_django
+from bench.loadgen import median_ms
 
 RESULTS = ROOT / "bench" / "results"
 CHUNK = 1_000_000
@@ -103,15 +104,6 @@ def _fill(cast: dict[str, Any], upto: int, have: int) -> int:
     return have
 
 
-def _median_ms(call: Any, times: int = 30) -> float:
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(samples), 3)
-
-
 def _measure(cast: dict[str, Any], filled_rooms: int) -> dict[str, Any]:
     from django.contrib.auth.models import AnonymousUser
     from django.db import transaction
@@ -173,11 +165,11 @@ def _measure(cast: dict[str, Any], filled_rooms: int) -> dict[str, Any]:
         writes.append((time.perf_counter() - started) * 1e6 / len(comments))
     return {
         "insert_us_per_comment": round(statistics.median(writes), 1),
-        "history_first_page_ms": _median_ms(history_first),
-        "history_middle_page_ms": _median_ms(history_middle),
-        "replay_window_ms": _median_ms(replay_window),
-        "comment_by_id_ms": _median_ms(by_id),
-        "show_comment_count_ms": _median_ms(count),
+        "history_first_page_ms": median_ms(history_first),
+        "history_middle_page_ms": median_ms(history_middle),
+        "replay_window_ms": median_ms(replay_window),
+        "comment_by_id_ms": median_ms(by_id),
+        "show_comment_count_ms": median_ms(count),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +169,16 @@ async def paced(
     await asyncio.gather(*connections)
     run.elapsed_s = time.perf_counter() - run.started_at
     return run
+
+
+def median_ms(call: Callable[[], object], times: int = 30, digits: int = 3) -> float:
+    """The median of `times` calls of `call`, in milliseconds."""
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), digits)
 
 
 def summary(run: Run) -> dict[str, Any]:

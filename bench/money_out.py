@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.flash_sale import ROOT, SHIPPING, log, setup_django
+from bench.loadgen import median_ms
 
 RESULTS = ROOT / "bench" / "results"
 BATCH = 2000
@@ -148,15 +148,6 @@ def _release_in_bulk(show: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "orders_per_s": round(show["orders"] / seconds)}
 
 
-def _median_ms(call: Any, times: int) -> float:
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(samples), 2)
-
-
 def _reads(show: dict[str, Any]) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
@@ -197,12 +188,12 @@ def _reads(show: dict[str, Any]) -> dict[str, Any]:
             cursor.fetchall()
 
     return {
-        "balance_ms": _median_ms(lambda: payee_balance(payee=payee), 20),
-        "balance_reference_ms": _median_ms(raw_sum, 20),
+        "balance_ms": median_ms(lambda: payee_balance(payee=payee), 20),
+        "balance_reference_ms": median_ms(raw_sum, 20),
         "statement_lines": len(answer["lines"]),
-        "statement_json_ms": _median_ms(lambda: client.get(path), 3),
-        "statement_csv_ms": _median_ms(lambda: client.get(path + "&format=csv"), 3),
-        "statement_reference_ms": _median_ms(raw_rows, 3),
+        "statement_json_ms": median_ms(lambda: client.get(path), 3),
+        "statement_csv_ms": median_ms(lambda: client.get(path + "&format=csv"), 3),
+        "statement_reference_ms": median_ms(raw_rows, 3),
     }
 
 

@@ -1,4 +1,4 @@
-"""Reports that answer JSON, or CSV with `?format=csv` (the district report, statements)."""
+"""Reports for a period that answer JSON, or CSV with `?format=csv` (the district report, statements)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,33 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rest_framework import renderers
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 
 from liveshop.errors import Invalid
+
+
+class PeriodQuerySerializer(serializers.Serializer[Any]):
+    """`?from=YYYY-MM-DD&to=YYYY-MM-DD[&format=csv]`: a report's days, both included.
+    Subclasses may set MAX_DAYS."""
+
+    MAX_DAYS: int | None = None
+
+    period_from = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="First day, YYYY-MM-DD.")
+    to = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="Last day (included), YYYY-MM-DD.")
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("period_from")  # `from` is a Python keyword
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
+        if self.MAX_DAYS is not None and (attrs["to"] - attrs["from"]).days >= self.MAX_DAYS:
+            raise serializers.ValidationError({"to": [f"A period covers at most {self.MAX_DAYS} days."]})
+        return attrs
 
 
 def csv_cell(value: Any) -> Any:

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api_docs import errors
-from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, csv_cell
+from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell
 from liveshop.errors import NotFound, PermissionDenied
 from orders import stats
 from rooms import selectors as room_selectors
@@ -71,22 +71,6 @@ class DistrictReportSerializer(serializers.Serializer[Any]):
         fields = super().get_fields()
         fields["from"] = fields.pop("period_from")  # `from` is a Python keyword
         return fields
-
-
-class DistrictQuerySerializer(serializers.Serializer[Any]):
-    period_from = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="First day, YYYY-MM-DD.")
-    to = serializers.DateField(input_formats=["%Y-%m-%d"], help_text="Last day (included), YYYY-MM-DD.")
-    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("period_from")
-        return fields
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
-        return attrs
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -149,7 +133,7 @@ class DistrictStatsView(JsonOrCsvMixin, APIView):
         "orders placed in them, with totals.",
     )
     def get(self, request: Request) -> Response:
-        query = DistrictQuerySerializer(data=request.query_params)
+        query = PeriodQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start: dt.date = query.validated_data["from"]
         end: dt.date = query.validated_data["to"]

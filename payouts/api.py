@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Shop
 from liveshop.api_docs import errors, idempotency_key_parameter
-from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, csv_cell
+from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell
 from liveshop.errors import NotFound, PermissionDenied, ServiceUnavailable
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.models import User
@@ -94,22 +94,8 @@ class HostBalanceView(_BalanceView):
 STATEMENT_MAX_DAYS = 366
 
 
-class StatementQuerySerializer(serializers.Serializer[Any]):
-    period_from = serializers.DateField(input_formats=["%Y-%m-%d"])
-    to = serializers.DateField(input_formats=["%Y-%m-%d"])
-    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("period_from")  # `from` is a Python keyword
-        return fields
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
-        if (attrs["to"] - attrs["from"]).days >= STATEMENT_MAX_DAYS:
-            raise serializers.ValidationError({"to": [f"A statement covers at most {STATEMENT_MAX_DAYS} days."]})
-        return attrs
+class StatementQuerySerializer(PeriodQuerySerializer):
+    MAX_DAYS = STATEMENT_MAX_DAYS
 
 
 class StatementLineSerializer(serializers.Serializer[Any]):
