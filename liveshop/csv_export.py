@@ -7,6 +7,8 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import renderers, serializers
 from rest_framework.request import Request
 
@@ -34,6 +36,22 @@ class PeriodQuerySerializer(serializers.Serializer[Any]):
         if self.MAX_DAYS is not None and (attrs["to"] - attrs["from"]).days >= self.MAX_DAYS:
             raise serializers.ValidationError({"to": [f"A period covers at most {self.MAX_DAYS} days."]})
         return attrs
+
+
+def period_report_schema(*, json_answer: Any, csv_columns: Iterable[str], errors: dict[int, Any]) -> dict[str, Any]:
+    """`extend_schema` arguments of a period report: its query and its two answers."""
+    return {
+        "parameters": [
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD."),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day (included)."),
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the same report as CSV."),
+        ],
+        "responses": {
+            (200, "application/json"): json_answer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=",".join(csv_columns)),
+            **errors,
+        },
+    }
 
 
 def csv_cell(value: Any) -> Any:

@@ -7,15 +7,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from liveshop.api_docs import errors
-from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell
+from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell, period_report_schema
 from liveshop.errors import NotFound, PermissionDenied
 from orders import stats
 from rooms import selectors as room_selectors
@@ -116,18 +115,9 @@ class DistrictStatsView(JsonOrCsvMixin, APIView):
     renderer_classes = [renderers.JSONRenderer, DistrictReportCsvRenderer]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD."),
-            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day (included)."),
-            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the same figures as CSV."),
-        ],
-        responses={
-            (200, "application/json"): DistrictReportSerializer,
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR, description="district,shows,views,products,items_sold,sales,currency"
-            ),
-            **errors(400, 401, 403),
-        },
+        **period_report_schema(
+            json_answer=DistrictReportSerializer, csv_columns=CSV_COLUMNS, errors=errors(400, 401, 403)
+        ),
         description="Per host district, the shows that went live in the period (days in STATS_TIME_ZONE), "
         "their views, distinct products shown, and the units and sales (paid less refunds, fen) of the "
         "orders placed in them, with totals.",

@@ -11,10 +11,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -26,7 +23,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Shop
 from liveshop.api_docs import errors, idempotency_key_parameter
-from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell
+from liveshop.csv_export import CsvRenderer, JsonOrCsvMixin, PeriodQuerySerializer, csv_cell, period_report_schema
 from liveshop.errors import NotFound, PermissionDenied, ServiceUnavailable
 from liveshop.idempotency import IdempotentCall, idempotent
 from liveshop.models import User
@@ -200,16 +197,9 @@ class _StatementView(JsonOrCsvMixin, APIView):
 
 
 _STATEMENT_SCHEMA = extend_schema(
-    parameters=[
-        OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD."),
-        OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day (included)."),
-        OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the same lines as CSV."),
-    ],
-    responses={
-        (200, "application/json"): StatementSerializer,
-        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=",".join(STATEMENT_CSV_COLUMNS)),
-        **errors(400, 401, 403, 404),
-    },
+    **period_report_schema(
+        json_answer=StatementSerializer, csv_columns=STATEMENT_CSV_COLUMNS, errors=errors(400, 401, 403, 404)
+    ),
     description="Every sale, refund, fee, commission, gift earning and payout that changed what the payee is "
     "owed in the period (days in STATS_TIME_ZONE), with opening and closing balances: closing = opening + Σ amount.",
 )
