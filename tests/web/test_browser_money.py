@@ -50,6 +50,15 @@ def test_the_farmer_reads_its_money_and_the_cadre_cashes_out(
     expect(section.get_by_test_id("payout")).to_contain_text(PHONE_ZH.js("waiting for approval"))
     assert "format=csv" in (section.get_by_test_id("statement-csv").get_attribute("href") or "")
     screenshot(farm, "money-zh")
+    # Connecting a Stripe account: Stripe's onboarding (the stand-in's page) sends the
+    # farmer back here, and payouts then go to the account.
+    section.get_by_test_id("connect-stripe").click()
+    farm.wait_for_url("**/money/")
+    shop_section = farm.locator("[data-testid=payee][data-kind=shop]")
+    expect(shop_section.get_by_test_id("payout-account")).to_have_text(
+        PHONE_ZH.js("Payouts go to your Stripe account.")
+    )
+    expect(shop_section.get_by_test_id("connect-stripe")).to_be_hidden()
 
     cadre = pages.open("/money/", user=other_host, phone=False, locale=DESKTOP_EN.locale)
     host_section = cadre.get_by_test_id("payee")

@@ -1,7 +1,7 @@
 // "My money" (/money/): for each of the user's shops and its host profile, the balance
 // (GET /{shops|hosts}/{id}/balance/), a statement for a period (…/statement/, with its
-// CSV), the payouts (GET /payouts/), and a host's gift coins cashed out
-// (POST /wallet/cash-outs/).
+// CSV), the payouts (GET /payouts/), where they are paid (…/payout-account/), and a
+// host's gift coins cashed out (POST /wallet/cash-outs/).
 
 import {get, getAll, post} from './lib/api.js';
 import {$, h, pageConfig, randomId, say} from './lib/dom.js';
@@ -44,6 +44,28 @@ async function loadBalance(section, base) {
   list.removeAttribute('aria-busy');
 }
 
+// Where the money goes: a Stripe account once onboarded, else a bank transfer. The
+// button asks for Stripe's onboarding link (POST …/payout-account/ {stripe: true}) and
+// opens it; Stripe sends the payee back here.
+async function loadPayoutAccount(section, base) {
+  const account = await get(`${base}/payout-account/`);
+  const line = $('[data-testid=payout-account]', section);
+  const button = $('[data-testid=connect-stripe]', section);
+  line.textContent = account.transfers_enabled
+    ? gettext('Payouts go to your Stripe account.')
+    : gettext('Payouts go by bank transfer until you connect a Stripe account.');
+  button.hidden = account.transfers_enabled;
+  button.onclick = async () => {
+    try {
+      const answer = await post(`${base}/payout-account/`, {stripe: true});
+      if (answer.onboarding_url) window.location.assign(answer.onboarding_url);
+      else await loadPayoutAccount(section, base);
+    } catch (err) {
+      say($('#money-error'), errorMessage(err));
+    }
+  };
+}
+
 async function loadStatement(section, base) {
   const form = $('.statement-period', section);
   const query = `from=${form.elements.from.value}&to=${form.elements.to.value}`;
@@ -80,7 +102,7 @@ async function setUp(section, payouts) {
   form.elements.to.value = isoDay(today);
   const refresh = async () => {
     try {
-      await Promise.all([loadBalance(section, base), loadStatement(section, base)]);
+      await Promise.all([loadBalance(section, base), loadStatement(section, base), loadPayoutAccount(section, base)]);
     } catch (err) {
       say($('#money-error'), errorMessage(err));
     }
