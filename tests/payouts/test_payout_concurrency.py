@@ -155,3 +155,39 @@ def test_approvals_racing_send_one_transfer(client_for, host, shop, shelf_item, 
     assert LedgerTransaction.objects.filter(kind="payout_sent").count() == 1
     assert payouts.payout_send(payout_id=payout.pk) == "nothing to send"
     assert_ledger_balanced()
+
+
+def _release_or_refund(index: int, *, order_id: int, refund_id: int) -> object:
+    """Thread 0 runs the release sweep while thread 1 applies Stripe's word on a refund."""
+    from payouts.services.balances import orders_release
+
+    if index == 0:
+        return orders_release(order_ids=[order_id])
+    return refund_apply_result(refund_id=refund_id, stripe_refund_id=f"re_release_{refund_id}", status="succeeded")
+
+
+def test_a_refund_racing_the_release_comes_out_of_one_account_once(
+    client_for, host, shop, shelf_item, buyer, committed
+):
+    from datetime import timedelta
+
+    from orders.models import Order
+    from payouts.services.balances import orders_release_due, payee_balance
+    from tests.payouts.money import paid_order, ship
+
+    farmer = Payee(shop_id=shop.pk)
+    for _ in range(4):
+        order = paid_order(client_for(buyer), shelf_item, 2, committed)
+        ship(client_for(host), order)
+        Order.objects.filter(pk=order.pk).update(status="delivered", delivered_at=timezone.now() - timedelta(days=30))
+        owed_before = payee_balance(payee=farmer)
+        refund = refund_request(order=order, reason="dented", requested_by=host, amount=1000)
+        # A pending refund holds the release back; applying it races the sweep.
+        run_concurrently(partial(_release_or_refund, order_id=order.pk, refund_id=refund.pk), 2)
+        orders_release_due()  # the next sweep releases what the race skipped
+        after = payee_balance(payee=farmer)
+        share = order.total - order.platform_fee - (1000 - 1000 * order.platform_fee // order.total)
+        assert after.pending == owed_before.pending - (order.total - order.platform_fee)
+        assert after.available == owed_before.available + share
+        assert Order.objects.get(pk=order.pk).released_at is not None
+    assert_ledger_balanced()
