@@ -162,7 +162,6 @@ def _check_payouts(report: _Report, history: dict[str, dict[str, Any]] | None, *
     left = Q(status__in=(Payout.Status.SENT, Payout.Status.PAID)) | Q(
         status=Payout.Status.FAILED, sent_at__isnull=False
     )
-    transfers = set()
     for payout in Payout.objects.filter(left).iterator():
         report.checked["payouts_sent"] += 1
         subject = f"payout {payout.pk}"
@@ -172,14 +171,15 @@ def _check_payouts(report: _Report, history: dict[str, dict[str, Any]] | None, *
             )
         if payout.method != Payout.Method.STRIPE or history is None or (payout.sent_at and payout.sent_at < since):
             continue
-        transfers.add(payout.stripe_transfer_id)
         at_stripe = history.get(payout.stripe_transfer_id or "")
         if at_stripe is None:
             report.differ("payouts", subject, f"Stripe's balance history has no transfer {payout.stripe_transfer_id}")
         elif at_stripe.get("amount") != -payout.amount:
             report.differ("payouts", subject, f"{payout.amount} here, {-at_stripe['amount']} at Stripe")
+    # Every payout's transfer, read once (not a query per transfer in Stripe's history).
+    transfers = set(Payout.objects.exclude(stripe_transfer_id=None).values_list("stripe_transfer_id", flat=True))
     for source, row in (history or {}).items():
-        known = source in transfers or Payout.objects.filter(stripe_transfer_id=source).exists()
+        known = source in transfers
         if row.get("type") == "transfer" and not known:
             report.differ("payouts", f"transfer {source}", "at Stripe, but no payout here sent it")
     for account in LedgerAccount.objects.filter(kind=Kind.PAYOUTS):

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from liveshop.errors import Conflict
@@ -290,7 +291,12 @@ def bank_export(*, payout_ids: list[int]) -> str:
         .select_related("shop", "user")
         .order_by("pk")
     )
-    accounts = {Payee.of(account): account for account in PayoutAccount.objects.all()}
+    shops = [p.shop_id for p in payouts if p.shop_id is not None]
+    users = [p.user_id for p in payouts if p.user_id is not None]
+    accounts = {
+        Payee.of(account): account
+        for account in PayoutAccount.objects.filter(Q(shop_id__in=shops) | Q(user_id__in=users))
+    }
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(BANK_CSV_COLUMNS)
