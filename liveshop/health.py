@@ -30,6 +30,16 @@ def _check_redis(url: str) -> None:
         client.close()
 
 
+def _check_redis_cluster() -> None:
+    """Every slot is served (CLUSTER INFO's state is ok) by the nodes this process reaches."""
+    from rooms.realtime.backend import get_backend
+
+    client = get_backend()._sync  # type: ignore[attr-defined]
+    state = client.cluster_info(target_nodes=client.get_random_node())["cluster_state"]
+    if state != "ok":
+        raise RuntimeError(f"cluster state {state}")
+
+
 def _check_broker() -> None:
     from liveshop.celery import app
 
@@ -42,8 +52,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, Callable[[], None]] = {"database": _check_database, "broker": _check_broker}
     if settings.REDIS_URL:
         checks["redis"] = functools.partial(_check_redis, settings.REDIS_URL)
-    for index, url in enumerate(settings.REALTIME_REDIS_URLS):
-        checks[f"realtime_shard_{index}"] = functools.partial(_check_redis, url)
+    if settings.REDIS_CLUSTER_URL:
+        checks["redis_cluster"] = _check_redis_cluster
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.retry
+import redis.cluster
 import redis.retry
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
@@ -28,7 +31,16 @@ POOL_TIMEOUT_S = 10
 # What a call raises while Redis is down or restarting (a refused connect, a dropped
 # connection, a pool with no connection to give): callers answer "try again shortly"
 # (HTTP 503 with Retry-After, WebSocket close 1013) instead of failing as a bug would.
-REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# On a Redis Cluster, also what a call raises while a failover or a slot's move is under
+# way (no master for the slot yet, keys of a script split between two nodes).
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.MasterDownError,
+)
 REDIS_RETRY_AFTER_S = 2
 
 
@@ -74,6 +86,38 @@ def new_async_client(url: str, *, max_connections: int) -> redis.asyncio.Redis:
             socket_connect_timeout=2,
             retry=_async_retry(),
         )
+    )
+
+
+def cluster_startup_nodes(urls: str) -> list[tuple[str, int]]:
+    """REDIS_CLUSTER_URL's nodes: `redis://host:port` (the first one's user, password and
+    TLS go for all), comma-separated. Any few of the cluster's nodes will do: the client
+    learns the rest, and who serves which slot, from them."""
+    nodes = []
+    for url in urls.split(","):
+        parts = urlsplit(url.strip())
+        nodes.append((parts.hostname or "127.0.0.1", parts.port or 6379))
+    return nodes
+
+
+def new_sync_cluster(urls: str, *, max_connections: int) -> redis.cluster.RedisCluster:
+    first = urls.split(",")[0].strip()
+    return redis.cluster.RedisCluster.from_url(
+        first,
+        startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in cluster_startup_nodes(urls)],
+        max_connections=max_connections,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+    )
+
+
+def new_async_cluster(urls: str, *, max_connections: int) -> redis.asyncio.cluster.RedisCluster:
+    first = urls.split(",")[0].strip()
+    return redis.asyncio.cluster.RedisCluster.from_url(
+        first,
+        startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in cluster_startup_nodes(urls)],
+        max_connections=max_connections,
+        socket_connect_timeout=2,
     )
 
 

@@ -14,7 +14,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:@/\s]*:)(?P<passwor
 class SettingsFilter(SafeExceptionReporterFilter):
     """Django's filter (it hides settings named like API, KEY, SECRET, PASS, TOKEN), which
     also hides the password inside any setting that is a URL or holds one: REDIS_URL,
-    CELERY_BROKER_URL, REALTIME_REDIS_URLS, CACHES' locations, and the like. The rest of
+    CELERY_BROKER_URL, REDIS_CLUSTER_URL, CACHES' locations, and the like. The rest of
     the URL stays readable, so a report still says which server was meant."""
 
     def cleanse_setting(self, key: Any, value: Any) -> Any:

@@ -243,13 +243,19 @@ if REALTIME_BACKEND not in {"redis", "database"}:
     raise ImproperlyConfigured(f"REALTIME_BACKEND must be redis or database, not {REALTIME_BACKEND!r}")
 if REALTIME_BACKEND == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
-# Past what one Redis carries, rooms shard over several (comma-separated URLs): a room's
-# seq, history, pub/sub channel, presence and counters live on one of them, chosen by a
-# stable hash of its id. Unset: all on REDIS_URL. Tickets, the cache, flash-sale gates and
-# the Celery broker stay on REDIS_URL either way.
-REALTIME_REDIS_URLS = env_list("REALTIME_REDIS_URLS", "")
-if REALTIME_REDIS_URLS and REALTIME_BACKEND != "redis":
-    raise ImproperlyConfigured("REALTIME_REDIS_URLS needs the redis real-time backend (REDIS_URL)")
+# Past what one Redis carries, the rooms go to a Redis Cluster (Redis 7; comma-separated
+# startup nodes, `redis://rt-0:6379,redis://rt-1:6379`): a room's seq, history, sharded
+# pub/sub channel, presence, counters and the comment rate limits live in its hash slot
+# (rooms/realtime/redis_cluster.py). Unset: all on REDIS_URL. Tickets, the cache,
+# flash-sale gates and the Celery broker stay on REDIS_URL either way.
+REDIS_CLUSTER_URL = env_str("REDIS_CLUSTER_URL")
+if REDIS_CLUSTER_URL and REALTIME_BACKEND != "redis":
+    raise ImproperlyConfigured("REDIS_CLUSTER_URL needs the redis real-time backend (REDIS_URL)")
+if env_str("REALTIME_REDIS_URLS"):
+    raise ImproperlyConfigured(
+        "REALTIME_REDIS_URLS (rooms sharded by crc32) was replaced by REDIS_CLUSTER_URL: "
+        "see docs/reliability/scale-out.md, 'From REALTIME_REDIS_URLS to a cluster'"
+    )
 # Pending events of a room go out as one `batch` frame per tick (a quiet room's first
 # event goes at once): a socket gets at most 1000/ROOM_TICK_MS frames a second.
 ROOM_TICK_MS = env_int("ROOM_TICK_MS", 100)

@@ -354,16 +354,13 @@ def _build() -> Backend:
     if settings.REALTIME_BACKEND == "redis":
         from rooms.realtime.redis_backend import RedisBackend
 
-        if settings.REALTIME_REDIS_URLS:
-            from rooms.realtime.sharded import ShardedBackend
+        if settings.REDIS_CLUSTER_URL:
+            from rooms.realtime.redis_cluster import RedisClusterBackend
 
-            return ShardedBackend(
-                [
-                    RedisBackend(
-                        url=url, prefix=settings.LIVESHOP_REDIS_PREFIX, max_connections=settings.REDIS_MAX_CONNECTIONS
-                    )
-                    for url in settings.REALTIME_REDIS_URLS
-                ]
+            return RedisClusterBackend(
+                url=settings.REDIS_CLUSTER_URL,
+                prefix=settings.LIVESHOP_REDIS_PREFIX,
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
             )
         return RedisBackend(
             url=settings.REDIS_URL,

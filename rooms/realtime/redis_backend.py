@@ -3,7 +3,7 @@
 Every key and channel starts with LIVESHOP_REDIS_PREFIX (pub/sub ignores the /N database
 index, so a prefix is the only thing that keeps two deployments or test runs sharing a
 Redis apart). A room's keys share a hash tag, `{<room id>}`, so its scripts stay valid
-on a Redis Cluster.
+on a Redis Cluster (rooms/realtime/redis_cluster.py).
 """
 
 from __future__ import annotations
@@ -55,15 +55,48 @@ ROOM_KEY_TTL_S = 7 * 24 * 3600
 # history and gets a fresh snapshot.
 SEQ_BLOCK = 10_000
 
+# On a Redis Cluster a master's replica takes over when it dies, and replication is
+# asynchronous: the replica may lack the last seqs the master gave, and would give them
+# again to other events. So, with the fence on (ARGV "1"), a room's seq records the
+# replication ID of the node that gave it (KEYS `seq-owner`); a node that finds there
+# the ID it had before its promotion (`master_replid2`) gives no seq until a new block is
+# reserved, whose floor is above every seq given before. A slot moved by a reshard
+# (MIGRATE: nothing lost) finds another node's ID and just takes the room over.
+# Sets `fenced` to true when the room's counter must jump.
+SEQ_FENCE_LUA = """
+local fenced = false
+if FENCE == '1' then
+  local info = redis.call('INFO', 'replication')
+  local me = string.match(info, 'master_replid:(%x+)')
+  local owner = redis.call('GET', OWNER)
+  if owner ~= me then
+    fenced = owner ~= false and owner == string.match(info, 'master_replid2:(%x+)')
+    if not fenced or TAKE_OVER then redis.call('SET', OWNER, me, 'EX', OWNER_TTL) end
+  end
+end
+"""
+
+
+def _fenced(script: str, *, fence: str, owner: str, ttl: str, take_over: str) -> str:
+    fence_lua = (
+        SEQ_FENCE_LUA.replace("FENCE", fence)
+        .replace("OWNER_TTL", ttl)
+        .replace("OWNER", owner)
+        .replace("TAKE_OVER", take_over)
+    )
+    return fence_lua + script
+
+
 # Set a reserved block: the counter starts at `floor` only if Redis has none (otherwise
 # it is already past every earlier block), or if it is below ARGV[4], a seq a hub has
 # already seen (a Redis restored from an older snapshot: its counter went back). Several
 # hubs that notice the same loss at once move the counter once: the first one lifts it
 # past what the others saw. The ceiling only rises.
 # Returns the seq and whether the counter was missing (Redis lost the room's keys).
-SEQ_RESERVE_LUA = """
+SEQ_RESERVE_LUA = _fenced(
+    """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if current < 0 or current < tonumber(ARGV[4]) then
+if current < 0 or current < tonumber(ARGV[4]) or fenced then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 end
 local ceiling = tonumber(redis.call('GET', KEYS[2]) or '-1')
@@ -71,7 +104,12 @@ if tonumber(ARGV[2]) > ceiling then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 end
 return {tonumber(redis.call('GET', KEYS[1])), current < 0 and 1 or 0}
-"""
+""",
+    fence="ARGV[5]",
+    owner="KEYS[3]",
+    ttl="ARGV[3]",
+    take_over="true",
+)
 
 # Add a room's checkpointed counters (RoomSequence) back to a Redis that lost them: views
 # and likes on top of what came in since, the peak if higher, the unique visitors merged
@@ -100,9 +138,10 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 # were all published before a moment: every seq below a mark's seq is older than the
 # mark's bucket start. Both bounds are prefixes of the stream; the shorter one is trimmed.
 # Buckets are a sixtieth of the minimum age (10 s for 10 minutes), at least a second.
-PUBLISH_LUA = """
+PUBLISH_LUA = _fenced(
+    """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if current < 0 or current >= tonumber(redis.call('GET', KEYS[4]) or '-1') then
+if fenced or current < 0 or current >= tonumber(redis.call('GET', KEYS[4]) or '-1') then
   return -1
 end
 local seq = redis.call('INCR', KEYS[1])
@@ -132,9 +171,14 @@ end
 if seq % 32 == 1 then
   for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 end
-redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[4] .. '\\n' .. frame)
+redis.call(ARGV[9], ARGV[1], seq .. ' ' .. ARGV[4] .. '\\n' .. frame)
 return seq
-"""
+""",
+    fence="ARGV[10]",
+    owner="KEYS[5]",
+    ttl="ARGV[7]",
+    take_over="false",
+)
 
 # A process reports its open sockets in a room; the total sums the reports that have not
 # expired (a dead process stops reporting and drops out after the TTL). The peak is a
@@ -243,12 +287,20 @@ return {0, 0}
 
 
 class RedisBackend(Backend):
+    # PUBLISH_LUA's command: a single Redis's pub/sub; a cluster's is sharded (SPUBLISH).
+    publish_command = "PUBLISH"
+    # Presence and counters read the time from Redis (the clock the scripts stamp with);
+    # a cluster's pipelines cannot run TIME, and read this process's clock.
+    server_clock = True
+    # SEQ_FENCE_LUA: on where a replica may take over from a master ("1"), off ("0") on
+    # a single Redis (a restart empties it: the counter is missing, not behind).
+    seq_fence = "0"
+
     def __init__(self, *, url: str, prefix: str, max_connections: int) -> None:
         self.url = url
         self.prefix = prefix
         self.max_connections = max_connections
-        # Blocking pools (liveshop.redis_client): a connect storm waits for a connection.
-        self._sync = new_sync_client(url, max_connections=max_connections)
+        self._sync: Any = self._new_sync()
         self._publish = self._sync.register_script(PUBLISH_LUA)
         self._seq_reserve = self._sync.register_script(SEQ_RESERVE_LUA)
         self._counters_restore = self._sync.register_script(COUNTERS_RESTORE_LUA)
@@ -257,6 +309,13 @@ class RedisBackend(Backend):
         # redis.asyncio connections belong to the event loop that made them.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
         self._async_limits: weakref.WeakKeyDictionary[aioredis.Redis, Any] = weakref.WeakKeyDictionary()
+
+    def _new_sync(self) -> Any:
+        # Blocking pools (liveshop.redis_client): a connect storm waits for a connection.
+        return new_sync_client(self.url, max_connections=self.max_connections)
+
+    def _new_async(self) -> Any:
+        return new_async_client(self.url, max_connections=self.max_connections)
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -270,13 +329,24 @@ class RedisBackend(Backend):
     def control_channel(self) -> str:
         return f"{self.prefix}:ctl"
 
-    def _aredis(self) -> aioredis.Redis:
+    def _aredis(self) -> Any:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = new_async_client(self.url, max_connections=self.max_connections)
+            client = self._new_async()
             self._async[loop] = client
         return client
+
+    def _clock(self, pipe: Any) -> None:
+        if self.server_clock:
+            pipe.time()
+
+    def _now_ms(self, results: list[Any]) -> tuple[int, list[Any]]:
+        """The time `_clock` asked for, and the pipeline's other results."""
+        if self.server_clock:
+            (now_s, now_us), *rest = results
+            return now_s * 1000 + now_us // 1000, rest
+        return int(time.time() * 1000), results
 
     # --- publishing ---------------------------------------------------------------------
 
@@ -286,6 +356,7 @@ class RedisBackend(Backend):
             self.room_key(room_id, "history"),
             self.room_key(room_id, "marks"),
             self.room_key(room_id, "seq-ceiling"),
+            self.room_key(room_id, "seq-owner"),
         ]
         args: list[str | int] = [
             self.room_channel(room_id),
@@ -296,6 +367,8 @@ class RedisBackend(Backend):
             settings.ROOM_REPLAY_MIN_AGE_S * 1000,
             ROOM_KEY_TTL_S,
             max(1000, settings.ROOM_REPLAY_MIN_AGE_S * 1000 // 60),
+            self.publish_command,
+            self.seq_fence,
         ]
         return keys, args
 
@@ -326,8 +399,8 @@ class RedisBackend(Backend):
         its counter is below `seen`, a seq already given (it went back). Any thread, in or
         out of a transaction."""
         ceiling, saved = room_seq_block_reserve(room_id=room_id, block=SEQ_BLOCK)
-        keys = [self.room_key(room_id, "seq"), self.room_key(room_id, "seq-ceiling")]
-        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, seen]
+        keys = [self.room_key(room_id, name) for name in ("seq", "seq-ceiling", "seq-owner")]
+        args = [ceiling - SEQ_BLOCK, ceiling, ROOM_KEY_TTL_S, seen, self.seq_fence]
         seq, lost = self._seq_reserve(keys=keys, args=args)
         if lost and saved is not None:  # exactly one caller sees the counter missing
             self.counters_restore(room_id, saved)
@@ -403,15 +476,11 @@ class RedisBackend(Backend):
         if not room_ids:
             return {}
         pipe = self._sync.pipeline(transaction=False)
-        pipe.time()
+        self._clock(pipe)
         for room_id in room_ids:
             pipe.hgetall(self.room_key(room_id, "presence"))
-        now_s, now_us = (pipe_result := pipe.execute())[0]
-        now_ms = now_s * 1000 + now_us // 1000
-        return {
-            room_id: _presence_total(reports, now_ms)
-            for room_id, reports in zip(room_ids, pipe_result[1:], strict=True)
-        }
+        now_ms, reports = self._now_ms(pipe.execute())
+        return {room_id: _presence_total(report, now_ms) for room_id, report in zip(room_ids, reports, strict=True)}
 
     def counters(self, room_id: int) -> Counters:
         pipe = self._sync.pipeline(transaction=False)
@@ -419,17 +488,18 @@ class RedisBackend(Backend):
         return self._counters_from(pipe.execute())
 
     def _counter_reads(self, pipe: Any, room_id: int) -> None:
-        pipe.time()
+        self._clock(pipe)
         pipe.hgetall(self.room_key(room_id, "presence"))
         pipe.get(self.room_key(room_id, "peak"))
         pipe.get(self.room_key(room_id, "views"))
-        pipe.pfcount(self.room_key(room_id, "visitors"))
+        # As a plain command: a cluster's pipelines refuse `pfcount()` (it may name keys
+        # of several slots; this one names one).
+        pipe.execute_command("PFCOUNT", self.room_key(room_id, "visitors"))
         pipe.get(self.room_key(room_id, "likes"))
 
-    @staticmethod
-    def _counters_from(results: list[Any]) -> Counters:
-        (now_s, now_us), reports, peak, views, unique, likes = results
-        now = _presence_total(reports, now_s * 1000 + now_us // 1000)
+    def _counters_from(self, results: list[Any]) -> Counters:
+        now_ms, (reports, peak, views, unique, likes) = self._now_ms(results)
+        now = _presence_total(reports, now_ms)
         return Counters(
             now=now,
             peak=max(now, int(peak or 0)),
@@ -522,16 +592,25 @@ class RedisBackend(Backend):
         script = client.register_script(PRESENCE_LUA)
         pipe = client.pipeline(transaction=False)
         rooms = list(counts)
-        names = ("presence", "peak", "views", "viewers-last", "viewers-pub", "joined", "joined-more")
         for room_id in rooms:
-            keys = [self.room_key(room_id, name) for name in names]
-            args: list[str | int] = [process_id, counts[room_id], ttl_s * 1000, 1000, ROOM_KEY_TTL_S, 0, JOINED_KEPT]
-            joiners = joined.get(room_id) if joined else None
-            if joiners:
-                args[5] = joiners.more
-                args.extend(f"{user_id}:{name}" for user_id, name in joiners.names.items())
+            keys, args = self._presence_call(room_id, process_id, counts[room_id], ttl_s, joined)
             await script(keys=keys, args=args, client=pipe)
-        results = await pipe.execute()
+        return self._presence_results(rooms, await pipe.execute())
+
+    def _presence_call(
+        self, room_id: int, process_id: str, count: int, ttl_s: int, joined: Mapping[int, RecentJoiners] | None
+    ) -> tuple[list[str], list[str | int]]:
+        names = ("presence", "peak", "views", "viewers-last", "viewers-pub", "joined", "joined-more")
+        keys = [self.room_key(room_id, name) for name in names]
+        args: list[str | int] = [process_id, count, ttl_s * 1000, 1000, ROOM_KEY_TTL_S, 0, JOINED_KEPT]
+        joiners = joined.get(room_id) if joined else None
+        if joiners:
+            args[5] = joiners.more
+            args.extend(f"{user_id}:{name}" for user_id, name in joiners.names.items())
+        return keys, args
+
+    @staticmethod
+    def _presence_results(rooms: list[int], results: list[Any]) -> dict[int, PresenceResult]:
         presence: dict[int, PresenceResult] = {}
         for room_id, r in zip(rooms, results, strict=True):
             listed, more = joined_sample(_joiner_entries(r[4]), int(r[5])) if r[4] or r[5] else ((), 0)

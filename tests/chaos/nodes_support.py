@@ -32,7 +32,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from rooms.realtime.backend import get_backend
 from rooms.realtime.events import COMMENT_NEW, LIKE_TOTAL, VIEWERS
 from rooms.realtime.redis_backend import RedisBackend
-from rooms.realtime.sharded import ShardedBackend
 from tests.servers import BASE_DIR, Server, database_url, free_port, http_json, start_uvicorn
 
 # Counter events carry absolute values: a replay keeps only the latest of each, so a
@@ -359,8 +358,6 @@ class RoomClient:
 async def room_history(room_id: int) -> dict[int, str]:
     """seq -> type of every event the room's Redis history holds (the whole show here)."""
     backend = get_backend()
-    if isinstance(backend, ShardedBackend):
-        backend = backend.shard(room_id)
     assert isinstance(backend, RedisBackend)
     first: Any = backend._sync.xrange(backend.room_key(room_id, "history"), count=1)
     if not first:

@@ -7,6 +7,8 @@ published by another process (as the Celery worker publishes paid orders and end
 flash sales). Midway one node is killed with SIGKILL; its clients come back to the
 others with `?since=<last seq>`, except two who leave.
 
+The same show runs on one Redis and with the rooms on a Redis Cluster.
+
 Then, against the room's history in Redis: every client saw every non-comment event
 exactly once and in seq order over all its sockets (comments may be thinned for viewers,
 never doubled; the host sees every one); the reconnected clients resumed by replay,
@@ -16,18 +18,20 @@ without a fresh snapshot; the dead node's viewers left the presence count in sec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from rooms.broadcast import room_publish
 from rooms.models import FlashSale, Room
+from rooms.realtime.backend import reset_backend
 from rooms.services.flash_sales import flash_sale_end
 from tests import factories
+from tests.chaos.cluster_support import private_cluster
 from tests.chaos.nodes_support import RoomClient, check_client, node_env, room_history, start_nodes, wait_until
 from tests.factories import api_token
 from tests.servers import Server, http_json
@@ -39,19 +43,29 @@ SIGNED_IN = 4
 ANONYMOUS_PER_NODE = 3
 
 
-@pytest.fixture
-def nodes(realtime_prefix: str, tmp_path) -> Any:
+@pytest.fixture(params=["redis", "cluster"])
+def nodes(request: pytest.FixtureRequest, realtime_prefix: str, tmp_path, settings) -> Any:
+    """Three nodes on one Redis, or with the rooms on a Redis Cluster (three masters, three
+    replicas; tickets, the cache and the flash-sale gates stay on REDIS_URL)."""
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
-    env = node_env(
-        redis_url=settings.REDIS_URL,
-        prefix=realtime_prefix,
-        ROOM_VIEWER_COMMENTS_PER_S="3",  # viewers get comments thinned
-    )
-    servers = start_nodes(NODES, env, tmp_path)
-    yield servers
-    for server in servers:
-        server.stop()
+    with contextlib.ExitStack() as stack:
+        extra = {}
+        if request.param == "cluster":
+            cluster = stack.enter_context(private_cluster(tmp_path / "cluster"))
+            settings.REDIS_CLUSTER_URL = extra["REDIS_CLUSTER_URL"] = cluster.url
+            reset_backend()
+            stack.callback(reset_backend)
+        env = node_env(
+            redis_url=settings.REDIS_URL,
+            prefix=realtime_prefix,
+            ROOM_VIEWER_COMMENTS_PER_S="3",  # viewers get comments thinned
+            **extra,
+        )
+        servers = start_nodes(NODES, env, tmp_path)
+        for server in servers:
+            stack.callback(server.stop)
+        yield servers
 
 
 def token_of(user: Any) -> str:

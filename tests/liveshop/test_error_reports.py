@@ -21,7 +21,7 @@ def credentialed(settings):
     settings.DEBUG = True
     settings.REDIS_URL = f"redis://:redis-{SECRET}@redis.internal:6379/0"
     settings.CELERY_BROKER_URL = f"amqp://liveshop:broker-{SECRET}@rabbit.internal:5672//"
-    settings.REALTIME_REDIS_URLS = [f"redis://default:shard-{SECRET}@shard-1:6379/0"]
+    settings.REDIS_CLUSTER_URL = f"redis://default:shard-{SECRET}@rt-0:6379,redis://default:shard-{SECRET}@rt-1:6379"
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -48,6 +48,8 @@ def test_settings_filter_masks_url_passwords_only(credentialed):
     safe = SettingsFilter().get_safe_settings()
     assert safe["REDIS_URL"] == "redis://:********************@redis.internal:6379/0"
     assert safe["CELERY_BROKER_URL"] == "amqp://liveshop:********************@rabbit.internal:5672//"
-    assert safe["REALTIME_REDIS_URLS"] == ["redis://default:********************@shard-1:6379/0"]
+    assert safe["REDIS_CLUSTER_URL"] == (
+        "redis://default:********************@rt-0:6379,redis://default:********************@rt-1:6379"
+    )
     assert SECRET not in str(safe)
     assert safe["ALLOWED_HOSTS"] == credentialed.ALLOWED_HOSTS
