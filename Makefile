@@ -43,10 +43,12 @@ CHROMIUM := /usr/bin/chromium
 NGINX    := /usr/sbin/nginx
 RTMP_MODULE := /usr/lib/nginx/modules/ngx_rtmp_module.so
 FFMPEG   := /usr/bin/ffmpeg
+# redis-server and redis-cli: the chaos tests start their own servers and Redis Clusters.
+REDIS_CLI := /usr/bin/redis-cli
 system-deps:
-	@test -x $(CHROMIUM) -a -x $(NGINX) -a -f $(RTMP_MODULE) -a -x $(FFMPEG) || { apt-get update -q && \
+	@test -x $(CHROMIUM) -a -x $(NGINX) -a -f $(RTMP_MODULE) -a -x $(FFMPEG) -a -x $(REDIS_CLI) || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light libnginx-mod-rtmp ffmpeg; }
+		chromium fonts-noto-cjk fonts-noto-color-emoji nginx-light libnginx-mod-rtmp ffmpeg redis-server; }
 
 # The demo runs with DEBUG on (settings default to off) unless DEBUG is set already.
 run: export DEBUG ?= 1

@@ -75,7 +75,7 @@ def _measure(backend: Any, events: int) -> dict[str, float]:
     figures["limits_take_us"] = round(statistics.median(samples))
 
     async def loop_work() -> tuple[float, float]:
-        counts = {room_id: 3 for room_id in range(BASE, BASE + 200)}
+        counts = dict.fromkeys(range(BASE, BASE + 200), 3)
         presence = []
         for _ in range(20):
             started = time.perf_counter()

@@ -51,6 +51,12 @@ from rooms.realtime.redis_backend import LIMITS_LUA, PRESENCE_LUA, RedisBackend
 
 logger = logging.getLogger(__name__)
 
+# Tries to place a new subscription while the cluster changes (0.2 s, 0.4 s, ... apart).
+SUBSCRIBE_ATTEMPTS = 5
+# What placing a subscription raises while the cluster changes: MOVED (a stale slot map),
+# or the node is down.
+PLACING_FAILURES: tuple[type[Exception], ...] = (redis.ResponseError, *REDIS_UNAVAILABLE)
+
 # Give back what LIMITS_LUA took from GCRA buckets: each theoretical arrival time goes
 # back by its interval (ARGV[i]). Refusing slot by slot, a step refused after others took
 # leaves every bucket as it found it (but for takes of others in between, which only
@@ -258,8 +264,28 @@ class ClusterSubscriber(Subscriber):
         self._feeds.clear()
 
     async def subscribe(self, room_id: int) -> None:
+        """Placed on the node serving the room's slot. While the cluster changes (this
+        process's slot map is stale: MOVED; a master is down), the map is refreshed and
+        the placing retried for a few seconds, then REDIS_UNAVAILABLE (the socket is told
+        to come back shortly)."""
         async with self._lock:
-            await self._place(room_id)
+            for attempt in range(SUBSCRIBE_ATTEMPTS):
+                try:
+                    await self._place(room_id)
+                    return
+                except PLACING_FAILURES as exc:
+                    failure: Exception = exc
+                if attempt + 1 < SUBSCRIBE_ATTEMPTS:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    await self._refresh()
+        raise redis.ConnectionError(f"room {room_id}: no node took its subscription ({failure})")
+
+    async def _refresh(self) -> None:
+        """Learn again which node serves which slot (after a failover or a move)."""
+        try:
+            await self._cluster.nodes_manager.initialize()
+        except Exception as exc:  # noqa: BLE001 - the cluster is changing: the caller retries
+            logger.info("room subscriber: slot map not refreshed yet (%s)", exc)
 
     async def unsubscribe(self, room_id: int) -> None:
         async with self._lock:
@@ -295,11 +321,7 @@ class ClusterSubscriber(Subscriber):
     async def _reroute(self) -> None:
         delay = 0.1
         while self._lost and not self._stopping:
-            try:
-                # Who serves which slot now (a failover or a move has just happened).
-                await self._cluster.nodes_manager.initialize()
-            except Exception as exc:  # noqa: BLE001 - the cluster is changing: retried
-                logger.info("room subscriber: slot map not refreshed yet (%s)", exc)
+            await self._refresh()  # who serves which slot now (a failover or a move just happened)
             async with self._lock:
                 for room_id, since in list(self._lost.items()):
                     try:
