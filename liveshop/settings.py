@@ -246,8 +246,9 @@ if REALTIME_BACKEND == "redis" and not REDIS_URL:
 # Past what one Redis carries, the rooms go to a Redis Cluster (Redis 7; comma-separated
 # startup nodes, `redis://rt-0:6379,redis://rt-1:6379`): a room's seq, history, sharded
 # pub/sub channel, presence, counters and the comment rate limits live in its hash slot
-# (rooms/realtime/redis_cluster.py). Unset: all on REDIS_URL. Tickets, the cache,
-# flash-sale gates and the Celery broker stay on REDIS_URL either way.
+# (rooms/realtime/redis_cluster.py), and each flash sale's gate in its own. Unset: all on
+# REDIS_URL. Tickets, the cache, red-envelope gates and the Celery broker stay on
+# REDIS_URL either way.
 REDIS_CLUSTER_URL = env_str("REDIS_CLUSTER_URL")
 if REDIS_CLUSTER_URL and REALTIME_BACKEND != "redis":
     raise ImproperlyConfigured("REDIS_CLUSTER_URL needs the redis real-time backend (REDIS_URL)")

@@ -49,6 +49,17 @@ def realtime_prefix() -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(scope="session")
+def shared_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_CLUSTER_URL of a Redis Cluster (three masters, three replicas) started once
+    for the session, for tests that run a path on one Redis and on a cluster. Tests that
+    move slots or kill nodes start their own (tests/chaos/test_redis_cluster.py)."""
+    from tests.chaos.cluster_support import private_cluster
+
+    with private_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster.url
+
+
 @pytest.fixture(scope="session", autouse=True)
 def media_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Uploads (product photos, room covers) go to a temporary MEDIA_ROOT, never var/media.

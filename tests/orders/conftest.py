@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
+from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
@@ -26,7 +26,9 @@ from liveshop.models import User
 from liveshop.redis_client import redis_sync
 from orders import stripe_api
 from orders.models import Order
+from rooms import flash_gate
 from rooms.models import Room, RoomItem
+from rooms.realtime.backend import reset_backend
 from tests import factories
 from tests.conftest import ClientFor
 from tests.servers import localstripe
@@ -57,11 +59,32 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = previous
 
 
-def gate_redis() -> redis.Redis:
-    """The test Redis (the suite needs one: REDIS_URL)."""
-    client = redis_sync()
+def gate_redis() -> Any:
+    """The flash gates' Redis: REDIS_URL's, or the cluster with the `gates` fixture's
+    "cluster" (the suite needs REDIS_URL)."""
+    client = flash_gate._client()
     assert client is not None, "set REDIS_URL"
     return client
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def gates(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    """Runs a flash-sale test with the gates on one Redis, then on a Redis Cluster (the
+    session's: REDIS_CLUSTER_URL), where each sale's keys lie in a slot of their own."""
+    if request.param == "redis":
+        yield "redis"
+        return
+    if not settings.REDIS_URL:
+        pytest.skip("a Redis Cluster goes with REDIS_URL")
+    settings.REDIS_CLUSTER_URL = request.getfixturevalue("shared_redis_cluster")
+    reset_backend()
+    try:
+        yield "cluster"
+    finally:
+        cluster = flash_gate._client()
+        cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+        settings.REDIS_CLUSTER_URL = ""
+        reset_backend()
 
 
 def _redis_clear() -> None:

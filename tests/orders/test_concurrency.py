@@ -103,6 +103,7 @@ def test_120_buyers_on_20_units_hold_exactly_20(settings):
     assert sum(OrderItem.objects.values_list("quantity", flat=True)) == 20
 
 
+@pytest.mark.usefixtures("gates")  # one Redis, then a Redis Cluster
 def test_120_buyers_on_a_20_unit_flash_sale(published):
     _, sku, item = _live_item(stock=100)
     sale = flash_sale_start(item=item, price=990, quantity=20, duration_s=60, per_buyer_limit=2)
@@ -125,6 +126,7 @@ def test_120_buyers_on_a_20_unit_flash_sale(published):
 
 
 @pytest.mark.parametrize("gate", ["redis", "postgresql only"])
+@pytest.mark.usefixtures("gates")
 def test_per_buyer_limit_holds_under_concurrent_clicks(gate, published):
     _, _, item = _live_item(stock=100)
     sale = flash_sale_start(item=item, price=990, quantity=50, duration_s=60, per_buyer_limit=2)

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from redis.crc import key_slot
 
 from catalog.models import Sku
+from liveshop.redis_client import redis_sync
 from orders.models import Order
 from orders.services.orders import order_expire
 from rooms import flash_gate
@@ -16,7 +18,8 @@ from rooms.services import flash_sales_sweep, room_end
 from tests.helpers import assert_error
 from tests.orders.conftest import gate_redis, order_body, place
 
-pytestmark = pytest.mark.django_db
+# Each test runs with the gates on one Redis, then on a Redis Cluster.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gates")]
 
 START = {"price": 3900, "quantity": 10, "duration_s": 60, "per_buyer_limit": 2}
 
@@ -258,3 +261,14 @@ def test_sweeper_reloads_a_gate_redis_lost(sale, committed):
     with committed():
         flash_sales_sweep()
     assert flash_gate.gate_remaining(sale_id=sale.pk) == 10
+
+
+def test_a_sales_gate_lives_where_the_rooms_do(gates, sale, shelf_item):
+    """On a cluster a sale's keys share its hash tag (one slot, one node: its scripts stay
+    atomic) and nothing of it is on REDIS_URL; on one Redis, there."""
+    keys = [flash_gate.sale_key(sale.pk), flash_gate.buyers_key(sale.pk), flash_gate.requests_key(sale.pk)]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    assert gate_redis().hget(keys[0], "remaining") == str(sale.remaining).encode()
+    assert gate_redis().get(flash_gate.item_key(shelf_item.pk)) == str(sale.pk).encode()
+    on_redis_url = redis_sync().exists(keys[0], flash_gate.item_key(shelf_item.pk))
+    assert on_redis_url == (0 if gates == "cluster" else 2)
