@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
@@ -63,6 +64,13 @@ def gate_redis() -> Any:
     """The flash gates' Redis: REDIS_URL's, or the cluster with the `gates` fixture's
     "cluster" (the suite needs REDIS_URL)."""
     client = flash_gate._client()
+    assert client is not None, "set REDIS_URL"
+    return client
+
+
+def main_redis() -> redis.Redis:
+    """REDIS_URL's Redis: the API-token mirror, tickets, the cache (never on the cluster)."""
+    client = redis_sync()
     assert client is not None, "set REDIS_URL"
     return client
 

@@ -9,14 +9,13 @@ from django.utils import timezone
 from redis.crc import key_slot
 
 from catalog.models import Sku
-from liveshop.redis_client import redis_sync
 from orders.models import Order
 from orders.services.orders import order_expire
 from rooms import flash_gate
 from rooms.models import FlashSale, Room
 from rooms.services import flash_sales_sweep, room_end
 from tests.helpers import assert_error
-from tests.orders.conftest import gate_redis, order_body, place
+from tests.orders.conftest import gate_redis, main_redis, order_body, place
 
 # Each test runs with the gates on one Redis, then on a Redis Cluster.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gates")]
@@ -270,5 +269,5 @@ def test_a_sales_gate_lives_where_the_rooms_do(gates, sale, shelf_item):
     assert len({key_slot(key.encode()) for key in keys}) == 1
     assert gate_redis().hget(keys[0], "remaining") == str(sale.remaining).encode()
     assert gate_redis().get(flash_gate.item_key(shelf_item.pk)) == str(sale.pk).encode()
-    on_redis_url = redis_sync().exists(keys[0], flash_gate.item_key(shelf_item.pk))
+    on_redis_url = main_redis().exists(keys[0], flash_gate.item_key(shelf_item.pk))
     assert on_redis_url == (0 if gates == "cluster" else 2)

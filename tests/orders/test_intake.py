@@ -12,13 +12,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from liveshop.auth import token_cache_key, token_cache_set
-from liveshop.redis_client import redis_sync
 from orders.intake import OrderIntake
 from rooms import flash_gate
 from rooms.models import FlashSale
 from rooms.services import flash_sale_start
 from tests.factories import api_token
-from tests.orders.conftest import SHIPPING, gate_redis
+from tests.orders.conftest import SHIPPING, gate_redis, main_redis
 
 # Each test runs with the gates on one Redis, then on a Redis Cluster.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gates")]
@@ -145,12 +144,12 @@ def test_a_sale_past_its_end_passes(sale, shelf_item, token):
 def test_the_token_mirror_follows_authentication_and_revocation(client_for, buyer):
     # The API-token mirror stays on REDIS_URL, with or without a cluster.
     key = api_token(buyer)
-    redis_sync().delete(token_cache_key(key))
+    main_redis().delete(token_cache_key(key))
     from liveshop import auth
 
     auth._written.clear()
     client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/me/").status_code == 200
-    assert redis_sync().get(token_cache_key(key)) == str(buyer.pk).encode()
+    assert main_redis().get(token_cache_key(key)) == str(buyer.pk).encode()
     assert client.delete("/api/v1/auth/token/").status_code == 204
-    assert redis_sync().get(token_cache_key(key)) is None
+    assert main_redis().get(token_cache_key(key)) is None
