@@ -57,34 +57,25 @@ SEQ_BLOCK = 10_000
 
 # On a Redis Cluster a master's replica takes over when it dies, and replication is
 # asynchronous: the replica may lack the last seqs the master gave, and would give them
-# again to other events. So, with the fence on (ARGV "1"), a room's seq records the
+# again to other events. So, with the fence on ("1"), a room's seq records the
 # replication ID of the node that gave it (KEYS `seq-owner`); a node that finds there
 # the ID it had before its promotion (`master_replid2`) gives no seq until a new block is
 # reserved, whose floor is above every seq given before. A slot moved by a reshard
 # (MIGRATE: nothing lost) finds another node's ID and just takes the room over.
-# Sets `fenced` to true when the room's counter must jump.
-SEQ_FENCE_LUA = """
-local fenced = false
-if FENCE == '1' then
+# `seq_fenced(fence, owner key, ttl, take over)` says whether the room's counter must
+# jump; `take over` records this node as the owner even then (the reservation does).
+SEQ_FENCE_FUNCTION = """
+local function seq_fenced(fence, owner_key, ttl, take_over)
+  if fence ~= '1' then return false end
   local info = redis.call('INFO', 'replication')
   local me = string.match(info, 'master_replid:(%x+)')
-  local owner = redis.call('GET', OWNER)
-  if owner ~= me then
-    fenced = owner ~= false and owner == string.match(info, 'master_replid2:(%x+)')
-    if not fenced or TAKE_OVER then redis.call('SET', OWNER, me, 'EX', OWNER_TTL) end
-  end
+  local owner = redis.call('GET', owner_key)
+  if owner == me then return false end
+  local fenced = owner ~= false and owner == string.match(info, 'master_replid2:(%x+)')
+  if not fenced or take_over then redis.call('SET', owner_key, me, 'EX', ttl) end
+  return fenced
 end
 """
-
-
-def _fenced(script: str, *, fence: str, owner: str, ttl: str, take_over: str) -> str:
-    fence_lua = (
-        SEQ_FENCE_LUA.replace("FENCE", fence)
-        .replace("OWNER_TTL", ttl)
-        .replace("OWNER", owner)
-        .replace("TAKE_OVER", take_over)
-    )
-    return fence_lua + script
 
 
 # Set a reserved block: the counter starts at `floor` only if Redis has none (otherwise
@@ -93,8 +84,10 @@ def _fenced(script: str, *, fence: str, owner: str, ttl: str, take_over: str) ->
 # hubs that notice the same loss at once move the counter once: the first one lifts it
 # past what the others saw. The ceiling only rises.
 # Returns the seq and whether the counter was missing (Redis lost the room's keys).
-SEQ_RESERVE_LUA = _fenced(
-    """
+SEQ_RESERVE_LUA = (
+    SEQ_FENCE_FUNCTION
+    + """
+local fenced = seq_fenced(ARGV[5], KEYS[3], ARGV[3], true)
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if current < 0 or current < tonumber(ARGV[4]) or fenced then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
@@ -104,11 +97,7 @@ if tonumber(ARGV[2]) > ceiling then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 end
 return {tonumber(redis.call('GET', KEYS[1])), current < 0 and 1 or 0}
-""",
-    fence="ARGV[5]",
-    owner="KEYS[3]",
-    ttl="ARGV[3]",
-    take_over="true",
+"""
 )
 
 # Add a room's checkpointed counters (RoomSequence) back to a Redis that lost them: views
@@ -138,8 +127,10 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 # were all published before a moment: every seq below a mark's seq is older than the
 # mark's bucket start. Both bounds are prefixes of the stream; the shorter one is trimmed.
 # Buckets are a sixtieth of the minimum age (10 s for 10 minutes), at least a second.
-PUBLISH_LUA = _fenced(
-    """
+PUBLISH_LUA = (
+    SEQ_FENCE_FUNCTION
+    + """
+local fenced = seq_fenced(ARGV[10], KEYS[5], ARGV[7], false)
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if fenced or current < 0 or current >= tonumber(redis.call('GET', KEYS[4]) or '-1') then
   return -1
@@ -173,11 +164,7 @@ if seq % 32 == 1 then
 end
 redis.call(ARGV[9], ARGV[1], seq .. ' ' .. ARGV[4] .. '\\n' .. frame)
 return seq
-""",
-    fence="ARGV[10]",
-    owner="KEYS[5]",
-    ttl="ARGV[7]",
-    take_over="false",
+"""
 )
 
 # A process reports its open sockets in a room; the total sums the reports that have not
